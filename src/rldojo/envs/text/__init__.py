@@ -4,8 +4,16 @@
 `import rldojo` through `rldojo.envs.registry._WORLD_MODULES`.
 """
 
+from rldojo.envs.registry import register_dojo_env
 from rldojo.envs.text.protocol import NOTHING_HAPPENS, PrintableText, TextEnv, WorldStep, clean_action
 from rldojo.envs.text.shaping import ShapedReward, ShapingConfig, task_keywords
+
+
+
+def register_envs() -> None:
+    """Register every built-in text world's gymnasium id (entry points load lazily)."""
+    register_dojo_env("dojo/TextCraft-v0", "rldojo.envs.text.textcraft.env:TextCraftEnv")
+
 
 __all__ = [
     "NOTHING_HAPPENS",
@@ -15,5 +23,6 @@ __all__ = [
     "TextEnv",
     "WorldStep",
     "clean_action",
+    "register_envs",
     "task_keywords",
 ]
