@@ -1,0 +1,79 @@
+"""The contract between a tensor agent and the Session loop.
+
+Per vector step the Session calls `act(obs)`, steps the env, then `observe(...)`; when `observe`
+returns True the agent's buffer is ready and the Session calls `update(progress)` and logs the
+returned metrics. Evaluation calls `act_greedy`. Checkpoints store `state_dict()`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+
+class TensorAgent(ABC):
+    """Base of agents that act on batches of tensor observations from a vector env."""
+
+    #: Names of the metrics `update` returns; they become columns of metrics.csv.
+    metric_names: tuple[str, ...] = ()
+
+    def __init__(self, obs_space: gym.Space, action_space: gym.Space, num_envs: int,
+                 total_frames: int, seed: int) -> None:
+        self.obs_space, self.action_space = obs_space, action_space
+        self.num_envs, self.total_frames = num_envs, total_frames
+        # All sampling goes through this generator, so a seed fixes the whole run.
+        self.generator = torch.Generator().manual_seed(seed)
+        self.updates = 0
+
+    @abstractmethod
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        """Sample actions for a batch of observations (and remember what learning needs)."""
+
+    @abstractmethod
+    def act_greedy(self, obs: np.ndarray) -> np.ndarray:
+        """The deterministic action for each observation (evaluation)."""
+
+    @abstractmethod
+    def observe(self, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
+                next_obs: np.ndarray, final_obs: np.ndarray) -> bool:
+        """Record the env's answer to the last `act`; return True when `update` should run.
+
+        `next_obs` is what the env returned (a new episode's first observation where one ended);
+        `final_obs[i]` is the last observation of env i's episode where it just ended
+        (terminated or truncated), so truncated episodes can be bootstrapped.
+        """
+
+    @abstractmethod
+    def update(self, progress: float) -> dict[str, float]:
+        """One learning step at `progress` in [0, 1] of the budget; returns metrics to log."""
+
+    @abstractmethod
+    def modules(self) -> dict[str, torch.nn.Module]:
+        """The torch modules to checkpoint, by name."""
+
+    @abstractmethod
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        """The optimizers to checkpoint, by name."""
+
+    def current_lr(self) -> float:
+        optim = next(iter(self.optimizers().values()))
+        return float(optim.param_groups[0]["lr"])
+
+    def state_dict(self) -> dict:
+        return {
+            "modules": {name: m.state_dict() for name, m in self.modules().items()},
+            "optimizers": {name: o.state_dict() for name, o in self.optimizers().items()},
+            "generator": self.generator.get_state(),
+            "updates": self.updates,
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        for name, module in self.modules().items():
+            module.load_state_dict(state["modules"][name])
+        for name, optim in self.optimizers().items():
+            optim.load_state_dict(state["optimizers"][name])
+        self.generator.set_state(state["generator"])
+        self.updates = int(state["updates"])

@@ -1,0 +1,260 @@
+"""The `rldojo` command line: train, dev, eval, enjoy, specs, report.
+
+Exit codes: 0 success, 2 bad input (a clear one-paragraph message, no traceback), 1 failure,
+130 interrupted (a last checkpoint was written; resume with `rldojo train --resume RUN_DIR`).
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+import math
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from loguru import logger
+from rich.table import Table
+
+from rldojo.envs.errors import EnvInputError
+from rldojo.errors import UserError
+from rldojo.track.log import console, setup_console
+
+app = typer.Typer(
+    name="rldojo",
+    help="rldojo: train RL agents from one spec format — classic deep RL and language-model agents.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+
+DEFAULT_SPEC = "classic/ppo_cartpole"
+EXIT_INTERRUPTED = 130
+
+SetOption = Annotated[
+    list[str] | None,
+    typer.Option("--set", "-s", help="Override a spec field: dotted.path=value (repeatable).",
+                 show_default=False),
+]
+
+
+def guarded(fn):
+    """Bad input -> one red paragraph and exit 2; anything else -> exit 1 with the error."""
+
+    @functools.wraps(fn)
+    def wrapper(*args, **kwargs):
+        try:
+            return fn(*args, **kwargs)
+        except (UserError, EnvInputError) as exc:
+            console().print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            raise typer.Exit(2) from None
+        except typer.Exit:
+            raise
+        except Exception as exc:  # noqa: BLE001 - last line of defence: say what failed, exit 1
+            logger.exception("failed: {}", exc)
+            console().print(f"[bold red]failed:[/] {type(exc).__name__}: {exc}", highlight=False)
+            raise typer.Exit(1) from None
+
+    return wrapper
+
+
+def _trial_summary(trial: dict[str, Any]) -> None:
+    table = Table(title=f"{trial['name']}: {trial['algo']} on {trial['env']} ({trial['status']})")
+    for column in ("session", "seed", "frames", "final return MA", "best return MA", "best eval",
+                   "success MA", "fps", "wall s"):
+        table.add_column(column, justify="right")
+
+    def fmt(value: Any, digits: int = 1) -> str:
+        if value is None or (isinstance(value, float) and math.isnan(value)):
+            return "—"
+        return f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
+
+    for r in trial["sessions"]:
+        table.add_row(str(r["session"]), str(r["seed"]), fmt(r["frames"]), fmt(r["final_return_ma"]),
+                      fmt(r["best_return_ma"]), fmt(r["best_eval_return"]), fmt(r["success_ma"], 2),
+                      fmt(r["fps"], 0), fmt(r["wall_s"]))
+    agg = trial["aggregate"]["final_return_ma"]
+    console().print(table)
+    if agg["mean"] is not None:
+        ci = "" if agg["ci_low"] is None else f" (95% CI {agg['ci_low']:,.1f} – {agg['ci_high']:,.1f})"
+        console().print(f"final return MA over sessions: [bold]{agg['mean']:,.1f}[/]{ci}")
+    console().print(f"run folder: [bold]{trial['run_dir']}[/]  (report.md, curve.png, trial.json)")
+
+
+def _train(spec_ref: str | None, overrides: list[str], resume: Path | None, runs_dir: Path,
+           verbose: bool, quiet: bool, dev_frames: int | None = None) -> None:
+    from rldojo.run.spec import load_spec
+    from rldojo.run.trial import new_run_dir, preflight, read_run_spec, run_trial, write_spec_file
+
+    setup_console(verbose)
+    if resume is not None:
+        if spec_ref is not None or overrides:
+            raise UserError("--resume continues a run with its own saved spec; do not also give a SPEC or --set.")
+        spec = read_run_spec(resume)
+        run_dir = resume
+        logger.info("resuming {} in {}", spec.name, run_dir)
+    else:
+        spec = load_spec(spec_ref or DEFAULT_SPEC, overrides)
+        if dev_frames is not None:
+            spec = _dev_spec(spec, dev_frames)
+        preflight(spec)
+        run_dir = new_run_dir(spec, runs_dir)
+        write_spec_file(run_dir, spec, ["rldojo", *sys.argv[1:]])
+        logger.info("run folder {}", run_dir)
+    trial = run_trial(spec, run_dir, verbose=verbose, show_progress=not quiet)
+    _trial_summary(trial)
+    if trial["status"] == "interrupted":
+        console().print(f"[yellow]interrupted[/]: checkpoints written; resume with "
+                        f"[bold]rldojo train --resume {run_dir}[/]")
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _dev_spec(spec, frames: int):
+    """One session on a small budget, with evaluation and checkpoints still exercised."""
+    train = spec.train.model_copy(update={
+        "max_frames": min(spec.train.max_frames, frames),
+        "eval_every": max(1, frames // 2) if spec.train.eval_every else 0,
+        "eval_episodes": min(spec.train.eval_episodes, 3),
+        "checkpoint_every": max(1, frames // 2),
+        "log_every": max(1, min(spec.train.log_every, frames // 4)),
+    })
+    meta = spec.meta.model_copy(update={"sessions": 1})
+    return spec.model_copy(update={"train": train, "meta": meta, "name": f"{spec.name}-dev"})
+
+
+@app.command()
+@guarded
+def train(
+    spec: Annotated[str | None, typer.Argument(
+        help="Spec file (path.yaml, path.yaml:name) or a shipped spec name; default: classic/ppo_cartpole.",
+        show_default=False)] = None,
+    set_: SetOption = None,
+    resume: Annotated[Path | None, typer.Option("--resume", help="Continue this run folder from its last checkpoints.")] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Where new run folders go.")] = Path("runs"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Train a spec: all its sessions, aggregated into runs/<name>_<timestamp>/."""
+    _train(spec, set_ or [], resume, runs_dir, verbose, quiet)
+
+
+@app.command()
+@guarded
+def dev(
+    spec: Annotated[str | None, typer.Argument(help="Spec file or shipped spec name.", show_default=False)] = None,
+    set_: SetOption = None,
+    frames: Annotated[int, typer.Option(min=1, help="Frame budget of the dev run.")] = 4096,
+    runs_dir: Annotated[Path, typer.Option(help="Where new run folders go.")] = Path("runs"),
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+) -> None:
+    """Quick check of a spec: 1 session, a small frame budget, verbose logging."""
+    _train(spec, set_ or [], None, runs_dir, verbose=True, quiet=quiet, dev_frames=frames)
+
+
+@app.command("eval")
+@guarded
+def eval_(
+    target: Annotated[Path, typer.Argument(help="Run folder, session folder (s0) or checkpoint file.")],
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes to play.")] = 100,
+    ckpt: Annotated[str, typer.Option(help="Which checkpoint of a run: best or last.")] = "best",
+    session: Annotated[int | None, typer.Option(help="Session index (default: the best session).")] = None,
+    seed: Annotated[int, typer.Option(help="Seed of the first evaluation episode.")] = 1_000_000,
+    out: Annotated[Path | None, typer.Option(help="Where to write eval.json (default: in the run folder).")] = None,
+) -> None:
+    """Evaluate a trained agent greedily: mean ± std return, success where the env defines it."""
+    from rldojo.run.evaluation import evaluate_agent, summarize_episodes
+    from rldojo.run.load import load_agent
+
+    setup_console()
+    spec, agent, ckpt_path = load_agent(target, ckpt, session)
+    results = evaluate_agent(agent, spec.env.id, episodes, seed=seed, env_kwargs=spec.env.kwargs,
+                             max_episode_steps=spec.env.max_episode_steps)
+    summary = summarize_episodes(results)
+    success = "" if summary["success"] is None else f", success {summary['success']:.3f}"
+    console().print(f"{spec.env.id}: return [bold]{summary['return_mean']:.2f} ± {summary['return_std']:.2f}[/] "
+                    f"over {summary['episodes']} episodes{success} (checkpoint {ckpt_path})")
+    report = {
+        "what": {"checkpoint": str(ckpt_path), "spec": spec.name, "algo": spec.agent.algo,
+                 "envs": [spec.env.id], "episodes": episodes, "seed": seed, "deterministic": True},
+        "envs": {spec.env.id: {**summary, "episodes_detail": results}},
+    }
+    out_path = out or (ckpt_path.parent.parent.parent / "eval.json")
+    out_path.write_text(json.dumps(report, indent=2))
+    console().print(f"wrote {out_path}")
+
+
+@app.command()
+@guarded
+def enjoy(
+    target: Annotated[Path, typer.Argument(help="Run folder, session folder (s0) or checkpoint file.")],
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes to play.")] = 1,
+    out: Annotated[Path | None, typer.Option(help="Record to this .gif or .mp4 (required without a display).")] = None,
+    ckpt: Annotated[str, typer.Option(help="Which checkpoint: best or last.")] = "best",
+    fps: Annotated[int, typer.Option(min=1, help="Frames per second of the recording.")] = 30,
+    seed: Annotated[int, typer.Option(help="Seed of the first episode.")] = 0,
+) -> None:
+    """Watch a trained agent play (a window, or a gif/mp4 when there is no display)."""
+    from rldojo.run.enjoy import has_display, record_episodes
+    from rldojo.run.load import load_agent
+
+    setup_console()
+    spec, agent, ckpt_path = load_agent(target, ckpt)
+    if out is None and not has_display():
+        out = ckpt_path.parent.parent / "enjoy.gif"
+    returns, written = record_episodes(spec, agent, episodes, seed, out, fps)
+    console().print(f"returns: {', '.join(f'{r:.1f}' for r in returns)}"
+                    + (f"; recorded to [bold]{written}[/]" if written else ""))
+
+
+@app.command()
+@guarded
+def specs(
+    fields: Annotated[bool, typer.Option("--fields", help="Print the spec reference (every field).")] = False,
+) -> None:
+    """List the shipped specs, one line each (or, with --fields, the spec reference)."""
+    from rldojo.run.spec import load_spec, shipped_specs_dir
+
+    if fields:
+        from rldojo.run.reference import spec_reference_table
+
+        console().print(spec_reference_table())
+        return
+    root = shipped_specs_dir()
+    table = Table(title=f"shipped specs ({root})")
+    for column in ("spec", "env", "algo", "description"):
+        table.add_column(column)
+    for path in sorted(root.glob("**/*.yaml")):
+        name = str(path.relative_to(root).with_suffix(""))
+        try:
+            spec = load_spec(str(path))
+            table.add_row(name, spec.env.id, spec.agent.algo, spec.description)
+        except UserError as exc:
+            table.add_row(name, "?", "?", f"[red]invalid: {exc}")
+    console().print(table)
+
+
+@app.command()
+@guarded
+def report(run_dir: Annotated[Path, typer.Argument(help="Run folder to summarise again.")]) -> None:
+    """Rebuild trial.json, curve.png and report.md of a run from its sessions' results."""
+    from rldojo.run.trial import aggregate_trial, read_run_spec
+
+    spec = read_run_spec(run_dir)
+    results = []
+    for index in range(spec.meta.sessions):
+        path = run_dir / f"s{index}" / "result.json"
+        if path.exists():
+            results.append(json.loads(path.read_text()))
+    if not results:
+        raise UserError(f"run '{run_dir}' has no finished or interrupted session yet (no s*/result.json).")
+    trial = aggregate_trial(spec, run_dir, results, wall_s=float("nan"))
+    _trial_summary(trial)
+
+
+def main() -> None:
+    app()
+
+
+if __name__ == "__main__":
+    main()

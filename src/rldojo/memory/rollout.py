@@ -1,0 +1,73 @@
+"""On-policy rollout buffer with GAE, in numpy (per-step writes are cheaper than in torch)."""
+
+from __future__ import annotations
+
+import numpy as np
+import torch
+
+
+class RolloutBuffer:
+    """`rollout_steps` x `num_envs` transitions, then GAE over them in one backward pass."""
+
+    def __init__(self, rollout_steps: int, num_envs: int, obs_dim: int, action_shape: tuple[int, ...],
+                 action_dtype: np.dtype) -> None:
+        self.rollout_steps, self.num_envs = rollout_steps, num_envs
+        shape = (rollout_steps, num_envs)
+        self.obs = np.zeros(shape + (obs_dim,), dtype=np.float32)
+        self.actions = np.zeros(shape + action_shape, dtype=action_dtype)
+        self.log_probs = np.zeros(shape, dtype=np.float32)
+        self.values = np.zeros(shape, dtype=np.float32)
+        self.rewards = np.zeros(shape, dtype=np.float32)
+        self.dones = np.zeros(shape, dtype=np.float32)  # the episode ended at this step
+        self.step = 0
+
+    @property
+    def full(self) -> bool:
+        return self.step == self.rollout_steps
+
+    def add_policy_step(self, obs: np.ndarray, actions: np.ndarray, log_probs: np.ndarray,
+                        values: np.ndarray) -> None:
+        self.obs[self.step] = obs
+        self.actions[self.step] = actions
+        self.log_probs[self.step] = log_probs
+        self.values[self.step] = values
+
+    def add_env_step(self, rewards: np.ndarray, dones: np.ndarray) -> None:
+        self.rewards[self.step] = rewards
+        self.dones[self.step] = dones
+        self.step += 1
+
+    def advantages_and_returns(self, last_values: np.ndarray, gamma: float,
+                               gae_lambda: float) -> tuple[np.ndarray, np.ndarray]:
+        """GAE(gamma, lambda). A done step does not bootstrap from the next (new-episode) state;
+        truncated episodes were bootstrapped into their last reward by the agent."""
+        advantages = np.zeros_like(self.rewards)
+        running = np.zeros(self.num_envs, dtype=np.float32)
+        next_values = last_values.astype(np.float32)
+        for t in reversed(range(self.rollout_steps)):
+            not_done = 1.0 - self.dones[t]
+            delta = self.rewards[t] + gamma * next_values * not_done - self.values[t]
+            running = delta + gamma * gae_lambda * not_done * running
+            advantages[t] = running
+            next_values = self.values[t]
+        return advantages, advantages + self.values
+
+    def flat_tensors(self, advantages: np.ndarray, returns: np.ndarray) -> dict[str, torch.Tensor]:
+        """All transitions as [rollout_steps * num_envs, ...] tensors (zero-copy views)."""
+        def flat(array: np.ndarray) -> torch.Tensor:
+            return torch.from_numpy(array.reshape((-1,) + array.shape[2:]))
+
+        return {
+            "obs": flat(self.obs), "actions": flat(self.actions), "log_probs": flat(self.log_probs),
+            "values": flat(self.values), "advantages": flat(advantages), "returns": flat(returns),
+        }
+
+    def reset(self) -> None:
+        self.step = 0
+
+    def state_dict(self) -> dict:
+        return {"step": self.step}
+
+    def load_state_dict(self, state: dict) -> None:
+        # A resumed run starts a fresh rollout: the env was rebuilt, so half a rollout is stale.
+        self.step = 0

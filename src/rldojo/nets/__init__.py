@@ -1,0 +1,1 @@
+"""Torch modules and the optimizer/schedule machinery shared by all tensor agents."""

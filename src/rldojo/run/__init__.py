@@ -1,0 +1,1 @@
+"""Wiring from a spec: sessions (one seed), trials (N sessions aggregated), the run folder."""

@@ -1,0 +1,64 @@
+"""Watch a trained agent: a window when there is a display, else a gif/mp4 file."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from loguru import logger
+
+from rldojo.algos.base import TensorAgent
+from rldojo.envs import make_env
+from rldojo.errors import UserError
+from rldojo.run.spec import Spec
+
+
+def has_display() -> bool:
+    return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
+
+
+def record_episodes(spec: Spec, agent: TensorAgent, episodes: int, seed: int, out: Path | None,
+                    fps: int = 30) -> tuple[list[float], Path | None]:
+    """Play `episodes` greedy episodes; write frames to `out` (.gif or .mp4) or show a window."""
+    to_file = out is not None or not has_display()
+    if to_file and out is None:
+        raise UserError("no display: give --out FILE.gif (or .mp4) to record the episodes.")
+    if out is not None and out.suffix.lower() not in (".gif", ".mp4"):
+        raise UserError(f"--out '{out}' must end in .gif or .mp4.")
+    env = make_env(spec.env.id, spec.env.kwargs, spec.env.max_episode_steps,
+                   render_mode="rgb_array" if to_file else "human")
+    frames: list[np.ndarray] = []
+    returns: list[float] = []
+    try:
+        for episode in range(episodes):
+            obs, _ = env.reset(seed=seed + episode)
+            total, done = 0.0, False
+            while not done:
+                if to_file:
+                    frames.append(np.asarray(env.render()))
+                action = agent.act_greedy(np.asarray(obs)[None])[0]
+                obs, reward, terminated, truncated, _ = env.step(action)
+                total += float(reward)
+                done = terminated or truncated
+            returns.append(total)
+            logger.info("episode {}: return {:.1f}", episode, total)
+    finally:
+        env.close()
+    if to_file:
+        write_video(frames, out, fps)
+    return returns, out
+
+
+def write_video(frames: list[np.ndarray], out: Path, fps: int) -> None:
+    import imageio.v2 as imageio
+
+    out.parent.mkdir(parents=True, exist_ok=True)
+    if out.suffix.lower() == ".gif":
+        imageio.mimsave(out, frames, duration=1000 / fps, loop=0)
+        return
+    try:
+        imageio.mimsave(out, frames, fps=fps)
+    except (ImportError, ValueError) as exc:
+        raise UserError(f"writing mp4 needs imageio-ffmpeg (pip install 'rldojo[video]'), or use a .gif: "
+                        f"{exc}") from None

@@ -1,0 +1,19 @@
+"""Algorithms by name: the spec's `agent.algo` picks a config model and an agent class here."""
+
+from __future__ import annotations
+
+from typing import NamedTuple
+
+from rldojo.algos.ppo import PPO, PPOConfig
+from rldojo.config import StrictModel
+
+
+class AlgoEntry(NamedTuple):
+    config: type[StrictModel]
+    agent: type
+    summary: str
+
+
+ALGOS: dict[str, AlgoEntry] = {
+    "ppo": AlgoEntry(PPOConfig, PPO, "Proximal Policy Optimization (clipped surrogate, GAE)"),
+}

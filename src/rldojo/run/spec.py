@@ -1,0 +1,376 @@
+"""Specs: YAML/JSON files validated by pydantic, with `${var}` placeholders and `--set` overrides.
+
+A spec file holds one spec, or a mapping of named specs picked with `file.yaml:name`. Loading goes
+raw file -> `--set` overrides -> `${var}` substitution -> validation, and every failure becomes a
+`SpecError` naming the field path, the bad value and what is allowed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal, Union
+
+import yaml
+from pydantic import Field, ValidationError
+
+from rldojo.config import StrictModel
+from rldojo.errors import SpecError
+from rldojo.run.registry import ALGOS
+
+
+class EnvSpec(StrictModel):
+    """`env:` which world to train in, and how to vectorize it."""
+
+    id: str
+    """Gymnasium id (CartPole-v1, LunarLander-v3, Pendulum-v1, ...) or an rldojo id (dojo/<Name>-v0)."""
+    num_envs: int = Field(8, ge=1, le=4096)
+    """Copies of the env stepped together as one vector env."""
+    vectorize: Literal["auto", "sync", "async"] = "auto"
+    """Vector engine: `sync` in-process, `async` one process per env, `auto` picks (SLM-Lab's rule)."""
+    max_episode_steps: int | None = Field(None, ge=1)
+    """Override the env's time limit (None: the registered one)."""
+    kwargs: dict[str, Any] = Field(default_factory=dict)
+    """Extra keyword arguments for `gymnasium.make` (e.g. {continuous: true})."""
+
+
+class TrainSpec(StrictModel):
+    """`train:` the budget and how often to evaluate, log and checkpoint."""
+
+    max_frames: int = Field(100_000, gt=0)
+    """Frame budget: env steps summed over all envs."""
+    eval_every: int = Field(10_000, ge=0)
+    """Frames between evaluations with the greedy policy (0: no evaluation during training)."""
+    eval_episodes: int = Field(10, ge=1)
+    """Episodes per evaluation."""
+    stop_at_eval_return: float | None = None
+    """Stop a session early once an evaluation's mean return reaches this (None: use the budget)."""
+    checkpoint_every: int = Field(20_000, ge=0)
+    """Frames between `ckpt/last.pt` saves (0: only at the end)."""
+    log_every: int = Field(2_000, gt=0)
+    """Frames between metric rows in metrics.csv and TensorBoard."""
+    return_window: int = Field(100, ge=1)
+    """Episodes in the moving average `return_ma` (100, as the solved criteria use)."""
+
+
+class MetaSpec(StrictModel):
+    """`meta:` sessions, seeds and hardware."""
+
+    sessions: int = Field(4, ge=1, le=256)
+    """Independent sessions (seeds seed, seed+1, ...) aggregated into the trial."""
+    seed: int = Field(0, ge=0)
+    """Seed of session 0."""
+    max_parallel: int | None = Field(None, ge=1)
+    """Sessions run at once in separate processes (None: one per CPU core)."""
+    torch_threads: int = Field(1, ge=1)
+    """Torch CPU threads per session (small nets run fastest on one)."""
+
+
+class WandbSpec(StrictModel):
+    """Weights & Biases logging (needs `pip install 'rldojo[wandb]'`)."""
+
+    project: str
+    """W&B project."""
+    entity: str | None = None
+    """W&B entity (team or user)."""
+    mode: Literal["online", "offline", "disabled"] = "offline"
+    """`offline` writes locally; `wandb sync` uploads later."""
+
+
+class TrackSpec(StrictModel):
+    """`track:` where metrics go besides metrics.csv."""
+
+    tensorboard: bool = True
+    """Write TensorBoard event files to s<i>/tb/."""
+    plots: bool = True
+    """Write curve.png per session and per trial."""
+    wandb: WandbSpec | None = None
+    """Log to Weights & Biases too."""
+
+
+AgentSpec = Annotated[
+    Union[tuple(entry.config for entry in ALGOS.values())],  # noqa: UP007 - built from the registry
+    Field(discriminator="algo"),
+]
+
+
+class Spec(StrictModel):
+    """A whole experiment: env, agent, budget, sessions."""
+
+    name: str = Field(pattern=r"^[A-Za-z0-9_.-]+$")
+    """Run name: letters, digits, `_`, `.`, `-`; the run folder is runs/<name>_<timestamp>/."""
+    description: str = ""
+    """One line shown by `rldojo specs`."""
+    vars: dict[str, Any] = Field(default_factory=dict)
+    """Values for `${name}` placeholders elsewhere in the spec."""
+    env: EnvSpec
+    """The environment."""
+    agent: AgentSpec
+    """The algorithm and its hyperparameters; `algo` selects which."""
+    train: TrainSpec = Field(default_factory=TrainSpec)
+    """Budget, evaluation, logging, checkpoints."""
+    meta: MetaSpec = Field(default_factory=MetaSpec)
+    """Sessions, seeds, parallelism."""
+    track: TrackSpec = Field(default_factory=TrackSpec)
+    """TensorBoard, plots, W&B."""
+
+
+# ---------------------------------------------------------------------------------------------
+# Loading
+
+
+def split_spec_ref(ref: str) -> tuple[Path, str | None]:
+    """`path.yaml:name` -> (path, name); a plain path -> (path, None)."""
+    match = re.match(r"^(.*\.(?:ya?ml|json)):([A-Za-z0-9_.-]+)$", ref)
+    if match:
+        return Path(match.group(1)), match.group(2)
+    return Path(ref), None
+
+
+def read_spec_file(path: Path) -> Any:
+    if not path.exists():
+        raise SpecError(f"spec file '{path}' does not exist. Give a path to a .yaml/.json spec "
+                        "or the name of a shipped spec (`rldojo specs` lists them).")
+    if path.is_dir():
+        raise SpecError(f"spec path '{path}' is a folder; give a .yaml or .json file.")
+    text = path.read_text(encoding="utf-8")
+    try:
+        if path.suffix == ".json":
+            return json.loads(text)
+        return yaml.safe_load(text)
+    except json.JSONDecodeError as exc:
+        raise SpecError(f"spec file '{path}' is not valid JSON: line {exc.lineno}, column {exc.colno}: "
+                        f"{exc.msg}.") from None
+    except yaml.YAMLError as exc:
+        where = ""
+        mark = getattr(exc, "problem_mark", None)
+        if mark is not None:
+            where = f" at line {mark.line + 1}, column {mark.column + 1}"
+        problem = getattr(exc, "problem", None) or str(exc)
+        raise SpecError(f"spec file '{path}' is not valid YAML{where}: {problem}.") from None
+
+
+_SPEC_KEYS = {"env", "agent"}
+
+
+def select_spec(raw: Any, path: Path, name: str | None) -> dict:
+    """One spec out of a file that holds one spec or a mapping of named specs."""
+    if not isinstance(raw, dict):
+        raise SpecError(f"spec file '{path}' must hold a mapping (a spec, or specs by name), "
+                        f"got {type(raw).__name__}.")
+    if _SPEC_KEYS & raw.keys():
+        if name is not None and raw.get("name") != name:
+            raise SpecError(f"spec file '{path}' holds one spec named '{raw.get('name')}', not '{name}'.")
+        return raw
+    named = {key: value for key, value in raw.items() if isinstance(value, dict)}
+    if not named or len(named) != len(raw):
+        raise SpecError(f"spec file '{path}' is neither a spec (it has no env/agent keys) nor a mapping "
+                        f"of named specs. Top-level keys found: {', '.join(map(str, raw)) or 'none'}.")
+    if name is None:
+        if len(named) == 1:
+            name = next(iter(named))
+        else:
+            raise SpecError(f"spec file '{path}' holds several specs; pick one with "
+                            f"'{path}:NAME', NAME one of: {', '.join(named)}.")
+    if name not in named:
+        raise SpecError(f"spec file '{path}' has no spec named '{name}'; it has: {', '.join(named)}.")
+    spec = dict(named[name])
+    spec.setdefault("name", name)
+    return spec
+
+
+def parse_override(text: str) -> tuple[list[str], Any]:
+    """`a.b.c=value` -> (["a", "b", "c"], value parsed as a YAML scalar/flow value)."""
+    if "=" not in text:
+        raise SpecError(f"--set '{text}' needs the form dotted.path=value, e.g. --set agent.optim.lr=3e-4.")
+    key, value_text = text.split("=", 1)
+    path = [part for part in key.strip().split(".")]
+    if not key.strip() or any(not part for part in path):
+        raise SpecError(f"--set '{text}': '{key}' is not a dotted path like agent.optim.lr.")
+    try:
+        value = yaml.safe_load(value_text) if value_text.strip() else ""
+    except yaml.YAMLError as exc:
+        raise SpecError(f"--set '{text}': the value is not valid YAML ({exc}).") from None
+    # YAML 1.1 reads 3e-4 as a string; users mean the number.
+    if isinstance(value, str):
+        try:
+            value = float(value) if re.fullmatch(r"[-+]?\d+(\.\d*)?[eE][-+]?\d+", value) else value
+        except ValueError:
+            pass
+    return path, value
+
+
+def apply_overrides(raw: dict, overrides: list[str]) -> dict:
+    for text in overrides:
+        path, value = parse_override(text)
+        node: Any = raw
+        for depth, part in enumerate(path[:-1]):
+            if isinstance(node, list):
+                node = _list_item(node, part, path[: depth + 1], text)
+                continue
+            if part not in node or node[part] is None:
+                node[part] = {}
+            if not isinstance(node[part], (dict, list)):
+                dotted = ".".join(path[: depth + 1])
+                raise SpecError(f"--set '{text}': '{dotted}' is a value ({node[part]!r}), not a section.")
+            node = node[part]
+        last = path[-1]
+        if isinstance(node, list):
+            index = int(last) if last.isdigit() else -1
+            _list_item(node, last, path, text)
+            node[index] = value
+        else:
+            node[last] = value
+    return raw
+
+
+def _list_item(node: list, part: str, path: list[str], text: str) -> Any:
+    if not part.isdigit() or int(part) >= len(node):
+        raise SpecError(f"--set '{text}': '{'.'.join(path)}' indexes a list of {len(node)} items; "
+                        f"use an index 0..{len(node) - 1}.")
+    return node[int(part)]
+
+
+_VAR = re.compile(r"\$\{([^}]*)\}")
+
+
+def substitute_vars(node: Any, variables: dict[str, Any], where: str = "") -> Any:
+    """Replace `${name}` (spec vars) and `${env:NAME}` (environment) placeholders.
+
+    A string that is exactly one placeholder takes the variable's value and type; placeholders
+    inside longer strings are formatted into them.
+    """
+    if isinstance(node, dict):
+        return {key: substitute_vars(value, variables, f"{where}.{key}" if where else str(key))
+                for key, value in node.items()}
+    if isinstance(node, list):
+        return [substitute_vars(value, variables, f"{where}.{i}") for i, value in enumerate(node)]
+    if not isinstance(node, str) or "${" not in node:
+        return node
+
+    def lookup(name: str) -> Any:
+        name = name.strip()
+        if name.startswith("env:"):
+            env_name = name[4:]
+            if env_name not in os.environ:
+                raise SpecError(f"spec field '{where}' uses ${{{name}}} but the environment variable "
+                                f"{env_name} is not set.")
+            return os.environ[env_name]
+        if name not in variables:
+            known = ", ".join(sorted(variables)) or "none defined"
+            raise SpecError(f"spec field '{where}' uses ${{{name}}}, which is not defined. Define it "
+                            f"under `vars:` or with --set vars.{name}=VALUE (defined: {known}).")
+        return variables[name]
+
+    whole = _VAR.fullmatch(node)
+    if whole:
+        return lookup(whole.group(1))
+    return _VAR.sub(lambda m: str(lookup(m.group(1))), node)
+
+
+def _describe_location(loc: tuple) -> str:
+    parts = []
+    for part in loc:
+        if isinstance(part, str) and part in ALGOS and parts and parts[-1] == "agent":
+            continue  # the discriminator tag pydantic inserts for agent unions
+        parts.append(str(part))
+    return ".".join(parts) or "(top level)"
+
+
+def _model_at(loc: tuple) -> type[StrictModel] | None:
+    """The model class that owns the field at `loc` (to list allowed keys)."""
+    model: Any = Spec
+    previous = None
+    for part in loc[:-1]:
+        if previous == "agent" and isinstance(part, str) and part in ALGOS:
+            model, previous = ALGOS[part].config, part
+            continue
+        previous = part
+        if model is None or not isinstance(part, str) or part not in model.model_fields:
+            return None
+        annotation = model.model_fields[part].annotation
+        model = _model_from_annotation(annotation)
+    return model
+
+
+def _model_from_annotation(annotation: Any) -> Any:
+    if isinstance(annotation, type) and issubclass(annotation, StrictModel):
+        return annotation
+    for arg in getattr(annotation, "__args__", ()):
+        if isinstance(arg, type) and issubclass(arg, StrictModel):
+            return arg
+    return None  # a union of models (agent): resolved by the tag in the next loc part
+
+
+def format_validation_error(exc: ValidationError, source: str) -> str:
+    lines = []
+    for err in exc.errors():
+        loc = tuple(err["loc"])
+        where = _describe_location(loc)
+        kind = err["type"]
+        if kind == "extra_forbidden":
+            owner = _model_at(loc)
+            allowed = ", ".join(owner.model_fields) if owner else "see `rldojo specs --fields`"
+            lines.append(f"{where}: unknown key. Allowed keys here: {allowed}.")
+        elif kind == "union_tag_invalid":
+            lines.append(f"{where}.algo: '{err['input'].get('algo')}' is not a known algorithm. "
+                         f"Allowed: {', '.join(ALGOS)}.")
+        elif kind == "union_tag_not_found":
+            lines.append(f"{where}.algo: missing. Say which algorithm, one of: {', '.join(ALGOS)}.")
+        elif kind == "missing":
+            lines.append(f"{where}: required but missing.")
+        else:
+            lines.append(f"{where}: {err['input']!r} is not allowed: {err['msg']}.")
+    return f"invalid spec {source}: " + " ".join(lines)
+
+
+def validate_spec(raw: dict, source: str = "") -> Spec:
+    try:
+        return Spec.model_validate(raw)
+    except ValidationError as exc:
+        raise SpecError(format_validation_error(exc, source)) from None
+
+
+def shipped_specs_dir() -> Path:
+    """specs/ shipped with rldojo (inside the wheel, or the repository's own in a checkout)."""
+    packaged = Path(__file__).resolve().parents[1] / "specs"
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parents[3] / "specs"
+
+
+def resolve_spec_path(ref: str) -> tuple[Path, str | None]:
+    """A path, `path:name`, or a shipped spec's name (`ppo_cartpole`, `classic/ppo_cartpole`)."""
+    path, name = split_spec_ref(ref)
+    if path.exists():
+        return path, name
+    root = shipped_specs_dir()
+    stem = ref.removesuffix(".yaml")
+    candidates = [root / f"{stem}.yaml"] + sorted(root.glob(f"*/{stem}.yaml"))
+    for candidate in candidates:
+        if candidate.is_file():
+            return candidate, None
+    return path, name
+
+
+def load_spec(ref: str, overrides: list[str] | None = None) -> Spec:
+    """Read, override, substitute and validate a spec (see the module docstring)."""
+    path, name = resolve_spec_path(ref)
+    raw = select_spec(read_spec_file(path), path, name)
+    return spec_from_raw(raw, overrides or [], source=f"'{path}'" + (f":{name}" if name else ""))
+
+
+def spec_from_raw(raw: dict, overrides: list[str], source: str = "") -> Spec:
+    raw = apply_overrides(json.loads(json.dumps(raw, default=str)), overrides)
+    variables = raw.get("vars") or {}
+    if not isinstance(variables, dict):
+        raise SpecError(f"invalid spec {source}: vars must be a mapping of names to values.")
+    resolved = substitute_vars({k: v for k, v in raw.items() if k != "vars"}, variables)
+    resolved["vars"] = variables
+    return validate_spec(resolved, source)
+
+
+def spec_to_yaml(spec: Spec) -> str:
+    return yaml.safe_dump(spec.model_dump(mode="json"), sort_keys=False)

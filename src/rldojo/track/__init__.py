@@ -1,0 +1,1 @@
+"""Metric rows -> CSV + TensorBoard (+ W&B), plots, and the loguru/rich console setup."""
