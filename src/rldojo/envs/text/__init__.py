@@ -13,6 +13,7 @@ from rldojo.envs.text.shaping import ShapedReward, ShapingConfig, task_keywords
 def register_envs() -> None:
     """Register every built-in text world's gymnasium id (entry points load lazily)."""
     register_dojo_env("dojo/TextCraft-v0", "rldojo.envs.text.textcraft.env:TextCraftEnv")
+    register_dojo_env("dojo/WebShop-v0", "rldojo.envs.text.webshop.env:WebShopEnv")
 
 
 __all__ = [
