@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import math
 from collections.abc import AsyncIterator, Callable
 from typing import Any
@@ -30,7 +31,7 @@ import gymnasium as gym
 import numpy as np
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from pydantic import BaseModel, ConfigDict, Field
 
 from rldojo.envs.errors import EnvInputError
@@ -110,6 +111,11 @@ def describe_space(space: gym.Space) -> dict[str, Any]:
         raise EnvInputError(f"only text envs can be served; this env has a {type(space).__name__} space")
     charset = "printable" if isinstance(space, PrintableText) else space.characters
     return {"type": "text", "min_length": space.min_length, "max_length": space.max_length, "charset": charset}
+
+
+def _json(payload: dict[str, Any]) -> Response:
+    """Plain JSON data straight to the wire (the hot paths skip FastAPI's response-model pass)."""
+    return Response(content=json.dumps(payload, ensure_ascii=False), media_type="application/json")
 
 
 def _error(status: int, message: str) -> JSONResponse:
@@ -213,7 +219,7 @@ def build_app(env_id: str, make_env: Callable[..., gym.Env], session_ttl: float 
             raise EnvInputError(f"{env_id} rejected env_kwargs {kwargs}: {exc}") from None
 
     @app.post("/reset")
-    def reset(body: ResetQuery) -> dict[str, Any]:
+    def reset(body: ResetQuery) -> Response:
         options = dict(body.options or {})
         task_id = body.task_id if body.task_id is not None else body.session_id
         if task_id is not None:
@@ -222,18 +228,18 @@ def build_app(env_id: str, make_env: Callable[..., gym.Env], session_ttl: float 
         with session.lock:
             observation, info = session.env.reset(seed=body.seed, options=options)
             _remember(session, observation, info)
-        return {"observation": session.observation, "info": session.info}
+        return _json({"observation": session.observation, "info": session.info})
 
     @app.post("/step")
-    def step(body: StepQuery) -> dict[str, Any]:
+    def step(body: StepQuery) -> Response:
         session = store.get(body.env_idx)
         with session.lock:
             observation, reward, terminated, truncated, info = session.env.step(body.action)
             _remember(session, observation, info)
-        return {
+        return _json({
             "state": session.observation, "reward": float(reward), "done": bool(terminated or truncated),
             "terminated": bool(terminated), "truncated": bool(truncated), "info": session.info,
-        }
+        })
 
     @app.get("/observation")
     def observation(env_idx: int) -> str:
