@@ -5,6 +5,7 @@
 """
 
 from rldojo.envs.registry import register_dojo_env
+from rldojo.envs.text.babyai import LEVELS as BABYAI_LEVELS
 from rldojo.envs.text.protocol import NOTHING_HAPPENS, PrintableText, TextEnv, WorldStep, clean_action
 from rldojo.envs.text.shaping import ShapedReward, ShapingConfig, task_keywords
 
@@ -13,6 +14,8 @@ from rldojo.envs.text.shaping import ShapedReward, ShapingConfig, task_keywords
 def register_envs() -> None:
     """Register every built-in text world's gymnasium id (entry points load lazily)."""
     register_dojo_env("dojo/TextCraft-v0", "rldojo.envs.text.textcraft.env:TextCraftEnv")
+    for level in BABYAI_LEVELS:
+        register_dojo_env(f"dojo/BabyAI-{level}-v0", "rldojo.envs.text.babyai.env:BabyAITextEnv", kwargs={"level": level})
     register_dojo_env("dojo/WebShop-v0", "rldojo.envs.text.webshop.env:WebShopEnv")
 
 

@@ -119,6 +119,8 @@ class WorldStep:
     """Whether the task is now achieved (ends the episode)."""
     done: bool = False
     """Whether the episode ended without winning (e.g. a wrong purchase)."""
+    truncated: bool = False
+    """Whether the world's own time limit cut the episode (reported as truncation)."""
 
 
 def clean_action(action: str) -> str:
@@ -251,7 +253,7 @@ class TextEnv(gym.Env[str, str]):
         self.previous_observation = self.observation
         self.observation = self._fit(outcome.observation)
         terminated = self.won or bool(outcome.done)
-        truncated = not terminated and self.turn >= self.max_turns
+        truncated = not terminated and (bool(outcome.truncated) or self.turn >= self.max_turns)
         self._ended = terminated or truncated
         return self.observation, reward, terminated, truncated, self._info()
 

@@ -25,7 +25,7 @@ from pydantic import BaseModel, ConfigDict, Field
 # Words that appear in instructions without naming an object of the task.
 _STOP_WORDS = frozenset(
     """a an the and or of to in on at by for with from into onto your you it its is are be
-    this that these those then next using use get craft make put pick up go open buy find me i goal
+    this that these those then next using use get craft make put pick up go open buy find me i goal mission
     some any one two three four five six seven eight nine ten item items piece pieces""".split()
 )
 _WORD = re.compile(r"[a-z0-9]+")
