@@ -85,13 +85,14 @@ def _trial_summary(trial: dict[str, Any]) -> None:
 def _train(spec_ref: str | None, overrides: list[str], resume: Path | None, runs_dir: Path,
            verbose: bool, quiet: bool, dev_frames: int | None = None) -> None:
     from rldojo.run.spec import load_spec
-    from rldojo.run.trial import new_run_dir, preflight, read_run_spec, run_trial, write_spec_file
+    from rldojo.run.trial import check_resume, new_run_dir, preflight, read_run_spec, run_trial, write_spec_file
 
     setup_console(verbose)
     if resume is not None:
         if spec_ref is not None or overrides:
             raise UserError("--resume continues a run with its own saved spec; do not also give a SPEC or --set.")
         spec = read_run_spec(resume)
+        check_resume(spec, resume)
         run_dir = resume
         logger.info("resuming {} in {}", spec.name, run_dir)
     else:

@@ -83,6 +83,8 @@ class Session:
                        env_kwargs=spec.env.kwargs, max_episode_steps=spec.env.max_episode_steps)
         agent = build_agent(spec, env.single_observation_space, env.single_action_space,
                             spec.env.num_envs, self.seed)
+        logger.debug("agent {}: {}", spec.agent.algo, spec.agent.model_dump())
+        logger.debug("parameters: {:,}", sum(p.numel() for m in agent.modules().values() for p in m.parameters()))
         if checkpoint:
             agent.load_state_dict(checkpoint["agent"])
             torch.set_rng_state(checkpoint["torch_rng"])

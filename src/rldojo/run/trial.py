@@ -124,6 +124,21 @@ def available_cores() -> int:
         return os.cpu_count() or 1
 
 
+def check_resume(spec: Spec, run_dir: Path) -> None:
+    """Before resuming anything, every unfinished session's checkpoint must load: a corrupt one
+    stops the resume with nothing written."""
+    from rldojo.run.checkpoint import load_checkpoint
+
+    for index in range(spec.meta.sessions):
+        session_dir = Path(run_dir) / f"s{index}"
+        result = session_dir / "result.json"
+        if result.exists() and json.loads(result.read_text()).get("status") == "done":
+            continue
+        ckpt = session_dir / "ckpt" / "last.pt"
+        if ckpt.exists():
+            load_checkpoint(ckpt)
+
+
 def run_trial(spec: Spec, run_dir: Path, verbose: bool = False, show_progress: bool = True) -> dict[str, Any]:
     """Run (or resume) every session of the trial and aggregate them. Sessions that finished are
     kept as they are; unfinished ones resume from their last checkpoint."""

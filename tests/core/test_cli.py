@@ -1,0 +1,97 @@
+"""Bad input at the command line: one clear message, exit code 2, nothing written over a run."""
+
+import json
+
+import pytest
+
+from rldojo.run.trial import new_run_dir, run_trial, write_spec_file
+
+from .helpers import FAST_CARTPOLE, fast_spec, rldojo
+
+
+@pytest.fixture(scope="module")
+def finished_run(tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    spec = fast_spec()
+    run_dir = new_run_dir(spec, root)
+    write_spec_file(run_dir, spec, None)
+    run_trial(spec, run_dir, show_progress=False)
+    return run_dir
+
+
+def snapshot(folder):
+    return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "missing.yaml"], "does not exist"),
+    (["train", "--set", "agent.gama=1"], "agent.gama: unknown key"),
+    (["train", "--set", "env.id=CartPol-v1"], "unknown env id 'CartPol-v1'"),
+    (["train", "--set", "agent.algo=nope"], "'nope' is not a known algorithm"),
+    (["train", "--set", "train.max_frames=-1"], "train.max_frames: -1 is not allowed"),
+    (["train", "--resume", "no/such/run"], "does not exist"),
+    (["eval", "no/such/run"], "does not exist"),
+])
+def test_bad_input_exits_2_with_one_message(tmp_path, args, message):
+    result = rldojo(*args, "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path) if args[0] == "train" \
+        else rldojo(*args, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
+    assert not (tmp_path / "runs").exists() or not any((tmp_path / "runs").iterdir())
+
+
+def test_corrupt_checkpoint_is_refused_and_run_left_untouched(tmp_path, finished_run):
+    import shutil
+
+    run_dir = tmp_path / finished_run.name
+    shutil.copytree(finished_run, run_dir)
+    (run_dir / "s0/result.json").unlink()  # make the session resumable
+    ckpt = run_dir / "s0/ckpt/last.pt"
+    ckpt.write_bytes(ckpt.read_bytes()[: ckpt.stat().st_size // 2])  # truncated
+    before = snapshot(run_dir)
+    result = rldojo("train", "--resume", str(run_dir), cwd=tmp_path)
+    assert result.returncode == 2 and "corrupt or truncated" in result.stderr, result.stderr
+    assert snapshot(run_dir) == before
+    (run_dir / "s0/ckpt/best.pt").write_bytes(b"not a checkpoint at all")
+    result = rldojo("eval", str(run_dir), "--episodes", "2", cwd=tmp_path)
+    assert result.returncode == 2 and "corrupt or truncated" in result.stderr
+
+
+def test_eval_reports_mean_and_std_and_writes_eval_json(tmp_path, finished_run):
+    out = tmp_path / "eval.json"
+    result = rldojo("eval", str(finished_run), "--episodes", "5", "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    assert "±" in result.stderr and "over 5 episodes" in result.stderr
+    report = json.loads(out.read_text())
+    env = report["envs"]["CartPole-v1"]
+    returns = [e["return"] for e in env["episodes_detail"]]
+    assert len(returns) == 5 and env["return_mean"] == pytest.approx(sum(returns) / 5)
+
+
+def test_enjoy_records_a_gif_without_a_display(tmp_path, finished_run, monkeypatch):
+    out = tmp_path / "play.gif"
+    monkeypatch.delenv("DISPLAY", raising=False)
+    result = rldojo("enjoy", str(finished_run), "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    import imageio.v3 as iio
+
+    frames = iio.imread(out, index=None)
+    assert frames.ndim == 4 and frames.shape[0] > 5
+
+
+def test_specs_lists_shipped_specs(tmp_path):
+    result = rldojo("specs", cwd=tmp_path)
+    assert result.returncode == 0 and "classic/ppo_cartpole" in result.stderr
+
+
+def test_dev_runs_one_short_session(tmp_path):
+    spec_path = tmp_path / "fast.json"
+    spec_path.write_text(json.dumps(FAST_CARTPOLE | {"meta": {"sessions": 3, "seed": 0}}))
+    result = rldojo("dev", str(spec_path), "--frames", "1024", "--runs-dir", str(tmp_path / "runs"), "-q",
+                    cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    (run_dir,) = (tmp_path / "runs").iterdir()
+    trial = json.loads((run_dir / "trial.json").read_text())
+    assert len(trial["sessions"]) == 1 and trial["sessions"][0]["frames"] == 1024
+    assert "DEBUG" in result.stderr
