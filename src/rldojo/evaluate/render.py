@@ -22,10 +22,13 @@ def _fmt(value: float | None) -> str:
     return f"{value:.1f}" if magnitude >= 100 else f"{value:.2f}" if magnitude >= 1 else f"{value:.3f}"
 
 
-def _cell_text(cell: Cell) -> str:
+def _bounds_text(cell: Cell) -> str:
     interval = cell.interval
-    bounds = f"[{_fmt(interval.low)}, {_fmt(interval.high)}]" if interval.defined else "[no CI]"
-    return f"{_fmt(cell.value)} {bounds}"
+    return f"[{_fmt(interval.low)}, {_fmt(interval.high)}]" if interval.defined else "[no CI]"
+
+
+def _cell_text(cell: Cell) -> str:
+    return f"{_fmt(cell.value)} {_bounds_text(cell)}"
 
 
 def _delta_text(cell: Cell, base: Cell) -> str:
@@ -53,13 +56,14 @@ def comparison_table(result: CompareResult) -> Table:
         row = [escape(env)]
         for label in result.labels:
             cell = result.cells[label][env]
-            text = escape(_cell_text(cell))
+            # Three short lines (value, interval, n and delta) keep columns narrow for many models.
+            value = _fmt(cell.value)
             if label in result.winners[env]:
-                text = f"[bold green]{text} {WINNER_MARK}[/]"
+                value = f"[bold green]{value} {WINNER_MARK}[/]"
             extra = f"n={cell.n}"
             if result.baseline and label != result.baseline:
-                extra += f"  {_delta_text(cell, result.cells[result.baseline][env])}"
-            row.append(f"{text}\n[dim]{extra}[/]")
+                extra += f" {_delta_text(cell, result.cells[result.baseline][env])}"
+            row.append(f"{value}\n{escape(_bounds_text(cell))}\n[dim]{extra}[/]")
         table.add_row(*row)
     table.add_section()
     table.add_row("Pareto frontier", *["yes" if label in result.frontier else "—" for label in result.labels])
