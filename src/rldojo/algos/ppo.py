@@ -68,6 +68,15 @@ class PPOConfig(StrictModel):
     """Optimizer for actor and critic together."""
 
 
+def normalize(x: torch.Tensor) -> torch.Tensor:
+    return (x - x.mean()) / (x.std() + 1e-8)
+
+
+def approx_kl(ratio: torch.Tensor) -> float:
+    """KL(old || new) from probability ratios, the low-variance k3 estimator: E[(r - 1) - log r]."""
+    return float(((ratio - 1) - ratio.log()).mean())
+
+
 class PPO(TensorAgent):
     metric_names = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction",
                     "explained_variance", "grad_norm", "clip")
@@ -88,8 +97,7 @@ class PPO(TensorAgent):
     def act(self, obs: np.ndarray) -> np.ndarray:
         obs_t = encode_obs(obs, self.obs_space)
         head_out, values = self.net(obs_t)
-        actions = self.net.head.sample(head_out, self.generator)
-        log_probs = self.net.head.log_prob(head_out, actions)
+        actions, log_probs = self.net.head.sample(head_out, self.generator)
         self.buffer.add_policy_step(obs_t.numpy(), actions.numpy(), log_probs.numpy(), values.numpy())
         return to_env_actions(actions, self.action_space)
 
@@ -126,53 +134,54 @@ class PPO(TensorAgent):
         batch_size = batch["obs"].shape[0]
         minibatch = min(cfg.minibatch_size, batch_size)
 
-        stats: list[torch.Tensor] = []
+        if cfg.normalize_advantages and minibatch == batch_size > 1:
+            batch["advantages"] = normalize(batch["advantages"])  # same for every epoch: do it once
+
+        ratios, losses, grad_norms = [], [], []
         for _epoch in range(cfg.epochs):
             order = torch.randperm(batch_size, generator=self.generator)
             for start in range(0, batch_size - minibatch + 1, minibatch):
-                idx = order[start:start + minibatch]
-                obs, actions = batch["obs"][idx], batch["actions"][idx]
-                old_log_probs, old_values = batch["log_probs"][idx], batch["values"][idx]
-                adv, ret = batch["advantages"][idx], batch["returns"][idx]
-                if cfg.normalize_advantages and minibatch > 1:
-                    adv = (adv - adv.mean()) / (adv.std() + 1e-8)
+                mb = batch if minibatch == batch_size else {k: v[order[start:start + minibatch]]
+                                                              for k, v in batch.items()}
+                adv, ret, old_values = mb["advantages"], mb["returns"], mb["values"]
+                if cfg.normalize_advantages and minibatch < batch_size and minibatch > 1:
+                    adv = normalize(adv)
 
-                head_out, values = self.net(obs)
-                log_probs, entropy = self.net.head.log_prob_entropy(head_out, actions)
-                log_ratio = log_probs - old_log_probs
-                ratio = log_ratio.exp()
+                head_out, values = self.net(mb["obs"])
+                ratio = (self.net.head.log_prob(head_out, mb["actions"]) - mb["log_probs"]).exp()
                 policy_loss = -torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv).mean()
                 if cfg.value_clip is None:
                     value_loss = 0.5 * (values - ret).pow(2).mean()
                 else:
                     clipped = old_values + (values - old_values).clamp(-cfg.value_clip, cfg.value_clip)
                     value_loss = 0.5 * torch.max((values - ret).pow(2), (clipped - ret).pow(2)).mean()
-                entropy_mean = entropy.mean()
-                loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy_mean
+                loss = policy_loss + cfg.vf_coef * value_loss
+                if cfg.ent_coef > 0:
+                    loss = loss - cfg.ent_coef * self.net.head.entropy(head_out).mean()
 
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.max_grad_norm is not None:
-                    grad_norm = torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.max_grad_norm)
-                else:
-                    grad_norm = torch.zeros(())
+                    grad_norms.append(torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.max_grad_norm))
                 self.optimizer.step()
-
-                with torch.no_grad():
-                    approx_kl = ((ratio - 1) - log_ratio).mean()  # low-variance KL estimator (k3)
-                    clip_fraction = ((ratio - 1).abs() > clip).float().mean()
-                    stats.append(torch.stack([loss, policy_loss, value_loss, entropy_mean, approx_kl,
-                                              clip_fraction, grad_norm]).detach())
-            if cfg.target_kl is not None and stats and float(stats[-1][4]) > cfg.target_kl:
+                ratios.append(ratio.detach())
+                losses.append(torch.stack([loss, policy_loss, value_loss]).detach())
+            if cfg.target_kl is not None and approx_kl(ratios[-1]) > cfg.target_kl:
                 break
 
         self.buffer.reset()
         self.updates += 1
-        means = torch.stack(stats).mean(0).tolist()
+        # Diagnostics over every minibatch of the update, computed once at the end.
+        all_ratios = torch.cat(ratios)
+        with torch.no_grad():
+            entropy = float(self.net.head.entropy(self.net.policy(batch["obs"])).mean())
+        loss_means = torch.stack(losses).mean(0).tolist()
         var_returns = float(np.var(returns))
         explained = float("nan") if var_returns == 0 else 1.0 - float(np.var(returns - self.buffer.values)) / var_returns
-        names = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction", "grad_norm")
-        metrics = dict(zip(names, means))
+        metrics = dict(zip(("loss", "policy_loss", "value_loss"), loss_means))
+        metrics.update(entropy=entropy, approx_kl=approx_kl(all_ratios),
+                       clip_fraction=float(((all_ratios - 1).abs() > clip).float().mean()),
+                       grad_norm=float(torch.stack(grad_norms).mean()) if grad_norms else float("nan"))
         metrics.update(explained_variance=explained, clip=clip)
         return metrics
 

@@ -7,35 +7,43 @@ import torch
 from torch import nn
 
 from rldojo.config import NetConfig
-from rldojo.nets.mlp import flat_obs_dim, mlp
+from rldojo.nets.mlp import TwinMLP, flat_obs_dim, mlp, orthogonal_init
 from rldojo.nets.policy import make_action_head
 
 
 class ActorCritic(nn.Module):
-    """`forward(obs) -> (policy head output, value)`; the head turns its output into actions."""
+    """`forward(obs) -> (policy head output, value)`; the head turns its output into actions.
+
+    Separate actor and critic networks (the default) run as one TwinMLP; `shared: true` puts
+    both heads on one trunk.
+    """
 
     def __init__(self, obs_space: gym.Space, action_space: gym.Space, cfg: NetConfig) -> None:
         super().__init__()
         self.obs_dim = flat_obs_dim(obs_space)
         self.head = make_action_head(action_space, cfg.log_std_init)
-        self.shared = cfg.shared
-        # Small policy-output gain keeps the initial policy near uniform; value gain 1.
-        if cfg.shared:
+        self.shared = cfg.shared or not cfg.hidden
+        width = cfg.hidden[-1] if cfg.hidden else self.obs_dim
+        if self.shared:
             self.trunk = mlp(self.obs_dim, cfg.hidden, cfg.activation)
-            width = cfg.hidden[-1] if cfg.hidden else self.obs_dim
-            self.actor = mlp(width, [], cfg.activation, self.head.out_dim, out_gain=0.01)
-            self.critic = mlp(width, [], cfg.activation, 1, out_gain=1.0)
         else:
-            self.trunk = nn.Identity()
-            self.actor = mlp(self.obs_dim, cfg.hidden, cfg.activation, self.head.out_dim, out_gain=0.01)
-            self.critic = mlp(self.obs_dim, cfg.hidden, cfg.activation, 1, out_gain=1.0)
+            self.trunk = TwinMLP(self.obs_dim, cfg.hidden, cfg.activation)
+        # Small policy-output gain keeps the initial policy near uniform; value gain 1.
+        self.actor = orthogonal_init(nn.Linear(width, self.head.out_dim), 0.01)
+        self.critic = orthogonal_init(nn.Linear(width, 1), 1.0)
+
+    def _features(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        if self.shared:
+            features = self.trunk(obs)
+            return features, features
+        return self.trunk(obs)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        features = self.trunk(obs)
-        return self.actor(features), self.critic(features).squeeze(-1)
+        actor_features, critic_features = self._features(obs)
+        return self.actor(actor_features), self.critic(critic_features).squeeze(-1)
 
     def policy(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.actor(self.trunk(obs))
+        return self.actor(self._features(obs)[0])
 
     def value(self, obs: torch.Tensor) -> torch.Tensor:
-        return self.critic(self.trunk(obs)).squeeze(-1)
+        return self.critic(self._features(obs)[1]).squeeze(-1)

@@ -25,19 +25,19 @@ class CategoricalHead(nn.Module):
         super().__init__()
         self.out_dim = n_actions
 
-    def sample(self, logits: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        # Gumbel-max: one uniform draw per logit, deterministic under the agent's generator.
-        uniform = torch.rand(logits.shape, generator=generator).clamp_(1e-12, 1.0)
-        return torch.argmax(logits - torch.log(-torch.log(uniform)), dim=-1)
-
-    def log_prob_entropy(self, logits: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def sample(self, logits: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Actions drawn with the agent's generator, and their log-probabilities."""
         log_probs = torch.log_softmax(logits, dim=-1)
-        chosen = log_probs.gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
-        entropy = -(log_probs.exp() * log_probs).sum(-1)
-        return chosen, entropy
+        actions = torch.multinomial(log_probs.exp(), 1, generator=generator)
+        return actions.squeeze(-1), log_probs.gather(-1, actions).squeeze(-1)
+
 
     def log_prob(self, logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return self.log_prob_entropy(logits, actions)[0]
+        return torch.log_softmax(logits, dim=-1).gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
+
+    def entropy(self, logits: torch.Tensor) -> torch.Tensor:
+        log_probs = torch.log_softmax(logits, dim=-1)
+        return -(log_probs.exp() * log_probs).sum(-1)
 
     def mode(self, logits: torch.Tensor) -> torch.Tensor:
         return torch.argmax(logits, dim=-1)
@@ -53,18 +53,19 @@ class GaussianHead(nn.Module):
         self.out_dim = action_dim
         self.log_std = nn.Parameter(torch.full((action_dim,), float(log_std_init)))
 
-    def sample(self, mean: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
+    def sample(self, mean: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+        """Actions drawn with the agent's generator, and their log-probabilities."""
         noise = torch.randn(mean.shape, generator=generator)
-        return mean + noise * self.log_std.exp()
+        log_prob = (-0.5 * noise.pow(2) - self.log_std - 0.5 * _LOG_2PI).sum(-1)
+        return mean + noise * self.log_std.exp(), log_prob
 
-    def log_prob_entropy(self, mean: torch.Tensor, actions: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        z = (actions - mean) * torch.exp(-self.log_std)
-        log_prob = (-0.5 * z.pow(2) - self.log_std - 0.5 * _LOG_2PI).sum(-1)
-        entropy = (0.5 + 0.5 * _LOG_2PI + self.log_std).sum().expand(mean.shape[0])
-        return log_prob, entropy
 
     def log_prob(self, mean: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
-        return self.log_prob_entropy(mean, actions)[0]
+        z = (actions - mean) * torch.exp(-self.log_std)
+        return (-0.5 * z.pow(2) - self.log_std - 0.5 * _LOG_2PI).sum(-1)
+
+    def entropy(self, mean: torch.Tensor) -> torch.Tensor:
+        return (0.5 + 0.5 * _LOG_2PI + self.log_std).sum().expand(mean.shape[0])
 
     def mode(self, mean: torch.Tensor) -> torch.Tensor:
         return mean
