@@ -14,7 +14,7 @@ import gymnasium as gym
 from rldojo.envs.errors import EnvInputError
 
 # Modules with a `register_envs()` function; each registers its own dojo/ ids.
-_WORLD_MODULES: tuple[str, ...] = ("rldojo.envs.text",)
+_WORLD_MODULES: tuple[str, ...] = ("rldojo.envs.text", "rldojo.envs.reason")
 
 _registered = False
 
