@@ -164,6 +164,7 @@ def eval_(
     out: Annotated[Path | None, typer.Option(help="Where to write eval.json (default: in the run folder).")] = None,
 ) -> None:
     """Evaluate a trained agent greedily: mean ± std return, success where the env defines it."""
+    from rldojo.evaluate.results import build_eval_report, write_eval_json
     from rldojo.run.evaluation import evaluate_agent, summarize_episodes
     from rldojo.run.load import load_agent
 
@@ -175,13 +176,11 @@ def eval_(
     success = "" if summary["success"] is None else f", success {summary['success']:.3f}"
     console().print(f"{spec.env.id}: return [bold]{summary['return_mean']:.2f} ± {summary['return_std']:.2f}[/] "
                     f"over {summary['episodes']} episodes{success} (checkpoint {ckpt_path})")
-    report = {
-        "what": {"checkpoint": str(ckpt_path), "spec": spec.name, "algo": spec.agent.algo,
-                 "envs": [spec.env.id], "episodes": episodes, "seed": seed, "deterministic": True},
-        "envs": {spec.env.id: {**summary, "episodes_detail": results}},
-    }
     out_path = out or (ckpt_path.parent.parent.parent / "eval.json")
-    out_path.write_text(json.dumps(report, indent=2))
+    report = build_eval_report({spec.env.id: results}, {
+        "checkpoint": str(ckpt_path), "spec": spec.name, "algo": spec.agent.algo, "env_ids": [spec.env.id],
+        "seeds": [seed], "episodes": episodes, "deterministic": True})
+    write_eval_json(out_path, report)
     console().print(f"wrote {out_path}")
 
 
@@ -233,6 +232,25 @@ def specs(
         except UserError as exc:
             table.add_row(name, "?", "?", f"[red]invalid: {exc}")
     console().print(table)
+
+
+@app.command()
+@guarded
+def compare(
+    paths: Annotated[list[Path], typer.Argument(help="eval.json files or run folders (two or more).")],
+    baseline: Annotated[str | None, typer.Option(help="Model the deltas refer to: its folder/file name or path.")] = None,
+    out: Annotated[Path | None, typer.Option(help="Folder for compare.png/.md/.json (default: runs/compare_<time>).")] = None,
+    level: Annotated[float, typer.Option(help="Two-sided CI level; 0.8 = 10th to 90th percentile.")] = 0.8,
+    epsilon: Annotated[float, typer.Option(help="Dominance margin in the metric's units.")] = 0.0,
+    ci_aware: Annotated[bool, typer.Option("--ci-aware", help="Better means: lower bound above the other's upper bound.")] = False,
+    metric: Annotated[str, typer.Option(help="return (mean return) or success (success rate, Jeffreys CI).")] = "return",
+) -> None:
+    """Compare models env by env: CIs, winners, dominance, Pareto frontier, PNG and markdown."""
+    from rldojo.evaluate.compare import compare_command
+
+    setup_console()
+    raise typer.Exit(compare_command(paths, baseline=baseline, out=out, level=level, epsilon=epsilon,
+                                     ci_aware=ci_aware, metric=metric, console=console()))
 
 
 @app.command()
