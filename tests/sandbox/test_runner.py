@@ -6,6 +6,7 @@ from __future__ import annotations
 import fcntl
 import os
 import stat
+import subprocess
 import threading
 import time
 
@@ -181,3 +182,20 @@ def test_uid_leases_are_distinct_and_held_until_released():
         os.close(other)
     with pytest.raises(ValueError):
         kill_all_processes_of(0, "/usr/bin/python3")
+
+
+@pytest.mark.skipif(not ROOT, reason="uid sweeps exist only when rldojo runs as root")
+def test_uid_sweep_finds_and_kills_a_detached_process():
+    with lease_uid() as lease:
+        assert not users_module.may_have_processes(lease.uid)
+        sleeper = subprocess.Popen(
+            ["/bin/sleep", "30"], user=lease.uid, group=lease.uid, extra_groups=[], start_new_session=True
+        )
+        try:
+            assert users_module.processes_of(lease.uid) == [sleeper.pid]
+            assert users_module.may_have_processes(lease.uid)
+            kill_all_processes_of(lease.uid, resolve_interpreter(None, True).path)
+            assert sleeper.wait(timeout=5) == -9
+            assert not users_module.may_have_processes(lease.uid)
+        finally:
+            sleeper.kill()

@@ -24,7 +24,7 @@ from rldojo.sandbox.config import SandboxConfig
 from rldojo.sandbox.fallback import launcher_argv, launcher_spec, make_workdir, remove_leftovers
 from rldojo.sandbox.result import Isolation, SandboxResult
 from rldojo.sandbox.supervise import Outcome, supervise
-from rldojo.sandbox.users import UidLease, kill_all_processes_of, lease_uid, running_as_root
+from rldojo.sandbox.users import UidLease, kill_all_processes_of, lease_uid, may_have_processes, running_as_root
 
 _MEMORY_ERROR_MARKERS = (b"MemoryError", b"Cannot allocate memory", b"std::bad_alloc", b"out of memory")
 
@@ -56,7 +56,8 @@ def run_program(program: str, stdin: str | bytes = "", config: SandboxConfig | N
                 os.killpg(started.proc.pid, signal.SIGKILL)
             # After a normal exit a PID namespace has already taken its processes with it.
             if lease is not None and not (after_exit and started.isolation.pid_namespace):
-                kill_all_processes_of(lease.uid, backend.interpreter.path)
+                if may_have_processes(lease.uid):
+                    kill_all_processes_of(lease.uid, backend.interpreter.path)
 
         try:
             outcome = supervise(started.proc, data, config.wall_time_s, config.max_output_bytes, kill)

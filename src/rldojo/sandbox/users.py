@@ -117,20 +117,38 @@ def kill_all_processes_of(uid: int, python: str) -> None:
     )
 
 
+def _status_uid(pid: str) -> tuple[int, str] | None:
+    """(real uid, state letter) of a process, or None if it is gone."""
+    try:
+        with open(f"/proc/{pid}/status") as handle:
+            status = handle.read()
+    except OSError:
+        return None
+    fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
+    return int(fields.get("Uid", "-1").split()[0]), fields.get("State", "?").strip()[:1]
+
+
 def processes_of(uid: int) -> list[int]:
-    """Pids of live (non-zombie) processes whose real uid is `uid` (for checks and tests)."""
+    """Pids of live (non-zombie) processes whose real uid is `uid`."""
     pids = []
     for name in os.listdir("/proc"):
-        if not name.isdigit():
-            continue
-        try:
-            with open(f"/proc/{name}/status") as handle:
-                status = handle.read()
-        except OSError:
-            continue
-        fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if fields.get("State", "").strip().startswith(("Z", "X")):
-            continue
-        if int(fields.get("Uid", "-1").split()[0]) == uid:
-            pids.append(int(name))
+        if name.isdigit():
+            found = _status_uid(name)
+            if found is not None and found[0] == uid and found[1] not in ("Z", "X"):
+                pids.append(int(name))
     return pids
+
+
+def may_have_processes(uid: int) -> bool:
+    """False only when no live process of `uid` exists: the /proc listing held none, and no
+    listed process vanished before its uid was read (it could have forked one of `uid`'s).
+
+    A process of `uid` born after the listing needs a live parent of `uid` that was listed, so
+    a clean scan is proof; it lets the common case skip spawning the kill(-1) helper.
+    """
+    for name in os.listdir("/proc"):
+        if name.isdigit():
+            found = _status_uid(name)
+            if found is None or (found[0] == uid and found[1] not in ("Z", "X")):
+                return True
+    return False
