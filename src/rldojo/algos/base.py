@@ -24,8 +24,10 @@ class TensorAgent(ABC):
                  total_frames: int, seed: int) -> None:
         self.obs_space, self.action_space = obs_space, action_space
         self.num_envs, self.total_frames = num_envs, total_frames
-        # All sampling goes through this generator, so a seed fixes the whole run.
+        # All sampling goes through these generators, so a seed fixes the whole run.
         self.generator = torch.Generator().manual_seed(seed)
+        self.rng = np.random.default_rng(seed)
+        self.frames = 0  # frames observed, for schedules that run in frames (epsilon, beta, warm-up)
         self.updates = 0
 
     @abstractmethod
@@ -67,8 +69,18 @@ class TensorAgent(ABC):
             "modules": {name: m.state_dict() for name, m in self.modules().items()},
             "optimizers": {name: o.state_dict() for name, o in self.optimizers().items()},
             "generator": self.generator.get_state(),
+            "rng": self.rng.bit_generator.state,
+            "frames": self.frames,
             "updates": self.updates,
+            "extra": self.extra_state(),
         }
+
+    def extra_state(self) -> dict:
+        """Algorithm state beyond modules and optimizers (e.g. a replay buffer)."""
+        return {}
+
+    def load_extra_state(self, state: dict) -> None:
+        pass
 
     def load_state_dict(self, state: dict) -> None:
         for name, module in self.modules().items():
@@ -76,4 +88,7 @@ class TensorAgent(ABC):
         for name, optim in self.optimizers().items():
             optim.load_state_dict(state["optimizers"][name])
         self.generator.set_state(state["generator"])
+        self.rng.bit_generator.state = state["rng"]
+        self.frames = int(state["frames"])
         self.updates = int(state["updates"])
+        self.load_extra_state(state["extra"])

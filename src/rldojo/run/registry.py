@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from rldojo.algos.dqn import DQN, DQNConfig
 from rldojo.algos.ppo import PPO, PPOConfig
 from rldojo.config import StrictModel
 
@@ -16,4 +17,5 @@ class AlgoEntry(NamedTuple):
 
 ALGOS: dict[str, AlgoEntry] = {
     "ppo": AlgoEntry(PPOConfig, PPO, "Proximal Policy Optimization (clipped surrogate, GAE)"),
+    "dqn": AlgoEntry(DQNConfig, DQN, "DQN with optional Double-DQN target, dueling head, prioritized replay"),
 }

@@ -16,7 +16,8 @@ _console_sink: int | None = None
 def console() -> Console:
     global _console
     if _console is None:
-        _console = Console(stderr=True)
+        # Logs and CI output are not terminals: give tables room instead of rich's 80 columns.
+        _console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
     return _console
 
 

@@ -1,0 +1,191 @@
+"""DQN (Mnih et al., 2015), with the Double-DQN target, dueling heads and prioritized replay.
+
+Act epsilon-greedily, store transitions in a replay buffer, and every `train_every` vector steps
+(after `learning_starts` frames) take `gradient_steps` steps on the Huber TD loss
+
+    y    = r + gamma * (1 - terminated) * Q_target(s', argmax_a Q(s', a))   (double: true)
+                                        * max_a Q_target(s', a)             (double: false)
+    loss = mean_i  w_i * huber(Q(s_i, a_i) - y_i)
+
+with importance weights w_i from prioritized replay (1 for uniform replay). The target network is
+copied every `target_update_every` frames, or Polyak-averaged with `tau` < 1.
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Literal
+
+import gymnasium as gym
+import numpy as np
+import torch
+from pydantic import Field
+
+from rldojo.algos.base import TensorAgent
+from rldojo.config import NetConfig, OptimConfig, StrictModel
+from rldojo.memory.replay import PrioritizedReplayBuffer, ReplayBuffer
+from rldojo.nets.mlp import encode_obs, flat_obs_dim
+from rldojo.nets.optim import build_optimizer, scheduled, set_lr
+from rldojo.nets.q_network import QNetwork
+
+
+class PrioritizedConfig(StrictModel):
+    """Prioritized experience replay (proportional, sum-tree)."""
+
+    alpha: float = Field(0.6, ge=0, le=1)
+    """How much priorities count: 0 is uniform, 1 fully proportional to |TD error|."""
+    beta_start: float = Field(0.4, ge=0, le=1)
+    """Importance-weight exponent at the start; annealed linearly to 1 over the frame budget."""
+    epsilon: float = Field(1e-6, gt=0)
+    """Added to |TD error| so no transition gets zero priority."""
+
+
+class DQNConfig(StrictModel):
+    """`agent:` section for `algo: dqn` (DQN, Double DQN, dueling, prioritized replay)."""
+
+    algo: Literal["dqn"] = "dqn"
+    """Algorithm name."""
+    gamma: float = Field(0.99, gt=0, le=1)
+    """Discount factor."""
+    double: bool = False
+    """Double DQN: the online net picks the next action, the target net values it."""
+    dueling: bool = False
+    """Dueling head: Q = V + A - mean(A)."""
+    buffer_size: int = Field(100_000, ge=1)
+    """Replay capacity in transitions."""
+    batch_size: int = Field(64, ge=1)
+    """Transitions per gradient step."""
+    learning_starts: int = Field(1_000, ge=0)
+    """Frames of experience collected before learning starts."""
+    train_every: int = Field(1, ge=1)
+    """Vector steps between updates."""
+    gradient_steps: int = Field(1, ge=1)
+    """Gradient steps per update."""
+    target_update_every: int = Field(1_000, ge=1)
+    """Frames between copies of the online net into the target net (when tau = 1)."""
+    tau: float = Field(1.0, gt=0, le=1)
+    """Polyak factor: 1 copies the net every target_update_every frames; < 1 blends every update."""
+    epsilon_start: float = Field(1.0, ge=0, le=1)
+    """Exploration rate at the start."""
+    epsilon_end: float = Field(0.05, ge=0, le=1)
+    """Exploration rate after the decay."""
+    exploration_fraction: float = Field(0.1, gt=0, le=1)
+    """Share of the frame budget over which epsilon decays linearly."""
+    max_grad_norm: float | None = Field(10.0, gt=0)
+    """Clip the gradient norm to this (None: no clipping)."""
+    prioritized: PrioritizedConfig | None = None
+    """Prioritized replay settings (None: uniform replay)."""
+    net: NetConfig = Field(default_factory=lambda: NetConfig(hidden=[64, 64], activation="relu"))
+    """Q-network."""
+    optim: OptimConfig = Field(default_factory=lambda: OptimConfig(lr=1e-3))
+    """Optimizer."""
+
+
+class DQN(TensorAgent):
+    metric_names = ("loss", "q_mean", "td_abs", "epsilon", "beta")
+
+    def __init__(self, cfg: DQNConfig, obs_space: gym.Space, action_space: gym.Space, num_envs: int,
+                 total_frames: int, seed: int) -> None:
+        super().__init__(obs_space, action_space, num_envs, total_frames, seed)
+        self.cfg = cfg
+        self.q_net = QNetwork(obs_space, action_space, cfg.net, cfg.dueling)
+        self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
+        self.optimizer = build_optimizer(self.q_net.parameters(), cfg.optim)
+        buffer_args = (cfg.buffer_size, (flat_obs_dim(obs_space),), (), np.int64)
+        if cfg.prioritized is None:
+            self.replay = ReplayBuffer(*buffer_args)
+        else:
+            self.replay = PrioritizedReplayBuffer(*buffer_args, alpha=cfg.prioritized.alpha,
+                                                  epsilon=cfg.prioritized.epsilon)
+        self.steps = 0
+        self.last_target_update = 0
+        self._obs: np.ndarray | None = None
+        self._actions: np.ndarray | None = None
+
+    def epsilon(self) -> float:
+        progress = self.frames / (self.cfg.exploration_fraction * self.total_frames)
+        return scheduled(self.cfg.epsilon_start, "linear", progress, end=self.cfg.epsilon_end)
+
+    # ---- acting -------------------------------------------------------------------------------
+    @torch.no_grad()
+    def act(self, obs: np.ndarray) -> np.ndarray:
+        obs_t = encode_obs(obs, self.obs_space)
+        actions = self.q_net(obs_t).argmax(-1).numpy()
+        explore = self.rng.random(len(actions)) < self.epsilon()
+        actions = np.where(explore, self.rng.integers(0, self.q_net.n_actions, len(actions)), actions)
+        self._obs, self._actions = obs_t.numpy(), actions
+        return actions + int(self.action_space.start)
+
+    @torch.no_grad()
+    def act_greedy(self, obs: np.ndarray) -> np.ndarray:
+        return self.q_net(encode_obs(obs, self.obs_space)).argmax(-1).numpy() + int(self.action_space.start)
+
+    def observe(self, rewards, terminated, truncated, next_obs, final_obs) -> bool:
+        # Store the episode's true last state; only termination stops bootstrapping.
+        self.replay.add(self._obs, self._actions, rewards, encode_obs(final_obs, self.obs_space).numpy(),
+                        terminated.astype(np.float32))
+        self.frames += self.num_envs
+        self.steps += 1
+        return self.frames >= self.cfg.learning_starts and self.steps % self.cfg.train_every == 0
+
+    # ---- learning -----------------------------------------------------------------------------
+    def update(self, progress: float) -> dict[str, float]:
+        cfg = self.cfg
+        set_lr(self.optimizer, scheduled(cfg.optim.lr, cfg.optim.schedule, progress))
+        beta = 1.0
+        if cfg.prioritized is not None:
+            beta = scheduled(cfg.prioritized.beta_start, "linear", progress, end=1.0)
+        stats = []
+        for _ in range(cfg.gradient_steps):
+            if cfg.prioritized is None:
+                batch = self.replay.sample(cfg.batch_size, self.rng)
+            else:
+                batch = self.replay.sample(cfg.batch_size, self.rng, beta=beta)
+            with torch.no_grad():
+                next_q_target = self.target_net(batch["next_obs"])
+                if cfg.double:
+                    next_actions = self.q_net(batch["next_obs"]).argmax(-1, keepdim=True)
+                    next_q = next_q_target.gather(-1, next_actions).squeeze(-1)
+                else:
+                    next_q = next_q_target.max(-1).values
+                target = batch["rewards"] + cfg.gamma * (1 - batch["dones"]) * next_q
+            q = self.q_net(batch["obs"]).gather(-1, batch["actions"].unsqueeze(-1)).squeeze(-1)
+            td = q - target
+            loss = (batch["weights"] * torch.nn.functional.huber_loss(q, target, reduction="none")).mean()
+
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            if cfg.max_grad_norm is not None:
+                torch.nn.utils.clip_grad_norm_(self.q_net.parameters(), cfg.max_grad_norm)
+            self.optimizer.step()
+            if cfg.prioritized is not None:
+                self.replay.update_priorities(batch["indices"].numpy(), td.detach().numpy())
+            stats.append(torch.stack([loss.detach(), q.detach().mean(), td.detach().abs().mean()]))
+            self._update_target()
+        self.updates += 1
+        loss_mean, q_mean, td_abs = torch.stack(stats).mean(0).tolist()
+        return {"loss": loss_mean, "q_mean": q_mean, "td_abs": td_abs, "epsilon": self.epsilon(), "beta": beta}
+
+    @torch.no_grad()
+    def _update_target(self) -> None:
+        if self.cfg.tau < 1.0:
+            for target, online in zip(self.target_net.parameters(), self.q_net.parameters()):
+                target.lerp_(online, self.cfg.tau)
+        elif self.frames - self.last_target_update >= self.cfg.target_update_every:
+            self.target_net.load_state_dict(self.q_net.state_dict())
+            self.last_target_update = self.frames
+
+    # ---- checkpointing ------------------------------------------------------------------------
+    def modules(self) -> dict[str, torch.nn.Module]:
+        return {"q_net": self.q_net, "target_net": self.target_net}
+
+    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
+        return {"optimizer": self.optimizer}
+
+    def extra_state(self) -> dict:
+        # The replay buffer is checkpointed with the agent: a resumed run keeps its experience.
+        return {"replay": self.replay.state_dict(), "steps": self.steps, "last_target_update": self.last_target_update}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.replay.load_state_dict(state["replay"])
+        self.steps, self.last_target_update = int(state["steps"]), int(state["last_target_update"])
