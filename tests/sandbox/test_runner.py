@@ -40,6 +40,11 @@ def test_large_stdin_round_trip_and_unread_stdin(tight):
     assert ignored.ok and ignored.stdout == "not reading\n"
 
 
+def test_lone_surrogates_in_model_text_do_not_raise(tight):
+    result = run_program("print(input())\n# \ud800\n", "a\ud800b\n", tight)
+    assert result.ok and result.stdout == "a?b\n"
+
+
 def test_syntax_error_is_an_ordinary_failure(tight):
     result = run_program("def broken(:\n", "", tight)
     assert result.exit_code == 1 and "SyntaxError" in result.stderr

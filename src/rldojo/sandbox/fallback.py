@@ -39,7 +39,7 @@ def make_workdir(program: str, uid: int | None) -> str:
     """A fresh private folder holding main.py, owned by the sandbox uid (when there is one)."""
     workdir = tempfile.mkdtemp(prefix="rldojo-sandbox-")
     path = os.path.join(workdir, PROGRAM_NAME)
-    with open(path, "w", encoding="utf-8") as handle:
+    with open(path, "w", encoding="utf-8", errors="replace") as handle:
         handle.write(program)
     if uid is not None:
         os.chown(workdir, uid, uid)

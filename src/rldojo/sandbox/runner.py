@@ -42,7 +42,8 @@ def run_program(program: str, stdin: str | bytes = "", config: SandboxConfig | N
     the program does; raises SandboxUnavailableError if the requested isolation cannot run."""
     config = config or SandboxConfig()
     backend = choose_backend(config)
-    data = stdin.encode() if isinstance(stdin, str) else stdin
+    # errors="replace": a lone surrogate in model text must not raise here
+    data = stdin.encode("utf-8", errors="replace") if isinstance(stdin, str) else stdin
     lease = lease_uid() if running_as_root() else None
     try:
         if backend.method == "bubblewrap":
@@ -96,7 +97,7 @@ def _start_bubblewrap(program: str, config: SandboxConfig, backend: Backend, lea
     )
     program_fd = os.memfd_create("program")  # bwrap copies it into the sandbox's tmpfs
     try:
-        os.write(program_fd, program.encode())
+        os.write(program_fd, program.encode("utf-8", errors="replace"))
         os.lseek(program_fd, 0, os.SEEK_SET)
         argv = bubblewrap_argv(backend.tools, backend.interpreter, config, program_fd)
         start = time.monotonic()
