@@ -191,3 +191,16 @@ def test_unknown_level_and_checker():
     with pytest.raises(EnvInputError, match="GoToRedBall"):
         BabyAITextEnv(level="NoSuchLevel")
     check_env(BabyAITextEnv("GoToRedBall"), skip_render_check=True)
+
+
+def test_a_long_random_walk_keeps_the_expert_plan_bounded():
+    env = make("PutNextLocal")
+    rng = np.random.default_rng(0)
+    obs, info = env.reset(seed=3, options={"task_id": 3})
+    for _ in range(80):
+        if env._ended:
+            obs, info = env.reset(seed=4)
+        action = info["available_actions"][rng.integers(len(info["available_actions"]))]
+        obs, reward, term, trunc, info = env.step(action)
+        assert env._bot is None or len(env._bot.stack) <= 16
+        assert info["expert_action"] is None or isinstance(info["expert_action"], str)

@@ -173,3 +173,17 @@ def test_gymnasium_checker_passes():
     from gymnasium.utils.env_checker import check_env
 
     check_env(TextCraftEnv(), skip_render_check=True)
+
+
+def test_vector_env_plays_different_tasks_or_one_task_for_a_group():
+    from rldojo.envs import make_vec
+
+    venv = make_vec("dojo/TextCraft-v0", 3, vectorize="sync")
+    obs, infos = venv.reset(seed=10)
+    assert len(set(infos["task_id"])) > 1  # seeds 10, 11, 12 sample their own tasks
+    obs, infos = venv.reset(seed=10, options={"task_id": 7})
+    assert list(infos["task_id"]) == [7, 7, 7] and len(set(obs)) == 1
+    actions = tuple(infos["expert_action"])
+    obs, rewards, terms, truncs, infos = venv.step(actions)
+    assert all(infos["valid_action"]) and list(infos["turn"]) == [1, 1, 1]
+    venv.close()

@@ -10,7 +10,6 @@ from rldojo.envs.text.protocol import NOTHING_HAPPENS, PrintableText, TextEnv, W
 from rldojo.envs.text.shaping import ShapedReward, ShapingConfig, task_keywords
 
 
-
 def register_envs() -> None:
     """Register every built-in text world's gymnasium id (entry points load lazily)."""
     register_dojo_env("dojo/TextCraft-v0", "rldojo.envs.text.textcraft.env:TextCraftEnv")

@@ -39,6 +39,7 @@ HINT = (
     "go through <door>, toggle, drop, check available actions."
 )
 _FILLER = {"the", "a", "an"}
+_MAX_BOT_STACK = 16
 _TEXT = {Actions.left: "turn left", Actions.right: "turn right", Actions.forward: "move forward",
          Actions.drop: "drop", Actions.toggle: "toggle"}
 
@@ -126,6 +127,7 @@ class BabyAITextEnv(TextEnv):
         try:
             if self._bot is None:
                 self._bot = BabyAIBot(self.world)
+                self._bot.vis_mask |= self._known  # what the agent has seen, the bot knows
                 self._bot_action = self._bot.replan()
         except Exception as exc:  # the bot asserts on states it cannot plan from
             logger.debug("BabyAI bot could not plan: {}", exc)
@@ -251,4 +253,8 @@ class BabyAITextEnv(TextEnv):
             self._bot_action = self._bot.replan(None if action == self._bot_action else action)
         except Exception as exc:
             logger.debug("BabyAI bot lost track: {}", exc)
+            self._bot = None
+            return
+        # Each detour pushes "undo" subgoals; after a long random walk start a fresh plan instead.
+        if len(self._bot.stack) > _MAX_BOT_STACK:
             self._bot = None
