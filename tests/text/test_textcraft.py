@@ -78,8 +78,10 @@ def test_commands_inventory_rewards_and_invalid_answers():
         ("get 2 unobtainium", "Could not find unobtainium.", False),
         ("dance", f"{NOTHING_HAPPENS} Commands: get N item | craft N item using N a, N b | inventory.", False),
         ("Get 2 minecraft:oak_logs", "Got 2 oak log.", True),
-        ("craft 3 oak planks using 1 oak log", "Could not find a valid recipe for 3 oak planks using 1 oak log.", False),
-        ("craft 12 oak planks using 3 oak log", "Could not find enough items to craft 12 oak planks: need 1 more oak log.", False),
+        ("craft 3 oak planks using 1 oak log",
+         "Could not find a valid recipe for 3 oak planks using 1 oak log.", False),
+        ("craft 12 oak planks using 3 oak log",
+         "Could not find enough items to craft 12 oak planks: need 1 more oak log.", False),
         ("craft 8 oak planks using 2 oak log", "Crafted 8 oak planks.", True),
         ("inventory", "Inventory: 8 oak planks.", True),
     ]

@@ -14,7 +14,8 @@ def register_envs() -> None:
     """Register every built-in text world's gymnasium id (entry points load lazily)."""
     register_dojo_env("dojo/TextCraft-v0", "rldojo.envs.text.textcraft.env:TextCraftEnv")
     for level in BABYAI_LEVELS:
-        register_dojo_env(f"dojo/BabyAI-{level}-v0", "rldojo.envs.text.babyai.env:BabyAITextEnv", kwargs={"level": level})
+        entry = "rldojo.envs.text.babyai.env:BabyAITextEnv"
+        register_dojo_env(f"dojo/BabyAI-{level}-v0", entry, kwargs={"level": level})
     register_dojo_env("dojo/WebShop-v0", "rldojo.envs.text.webshop.env:WebShopEnv")
 
 

@@ -290,11 +290,8 @@ class TextEnv(gym.Env[str, str]):
         if not isinstance(action, str):
             return f"{NOTHING_HAPPENS} An action is a string, got {type(action).__name__}.{hint}", ""
         if len(action) > self.MAX_ACTION_CHARS:
-            return (
-                f"{NOTHING_HAPPENS} The action was {len(action)} characters long; "
-                f"at most {self.MAX_ACTION_CHARS} are allowed.{hint}",
-                "",
-            )
+            too_long = f"The action was {len(action)} characters long; at most {self.MAX_ACTION_CHARS} are allowed."
+            return f"{NOTHING_HAPPENS} {too_long}{hint}", ""
         command = clean_action(action)
         if not command:
             return f"{NOTHING_HAPPENS} The action was empty.{hint}", ""

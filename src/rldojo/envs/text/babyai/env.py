@@ -29,10 +29,9 @@ from minigrid.utils.baby_ai_bot import BabyAIBot
 
 from rldojo.envs.errors import EnvInputError
 from rldojo.envs.text.babyai import LEVELS
-from rldojo.envs.text.babyai.view import PICKABLE, SeenObject, describe, view_cells, visible_objects
 from rldojo.envs.text.babyai.navigate import Paths
+from rldojo.envs.text.babyai.view import PICKABLE, SeenObject, describe, view_cells, visible_objects
 from rldojo.envs.text.protocol import NOTHING_HAPPENS, TextEnv, WorldStep
-
 
 HINT = (
     "Actions: turn left, turn right, move forward, go to <object>, pick up <object>, "

@@ -124,7 +124,8 @@ class TextCraftEnv(TextEnv):
         """The book's name for `name` (case, `minecraft:`, underscores, brackets, plural `s`)."""
         name = name.lower().replace("minecraft:", "").replace("_", " ").strip(" []().")
         name = " ".join(name.split())
-        for candidate in (name, name[:-1] if name.endswith("s") else name + "s", name[:-2] if name.endswith("es") else ""):
+        singular_or_plural = name[:-1] if name.endswith("s") else name + "s"
+        for candidate in (name, singular_or_plural, name[:-2] if name.endswith("es") else ""):
             if candidate in self.book.items:
                 return candidate
         return None
@@ -158,7 +159,8 @@ class TextCraftEnv(TextEnv):
             return wrong
         short = [f"{n - self.inventory[i]} more {i}" for i, n in sorted(given.items()) if self.inventory[i] < n]
         if short:
-            return WorldStep(f"Could not find enough items to craft {amount} {item}: need {', '.join(short)}.", valid=False)
+            need = ", ".join(short)
+            return WorldStep(f"Could not find enough items to craft {amount} {item}: need {need}.", valid=False)
         self.inventory -= given
         self.inventory[item] += amount
         won = item == self.goal
