@@ -271,6 +271,26 @@ def report(run_dir: Annotated[Path, typer.Argument(help="Run folder to summarise
     _trial_summary(trial)
 
 
+env_app = typer.Typer(help="Text worlds as services: serve an env over HTTP.", no_args_is_help=True)
+app.add_typer(env_app, name="env")
+
+
+@env_app.command("serve")
+@guarded
+def env_serve(
+    env_id: Annotated[str, typer.Argument(help="A registered text env id, e.g. dojo/WebShop-v0.")],
+    port: Annotated[int, typer.Option(help="TCP port to listen on (0 picks a free one).")] = 36001,
+    host: Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 keeps it on this machine.")] = "127.0.0.1",
+    session_ttl: Annotated[float, typer.Option(help="Close sessions idle for this many seconds.")] = 600.0,
+    max_sessions: Annotated[int, typer.Option(help="Most sessions open at once.")] = 256,
+) -> None:
+    """Serve ENV_ID with AgentGym's endpoints (/create /reset /step /observation /available_actions /close)."""
+    from rldojo.envs.server import serve
+
+    setup_console()
+    serve(env_id, host=host, port=port, session_ttl=session_ttl, max_sessions=max_sessions)
+
+
 def main() -> None:
     app()
 

@@ -23,6 +23,7 @@ import torch
 from pydantic import Field
 
 from rldojo.algos.base import TensorAgent
+from rldojo.algos.sil import SelfImitation, SILConfig
 from rldojo.config import NetConfig, OptimConfig, StrictModel
 from rldojo.memory.rollout import RolloutBuffer
 from rldojo.nets.actor_critic import ActorCritic
@@ -62,6 +63,8 @@ class PPOConfig(StrictModel):
     """Normalise advantages to zero mean, unit std within each minibatch."""
     target_kl: float | None = Field(None, gt=0)
     """Stop the epochs early once the approximate KL to the old policy exceeds this."""
+    sil: SILConfig | None = None
+    """Self-imitation learning on top of PPO (PPO+SIL); None turns it off."""
     net: NetConfig = Field(default_factory=NetConfig)
     """Actor-critic network."""
     optim: OptimConfig = Field(default_factory=OptimConfig)
@@ -90,6 +93,11 @@ class PPO(TensorAgent):
         action_shape = () if self.net.head.discrete else (self.net.head.out_dim,)
         action_dtype = np.int64 if self.net.head.discrete else np.float32
         self.buffer = RolloutBuffer(cfg.rollout_steps, num_envs, self.net.obs_dim, action_shape, action_dtype)
+        self.sil = None if cfg.sil is None else SelfImitation(cfg.sil, self.net, self.optimizer, num_envs,
+                                                              self.net.obs_dim, action_shape, action_dtype, cfg.gamma,
+                                                              self.rng)
+        if self.sil is not None:
+            self.metric_names = self.metric_names + ("sil_loss", "sil_valid")
         self._last_obs: torch.Tensor | None = None
 
     # ---- acting -------------------------------------------------------------------------------
@@ -109,6 +117,9 @@ class PPO(TensorAgent):
     @torch.no_grad()
     def observe(self, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
                 next_obs: np.ndarray, final_obs: np.ndarray) -> bool:
+        if self.sil is not None:
+            step = self.buffer.step
+            self.sil.record(self.buffer.obs[step], self.buffer.actions[step], rewards, terminated | truncated)
         rewards = rewards.astype(np.float32)
         cut = truncated & ~terminated
         if cut.any():  # a time limit is not the end of the task: bootstrap from the last state
@@ -116,6 +127,7 @@ class PPO(TensorAgent):
             rewards = rewards.copy()
             rewards[cut] += self.cfg.gamma * last_values
         self.buffer.add_env_step(rewards, terminated | truncated)
+        self.frames += self.num_envs
         if self.buffer.full:  # bootstraps the end of the rollout
             self._last_obs = encode_obs(next_obs, self.obs_space)
         return self.buffer.full
@@ -182,6 +194,8 @@ class PPO(TensorAgent):
         metrics.update(entropy=entropy, approx_kl=approx_kl(all_ratios),
                        clip_fraction=float(((all_ratios - 1).abs() > clip).float().mean()),
                        grad_norm=float(torch.stack(grad_norms).mean()) if grad_norms else float("nan"))
+        if self.sil is not None:
+            metrics.update(self.sil.train(self.generator, cfg.max_grad_norm))
         metrics.update(explained_variance=explained, clip=clip)
         return metrics
 
@@ -191,3 +205,10 @@ class PPO(TensorAgent):
 
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"optimizer": self.optimizer}
+
+    def extra_state(self) -> dict:
+        return {} if self.sil is None else {"sil": self.sil.state_dict()}
+
+    def load_extra_state(self, state: dict) -> None:
+        if self.sil is not None and "sil" in state:
+            self.sil.load_state_dict(state["sil"])

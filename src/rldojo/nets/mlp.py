@@ -88,9 +88,13 @@ def flat_obs_dim(space: gym.Space) -> int:
 
 
 def encode_obs(obs: np.ndarray, space: gym.Space) -> torch.Tensor:
-    """Batch of raw observations -> float32 tensor [batch, flat_obs_dim] (zero-copy for Box)."""
+    """Batch of raw observations -> float32 tensor [batch, flat_obs_dim].
+
+    Always a copy: vector engines may hand out views of buffers that the next step overwrites,
+    and agents keep these tensors past that step.
+    """
     if isinstance(space, gym.spaces.Discrete):
         idx = torch.as_tensor(np.asarray(obs, dtype=np.int64) - int(space.start))
         return torch.nn.functional.one_hot(idx, int(space.n)).float()
-    array = np.asarray(obs, dtype=np.float32)
+    array = np.array(obs, dtype=np.float32, copy=True)
     return torch.from_numpy(array.reshape(array.shape[0], -1))

@@ -1,0 +1,280 @@
+"""GRPO: Group Relative Policy Optimization (Shao et al., 2024), for multi-turn text agents.
+
+Each iteration plays `groups` training tasks, each `group_size` times (same task id, different
+episode seeds), and scores every episode by its total env reward R. The advantage of episode i
+of group g is
+
+    A_i = R_i - mean_g(R)            divided by std_g(R) (scale_rewards: group),
+                                     by the batch's std (batch), or not at all (none)
+
+and every token the model produced in that episode gets it. With per-token ratio
+r = pi(t) / pi_old(t) the loss is
+
+    l_t = -min(r * A, clip(r, 1 - epsilon, 1 + epsilon_high) * A) + beta * KL_t
+    KL_t = exp(ref_t - logp_t) - (ref_t - logp_t) - 1          (k3 estimator, >= 0)
+
+aggregated over the model's tokens as (loss):
+    grpo     mean over each episode's tokens, then mean over episodes
+    dr_grpo  sum over tokens / (episodes * max_new_tokens * max_turns)   (Dr. GRPO, no length bias)
+    dapo     sum over tokens / tokens in the batch                       (token-level mean)
+
+Standard deviations are the unbiased ones (as in TRL). The reference is the model at the start of
+the stage: the adapters switched off with LoRA, a frozen copy otherwise, and nothing at all when
+beta = 0. Each batch is used for `epochs` passes of `minibatches` optimizer steps; with one pass
+of one step the old policy is the current one (ratio 1, as in TRL), otherwise pi_old is computed
+before the first step.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Iterator
+from typing import Any, Literal
+
+import numpy as np
+import torch
+from pydantic import Field
+
+from rldojo.algos.lm_base import (
+    LMAgent,
+    LMAgentConfig,
+    LMOptimConfig,
+    StageTrainer,
+    StepReport,
+    build_lm_optimizer,
+    clip_and_step,
+    lr_factor,
+    set_lr,
+)
+from rldojo.config import StrictModel
+from rldojo.llm.parse import STRATEGIES
+
+GRPO_METRICS: tuple[str, ...] = (
+    "reward_mean", "reward_std", "success", "turns", "invalid_rate", "truncated",
+    *(f"parse_{name}" for name in STRATEGIES),
+    "loss", "kl", "clip_frac", "entropy", "grad_norm", "adv_zero_groups", "completion_tokens",
+    "tokens_per_s", "rollout_s", "update_s",
+)
+
+
+class GRPOParams(StrictModel):
+    """Hyperparameters of GRPO (a stage of its own or part of a pipeline)."""
+
+    algo: Literal["grpo"] = "grpo"
+    """Algorithm name."""
+    group_size: int = Field(8, ge=2)
+    """Episodes per task in a group (advantages are relative within the group)."""
+    groups: int = Field(2, ge=1)
+    """Tasks per iteration (the batch is groups x group_size episodes)."""
+    epochs: int = Field(1, ge=1)
+    """Passes over each batch."""
+    minibatches: int = Field(1, ge=1)
+    """Optimizer steps per pass (the batch is split into this many minibatches)."""
+    micro_batch_size: int = Field(16, ge=1)
+    """Episodes per forward pass (gradients accumulate within a minibatch)."""
+    epsilon: float = Field(0.2, gt=0, lt=1)
+    """Lower clip range of the probability ratio."""
+    epsilon_high: float | None = Field(None, gt=0)
+    """Upper clip range (None: epsilon; DAPO's clip-higher uses e.g. 0.28)."""
+    beta: float = Field(0.0, ge=0)
+    """Weight of the KL penalty to the reference model (0: no reference model is kept)."""
+    scale_rewards: Literal["group", "batch", "none"] = "group"
+    """Divide advantages by the group's reward std, the batch's, or not at all (Dr. GRPO)."""
+    loss: Literal["grpo", "dr_grpo", "dapo"] = "dapo"
+    """How token losses are averaged (see the module docstring)."""
+    optim: LMOptimConfig = Field(default_factory=lambda: LMOptimConfig(lr=1.0e-4))
+    """Optimizer and schedule (the schedule spans train.iterations)."""
+
+
+class GRPOConfig(GRPOParams, LMAgentConfig):
+    """`agent:` section for `algo: grpo`."""
+
+
+class GRPO(LMAgent):
+    """GRPO as an agent of its own (one stage)."""
+
+    def stage_params(self) -> list[Any]:
+        return [self.cfg]
+
+
+# ---- the objective ------------------------------------------------------------------------------
+def group_advantages(rewards: torch.Tensor, scale: str, eps: float = 1e-4) -> torch.Tensor:
+    """(groups, group_size) rewards -> advantages of the same shape."""
+    centred = rewards - rewards.mean(dim=1, keepdim=True)
+    if scale == "group":
+        return centred / (rewards.std(dim=1, keepdim=True) + eps)
+    if scale == "batch":
+        return centred / (rewards.std() + eps)
+    return centred
+
+
+def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
+    """Per-token KL(pi || ref) estimate exp(ref - logp) - (ref - logp) - 1."""
+    delta = ref_logp - logp
+    return torch.exp(delta) - delta - 1
+
+
+def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
+              loss_type: str, epsilon: float, epsilon_high: float, beta: float = 0.0,
+              ref_logp: torch.Tensor | None = None, episodes: int | None = None, tokens: float | None = None,
+              max_tokens: int = 1) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+    """The GRPO loss of (rows, span) token log-probabilities; `advantages` is (rows,).
+
+    `episodes` and `tokens` are the normalisers of the whole minibatch when it is split into
+    micro-batches (default: this batch's own), so accumulated gradients equal the full batch's.
+    Returns the loss and per-token terms (ratio, clipped flags, kl) for metrics.
+    """
+    episodes = episodes if episodes is not None else logp.shape[0]
+    tokens = tokens if tokens is not None else float(mask.sum())
+    ratio = torch.exp(logp - old_logp)
+    adv = advantages[:, None]
+    unclipped = ratio * adv
+    clipped = torch.clamp(ratio, 1 - epsilon, 1 + epsilon_high) * adv
+    per_token = -torch.min(unclipped, clipped)
+    kl = None
+    if beta > 0:
+        kl = kl_k3(logp, ref_logp)
+        per_token = per_token + beta * kl
+    if loss_type == "grpo":
+        loss = ((per_token * mask).sum(dim=1) / mask.sum(dim=1).clamp(min=1)).sum() / episodes
+    elif loss_type == "dr_grpo":
+        loss = (per_token * mask).sum() / (episodes * max_tokens)
+    elif loss_type == "dapo":
+        loss = (per_token * mask).sum() / max(tokens, 1.0)
+    else:
+        raise ValueError(f"unknown loss type {loss_type!r}")
+    is_clipped = ((ratio < 1 - epsilon) & (adv < 0)) | ((ratio > 1 + epsilon_high) & (adv > 0))
+    return loss, {"ratio": ratio.detach(), "clipped": is_clipped, "kl": None if kl is None else kl.detach()}
+
+
+# ---- the trainer --------------------------------------------------------------------------------
+class GRPOTrainer(StageTrainer):
+    name = "grpo"
+    metric_names = GRPO_METRICS
+
+    def __init__(self, params: GRPOParams, agent: LMAgent) -> None:
+        self.params, self.agent = params, agent
+        self.runtime = agent.runtime
+        self.params_list = agent.lm.trainable_parameters()
+        self.optimizer = build_lm_optimizer(self.params_list, params.optim)
+        self.iteration = 0
+        self.updates = 0
+        self.pad_id = agent.actor.backend.pad_id
+        self.epsilon_high = params.epsilon_high if params.epsilon_high is not None else params.epsilon
+        self.max_tokens = agent.cfg.generation.max_new_tokens * self.runtime.max_turns()
+        self.temperature = agent.cfg.generation.temperature or 1.0
+        self.reference = None
+        if params.beta > 0 and not agent.lm.has_adapters:
+            self.reference = agent.lm.frozen_copy()  # the model as the stage starts
+
+    def current_lr(self) -> float:
+        return float(self.optimizer.param_groups[0]["lr"])
+
+    def _total_updates(self) -> int:
+        iterations = self.runtime.iterations
+        return (iterations or 1000) * self.params.epochs * self.params.minibatches
+
+    def steps(self) -> Iterator[StepReport]:
+        from rldojo.llm.rollout import RolloutStats, episode_metrics
+
+        params = self.params
+        while self.runtime.iterations is None or self.iteration < self.runtime.iterations:
+            stats = RolloutStats()
+            starts = self.runtime.train_tasks.groups(params.groups, params.group_size,
+                                                     first_group=self.iteration * params.groups)
+            episodes = self.agent.play(starts, stats=stats)
+            started = time.perf_counter()
+            metrics = self.update(episodes)
+            metrics.update(episode_metrics(episodes))
+            metrics.update(completion_tokens=float(stats.generated_tokens), rollout_s=stats.seconds,
+                           tokens_per_s=stats.generated_tokens / stats.seconds if stats.seconds else math.nan,
+                           update_s=time.perf_counter() - started)
+            self.iteration += 1
+            yield StepReport(frames=sum(ep.turns for ep in episodes), metrics=metrics, lr=self.current_lr(),
+                             episodes=episodes)
+
+    # ---- one update -----------------------------------------------------------------------------
+    def _logprobs_of(self, model: torch.nn.Module, episodes: list) -> list[list[float]]:
+        """Per-token log-probabilities (aligned with each episode's ids) without gradients."""
+        from rldojo.llm.batch import make_batch, token_logprobs
+
+        out: list[list[float]] = []
+        with torch.no_grad():
+            for i in range(0, len(episodes), self.params.micro_batch_size):
+                chunk = episodes[i:i + self.params.micro_batch_size]
+                batch = make_batch(chunk, self.pad_id)
+                logp, _ = token_logprobs(model, batch, self.temperature)
+                out += batch.unpad(logp.cpu(), [len(ep) for ep in chunk])
+        return out
+
+    def update(self, episodes: list) -> dict[str, float]:
+        from rldojo.llm.batch import make_batch, token_logprobs
+
+        params, lm = self.params, self.agent.lm
+        model = lm.model
+        model.train()
+        rewards = torch.tensor([ep.reward for ep in episodes], dtype=torch.float32).view(params.groups, params.group_size)
+        advantages = group_advantages(rewards, params.scale_rewards).view(-1)
+        zero_groups = float((rewards.std(dim=1) == 0).float().mean())
+        aligned: dict[str, list[list[float]]] = {}
+        fixed_old = params.epochs * params.minibatches > 1
+        if fixed_old:
+            aligned["old"] = self._logprobs_of(model, episodes)
+        if params.beta > 0:
+            if self.reference is not None:
+                aligned["ref"] = self._logprobs_of(self.reference, episodes)
+            else:
+                with lm.reference_context():
+                    aligned["ref"] = self._logprobs_of(model, episodes)
+
+        rng = np.random.default_rng(self.agent.seed * 1_000_003 + self.iteration)
+        sums = {"loss": 0.0, "kl": 0.0, "clipped": 0.0, "entropy": 0.0, "tokens": 0.0, "grad_norm": 0.0}
+        total_updates = self._total_updates()
+        for _ in range(params.epochs):
+            order = rng.permutation(len(episodes))
+            for chunk in np.array_split(order, params.minibatches):
+                if len(chunk) == 0:
+                    continue
+                mb_tokens = float(sum(episodes[i].generated_tokens for i in chunk))
+                set_lr(self.optimizer, params.optim.lr * lr_factor(self.updates, total_updates, params.optim))
+                for j in range(0, len(chunk), params.micro_batch_size):
+                    idx = chunk[j:j + params.micro_batch_size]
+                    micro = [episodes[i] for i in idx]
+                    batch = make_batch(micro, self.pad_id, {k: [v[i] for i in idx] for k, v in aligned.items()})
+                    logp, entropy = token_logprobs(model, batch, self.temperature, with_entropy=True)
+                    device = logp.device
+                    mask = batch.mask.to(device)
+                    old = batch.aligned["old"].to(device) if fixed_old else logp.detach()
+                    ref = batch.aligned["ref"].to(device) if params.beta > 0 else None
+                    loss, terms = grpo_loss(logp, old, advantages[idx].to(device), mask, params.loss, params.epsilon,
+                                            self.epsilon_high, params.beta, ref, episodes=len(chunk),
+                                            tokens=mb_tokens, max_tokens=self.max_tokens)
+                    loss.backward()
+                    sums["loss"] += float(loss.detach())
+                    sums["tokens"] += float(mask.sum())
+                    sums["clipped"] += float((terms["clipped"].float() * mask).sum())
+                    sums["entropy"] += float((entropy * mask).sum())
+                    if terms["kl"] is not None:
+                        sums["kl"] += float((terms["kl"] * mask).sum())
+                sums["grad_norm"] += clip_and_step(self.optimizer, self.params_list, params.optim.max_grad_norm)
+                self.updates += 1
+        self.agent.actor.backend.sync_weights()
+        steps = params.epochs * params.minibatches
+        tokens = max(sums["tokens"], 1.0)
+        return {
+            "loss": sums["loss"] / steps, "kl": sums["kl"] / tokens if params.beta > 0 else math.nan,
+            "clip_frac": sums["clipped"] / tokens, "entropy": sums["entropy"] / tokens,
+            "grad_norm": sums["grad_norm"] / steps, "adv_zero_groups": zero_groups,
+        }
+
+    # ---- checkpoints --------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {"optimizer": self.optimizer.state_dict(), "iteration": self.iteration, "updates": self.updates,
+                "reference": None if self.reference is None else self.reference.state_dict()}
+
+    def load_state_dict(self, state: dict) -> None:
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.iteration, self.updates = int(state["iteration"]), int(state["updates"])
+        if self.reference is not None and state.get("reference") is not None:
+            self.reference.load_state_dict(state["reference"])
