@@ -74,6 +74,10 @@ class Session:
             logger.remove(log_id)
 
     def _run(self) -> dict[str, Any]:
+        if getattr(ALGOS[self.spec.agent.algo].agent, "language_model", False):
+            from rldojo.run.episode_loop import run_lm_session  # whole episodes, not vector steps
+
+            return run_lm_session(self)
         spec, train = self.spec, self.spec.train
         torch.set_num_threads(spec.meta.torch_threads)
         checkpoint = self._load_resume_checkpoint()

@@ -53,6 +53,10 @@ class TrainSpec(StrictModel):
     """Frames between metric rows in metrics.csv and TensorBoard."""
     return_window: int = Field(100, ge=1)
     """Episodes in the moving average `return_ma` (100, as the solved criteria use)."""
+    iterations: int | None = Field(None, ge=1)
+    """Language-model agents: iterations (batches of episode groups and their update) of each RL
+    stage, e.g. GRPO. When set, eval_every and checkpoint_every count iterations, not frames
+    (None: RL stages run until max_frames; frames are agent turns)."""
 
 
 class MetaSpec(StrictModel):

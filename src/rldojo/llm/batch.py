@@ -1,0 +1,99 @@
+"""Episodes -> padded training batches, and the per-token log-probabilities the trainers need.
+
+Rows are left-padded so that every episode's first trained token sits at the same column, and
+right-padded to the longest; logits are then computed only from that column on
+(`logits_to_keep`), which skips the shared prompt's output layer. Position ids skip the padding.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from rldojo.llm.rollout import Episode
+
+
+@dataclass
+class TokenBatch:
+    ids: torch.Tensor
+    """(batch, length) token ids."""
+    attention: torch.Tensor
+    """(batch, length) 1 on real tokens."""
+    positions: torch.Tensor
+    """(batch, length) position ids (padding skipped)."""
+    targets: torch.Tensor
+    """(batch, span) the tokens predicted from column `start` on."""
+    mask: torch.Tensor
+    """(batch, span) float, 1 where a target is trained (model-generated)."""
+    sampled_logprobs: torch.Tensor
+    """(batch, span) the rollout's sampling log-probabilities (0 off the mask)."""
+    start: int
+    """Column of the first trained token."""
+    shifts: list[int]
+    """Left padding of each row."""
+    aligned: dict[str, torch.Tensor]
+    """(batch, span) per-token values given with the episodes (e.g. old log-probabilities)."""
+
+    def unpad(self, values: torch.Tensor, lengths: list[int]) -> list[list[float]]:
+        """(batch, span) values -> one list per episode aligned with its token ids (0.0 where none)."""
+        out = []
+        for row, (shift, length) in enumerate(zip(self.shifts, lengths)):
+            full = [0.0] * length
+            for j, value in enumerate(values[row].tolist()):
+                index = self.start + j - shift
+                if 0 <= index < length:
+                    full[index] = value
+            out.append(full)
+        return out
+
+
+def make_batch(episodes: list[Episode], pad_id: int, aligned: dict[str, list[list[float]]] | None = None) -> TokenBatch:
+    """Pad episodes into one batch; `aligned` holds per-token values (one list per episode, aligned
+    with its token ids) to pad the same way."""
+    firsts = [ep.mask.index(1) if 1 in ep.mask else len(ep.mask) for ep in episodes]
+    start = max(firsts)
+    shifts = [start - f for f in firsts]
+    length = max(shift + len(ep) for shift, ep in zip(shifts, episodes))
+    rows = len(episodes)
+    ids = torch.full((rows, length), pad_id, dtype=torch.long)
+    attention = torch.zeros((rows, length), dtype=torch.long)
+    mask = torch.zeros((rows, length), dtype=torch.float32)
+    sampled = torch.zeros((rows, length), dtype=torch.float32)
+    for row, (shift, ep) in enumerate(zip(shifts, episodes)):
+        end = shift + len(ep)
+        ids[row, shift:end] = torch.tensor(ep.token_ids, dtype=torch.long)
+        attention[row, shift:end] = 1
+        mask[row, shift:end] = torch.tensor(ep.mask, dtype=torch.float32)
+        sampled[row, shift:end] = torch.tensor(ep.logprobs, dtype=torch.float32)
+    extra = {}
+    for name, lists in (aligned or {}).items():
+        values = torch.zeros((rows, length), dtype=torch.float32)
+        for row, (shift, ep, vals) in enumerate(zip(shifts, episodes, lists)):
+            values[row, shift:shift + len(ep)] = torch.tensor(vals, dtype=torch.float32)
+        extra[name] = values
+    positions = (attention.cumsum(-1) - 1).clamp_(min=0)
+    start = max(start, 1)  # the first token of a sequence is never predicted
+    return TokenBatch(ids=ids, attention=attention, positions=positions, targets=ids[:, start:],
+                      mask=mask[:, start:], sampled_logprobs=sampled[:, start:], start=start, shifts=shifts,
+                      aligned={name: values[:, start:] for name, values in extra.items()})
+
+
+def token_logprobs(model: torch.nn.Module, batch: TokenBatch, temperature: float = 1.0,
+                   with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Log-probability of every target under `model` (logits divided by `temperature`), and the
+    entropy of each predicted distribution when asked (no gradient through it)."""
+    keep = batch.ids.shape[1] - batch.start + 1
+    device = next(model.parameters()).device
+    out = model(input_ids=batch.ids.to(device), attention_mask=batch.attention.to(device),
+                position_ids=batch.positions.to(device), use_cache=False, logits_to_keep=keep)
+    logits = out.logits[:, :-1, :].float()
+    if temperature > 0 and temperature != 1.0:
+        logits = logits / temperature
+    logprobs = torch.log_softmax(logits, dim=-1)
+    chosen = logprobs.gather(-1, batch.targets.to(device)[..., None]).squeeze(-1)
+    entropy = None
+    if with_entropy:
+        with torch.no_grad():
+            entropy = -(logprobs.exp() * logprobs).sum(-1)
+    return chosen, entropy

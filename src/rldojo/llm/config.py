@@ -1,0 +1,115 @@
+"""Spec sections shared by every language-model agent: the model, generation, prompts, task splits.
+
+Field docstrings are the spec reference (`rldojo specs --fields`).
+"""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import Field, model_validator
+
+from rldojo.config import StrictModel
+
+
+class LoraSettings(StrictModel):
+    """`model.lora:` train low-rank adapters (peft) instead of every weight."""
+
+    r: int = Field(16, ge=1)
+    """Rank of each adapter."""
+    alpha: float = Field(32.0, gt=0)
+    """Scale of the adapters' update (the update is multiplied by alpha / r)."""
+    dropout: float = Field(0.05, ge=0, lt=1)
+    """Dropout on the adapters' input during training."""
+    target_modules: list[str] | Literal["all-linear"] = "all-linear"
+    """Module names to adapt (e.g. [q_proj, v_proj]), or `all-linear` for every linear layer but the output."""
+
+
+class TinyModelSettings(StrictModel):
+    """`model.tiny:` the shape of rldojo's own small model (used when `model.path` is `tiny`).
+
+    The tokenizer is a byte-level BPE trained on the env's own text (expert episodes and the
+    prompts), the model a Llama-style transformer with random weights; both are built locally.
+    """
+
+    vocab_size: int = Field(1024, ge=300, le=65536)
+    """Tokenizer vocabulary (byte-level BPE: 256 byte tokens + merges + special tokens)."""
+    hidden_size: int = Field(128, ge=16)
+    """Width of the transformer."""
+    layers: int = Field(4, ge=1)
+    """Transformer blocks."""
+    heads: int = Field(4, ge=1)
+    """Attention heads (hidden_size must be a multiple)."""
+    intermediate_size: int = Field(384, ge=16)
+    """Width of each MLP."""
+    max_position_embeddings: int = Field(4096, ge=64)
+    """Longest context the model supports (tokens)."""
+    corpus_episodes: int = Field(300, ge=1)
+    """Expert episodes of the env played to build the tokenizer's training text."""
+
+    @model_validator(mode="after")
+    def _heads_divide_width(self) -> TinyModelSettings:
+        if self.hidden_size % self.heads:
+            raise ValueError(f"hidden_size {self.hidden_size} must be a multiple of heads {self.heads}")
+        return self
+
+
+class ModelConfig(StrictModel):
+    """`model:` which language model, with optional LoRA."""
+
+    path: str = "tiny"
+    """`tiny` (rldojo's small model, built locally) or a local folder with a Hugging Face causal LM
+    and its tokenizer (nothing is downloaded)."""
+    tiny: TinyModelSettings = Field(default_factory=TinyModelSettings)
+    """Shape of the tiny model (only when path is `tiny`)."""
+    lora: LoraSettings | None = None
+    """Train LoRA adapters instead of all weights (None: full fine-tuning)."""
+    max_model_len: int = Field(2048, ge=16)
+    """Tokens an episode's context may hold; an episode that would exceed it ends as truncated."""
+    chat_template: Literal["auto", "plain"] = "auto"
+    """`auto`: the tokenizer's chat template (a plain one, with a log line, when it has none);
+    `plain`: always the plain System:/User:/Assistant: template."""
+
+
+class GenerationConfig(StrictModel):
+    """`generation:` how the model acts: sampling settings and the action mode."""
+
+    backend: Literal["hf"] = "hf"
+    """Generation backend: `hf` (transformers forward passes with a KV cache, CPU or GPU)."""
+    action_mode: Literal["generate", "choose"] = "generate"
+    """`generate`: free text, the action parsed out of it; `choose`: score each available action's
+    log-likelihood and sample from the softmax (worlds that list their actions only)."""
+    temperature: float = Field(1.0, ge=0)
+    """Sampling temperature while training (0: greedy)."""
+    top_p: float = Field(1.0, gt=0, le=1)
+    """Nucleus sampling: sample from the smallest set of tokens with this much probability."""
+    max_new_tokens: int = Field(32, ge=1)
+    """Most tokens the model may write per turn."""
+    stop: list[str] = Field(default_factory=list)
+    """Strings that end a turn's generation (besides the end-of-turn token)."""
+    parse_fallback: bool = True
+    """`generate` mode: when no strategy matches, take the first available action (off: the raw
+    text reaches the env, which answers it as invalid)."""
+    eval_temperature: float = Field(0.0, ge=0)
+    """Sampling temperature of held-out evaluations (0: greedy)."""
+
+
+class PromptConfig(StrictModel):
+    """`prompt:` what the model reads."""
+
+    template: Literal["auto", "act", "react", "raw"] = "auto"
+    """Reply format. `act`: `Action: <action>`; `react`: `Thought: ...` then `Action: <action>`;
+    `raw`: the whole reply is the action (single-turn reasoning tasks); `auto`: raw for single-turn
+    envs, act otherwise."""
+    system: str | None = None
+    """System prompt (None: the template's own)."""
+    show_actions: bool = True
+    """Append the world's available actions to each observation."""
+
+
+class TaskSplitConfig(StrictModel):
+    """`tasks:` which tasks train and which are held out for evaluation."""
+
+    held_out: float = Field(0.1, gt=0, lt=1)
+    """Fraction of task ids held out for evaluation (a fixed hash of the id decides; training
+    never sees them)."""
