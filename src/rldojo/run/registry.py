@@ -8,7 +8,6 @@ from rldojo.algos.a2c import A2C, A2CConfig
 from rldojo.algos.dqn import DQN, DQNConfig
 from rldojo.algos.grpo import GRPO, GRPOConfig
 from rldojo.algos.ppo import PPO, PPOConfig
-from rldojo.algos.sft import SFT, SFTConfig
 from rldojo.algos.reinforce import Reinforce, ReinforceConfig
 from rldojo.algos.sac import SAC, SACConfig
 from rldojo.algos.sarsa import Sarsa, SarsaConfig
@@ -27,9 +26,6 @@ ALGOS: dict[str, AlgoEntry] = {
     "ppo": AlgoEntry(PPOConfig, PPO, "Proximal Policy Optimization (clipped surrogate, GAE)"),
     "a2c": AlgoEntry(A2CConfig, A2C, "Advantage actor-critic (n-step, GAE), optionally with self-imitation"),
     "dqn": AlgoEntry(DQNConfig, DQN, "DQN with optional Double-DQN target, dueling head, prioritized replay"),
-    "sft": AlgoEntry(SFTConfig, SFT, "Supervised fine-tuning of a language model on demonstrations"),
-    "grpo": AlgoEntry(GRPOConfig, GRPO, "Group Relative Policy Optimization for language-model agents"),
-    "pipeline": AlgoEntry(PipelineConfig, Pipeline, "Language-model training stages in order (e.g. SFT then GRPO)"),
     "sac": AlgoEntry(SACConfig, SAC, "Soft actor-critic, continuous (tanh-Gaussian) or discrete actions"),
     "reinforce": AlgoEntry(ReinforceConfig, Reinforce, "Monte-Carlo policy gradient, optional learned baseline"),
     "sarsa": AlgoEntry(SarsaConfig, Sarsa, "n-step SARSA with an epsilon-greedy Q-network"),
