@@ -77,7 +77,7 @@ b: {env: {id: Acrobot-v1}, agent: {algo: ppo}}
     (["agent.epochs=many"], r"agent\.epochs: 'many' is not allowed: Input should be a valid integer"),
     (["agent.gamma=1.5"], r"agent\.gamma: 1\.5 is not allowed"),
     (["env.num_envs=0"], r"env\.num_envs: 0 is not allowed"),
-    (["env.vectorize=gpu"], r"env\.vectorize: 'gpu' is not allowed: Input should be 'auto', 'sync' or 'async'"),
+    (["env.vectorize=gpu"], r"env\.vectorize: 'gpu' is not allowed: Input should be 'auto', 'sync'"),
     (["agent.optim.name=lion"], r"agent\.optim\.name: 'lion' is not allowed"),
     (["name=has space"], r"name: 'has space' is not allowed"),
     (["agent.lr"], r"--set 'agent.lr' needs the form dotted.path=value"),

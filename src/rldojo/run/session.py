@@ -111,13 +111,13 @@ class Session:
         train = self.spec.train
         return {
             "frame": 0, "episode": 0, "resumes": 0, "train_seconds": 0.0, "wall_seconds": 0.0,
-            "eval_seconds": 0.0,
+            "eval_seconds": 0.0, "cpu_seconds": 0.0, "eval_cpu_seconds": 0.0,
             "next_log": train.log_every,
             "next_eval": train.eval_every if train.eval_every else math.inf,
             "next_ckpt": train.checkpoint_every if train.checkpoint_every else math.inf,
             "window_returns": [], "window_lengths": [], "window_success": [],
             "best_return_ma": -math.inf, "best_eval_return": -math.inf, "last_eval": None,
-            "solved_frame": None, "solved_train_seconds": None,
+            "solved_frame": None, "solved_train_seconds": None, "solved_cpu_seconds": None,
         }
 
     def _load_resume_checkpoint(self) -> dict | None:
@@ -130,6 +130,8 @@ class Session:
                 f"checkpoint '{path}' belongs to algo '{checkpoint.get('algo')}' seed {checkpoint.get('seed')}, "
                 f"but this session is algo '{self.spec.agent.algo}' seed {self.seed}.")
         checkpoint["session"]["resumes"] += 1
+        for key in ("cpu_seconds", "eval_cpu_seconds"):  # checkpoints written before CPU accounting
+            checkpoint["session"].setdefault(key, 0.0)
         return checkpoint
 
     def _checkpoint(self, name: str, agent: TensorAgent, state: dict[str, Any]) -> None:
@@ -158,6 +160,9 @@ class Session:
         frame = state["frame"]
         row_frame, row_seconds = frame, state["train_seconds"]
         wall_before = state["wall_seconds"]
+        # CPU time of this process (torch runs one thread): robust to other load on a shared machine.
+        cpu_before = state.get("cpu_seconds", 0.0) + state.get("eval_cpu_seconds", 0.0)
+        cpu_start = time.process_time()
         wall_start = time.perf_counter()
         last_progress = 0.0
         status = "done"
@@ -167,7 +172,8 @@ class Session:
             # Training time excludes evaluation, so fps and time-to-solve measure learning only.
             state.update(frame=frame, window_returns=list(returns), window_lengths=list(lengths),
                          window_success=list(successes), wall_seconds=wall,
-                         train_seconds=wall - state["eval_seconds"])
+                         train_seconds=wall - state["eval_seconds"],
+                         cpu_seconds=cpu_before + time.process_time() - cpu_start - state["eval_cpu_seconds"])
 
         def log_row(eval_summary: dict | None = None) -> None:
             nonlocal row_frame, row_seconds, pending_returns, pending_lengths
@@ -261,13 +267,14 @@ class Session:
 
     def _evaluate(self, agent: TensorAgent, state: dict[str, Any], frame: int) -> dict:
         train, env_spec = self.spec.train, self.spec.env
-        started = time.perf_counter()
+        started, cpu_started = time.perf_counter(), time.process_time()
         episodes = evaluate_agent(agent, env_spec.id, train.eval_episodes, seed=self.seed + EVAL_SEED_OFFSET,
                                   env_kwargs=env_spec.kwargs, max_episode_steps=env_spec.max_episode_steps)
         summary = summarize_episodes(episodes)
         summary["frame"] = frame
         # Evaluation time is not training time: keep it out of fps and time-to-solve.
         state["eval_seconds"] += time.perf_counter() - started
+        state["eval_cpu_seconds"] += time.process_time() - cpu_started
         state["last_eval"] = summary
         logger.info("session {} frame {}: eval return {:.1f} +- {:.1f} over {} episodes{}", self.index, frame,
                     summary["return_mean"], summary["return_std"], summary["episodes"],
@@ -279,6 +286,7 @@ class Session:
         if target is not None and summary["return_mean"] >= target and state["solved_frame"] is None:
             state["solved_frame"] = frame
             state["solved_train_seconds"] = state["train_seconds"]
+            state["solved_cpu_seconds"] = state["cpu_seconds"]
         return summary
 
     def _report_progress(self, state: dict[str, Any], returns: deque) -> None:
@@ -305,6 +313,7 @@ class Session:
             "best_eval_return": None if math.isinf(state["best_eval_return"]) else state["best_eval_return"],
             "last_eval": state["last_eval"],
             "solved_frame": state["solved_frame"], "solved_train_seconds": state["solved_train_seconds"],
+            "solved_cpu_seconds": state.get("solved_cpu_seconds"), "cpu_seconds": state.get("cpu_seconds"),
             "fps": state["frame"] / state["train_seconds"] if state["train_seconds"] > 0 else None,
             "train_seconds": state["train_seconds"], "wall_s": state["wall_seconds"],
             "resumes": state["resumes"],
