@@ -204,3 +204,20 @@ def test_a_long_random_walk_keeps_the_expert_plan_bounded():
         obs, reward, term, trunc, info = env.step(action)
         assert env._bot is None or len(env._bot.stack) <= 16
         assert info["expert_action"] is None or isinstance(info["expert_action"], str)
+
+
+def test_a_replan_that_never_settles_is_stopped_and_the_expert_says_none():
+    from rldojo.envs.text.babyai.env import _MAX_BOT_PUSHES_PER_REPLAN, _BotLoopError
+
+    env = make("GoToLocal")
+    env.reset(seed=0, options={"task_id": 3})
+    stack = env._bot.stack
+    with pytest.raises(_BotLoopError):
+        for _ in range(_MAX_BOT_PUSHES_PER_REPLAN + 1):
+            stack.append(stack[-1])
+    # A bot that loops is dropped; the next expert action comes from a fresh plan.
+    looping_bot = env._bot
+    looping_bot.replan = lambda action=None: [stack.append(stack[-1]) for _ in range(10_000)]
+    *_, info = env.step("turn left")
+    assert env._bot is not None and env._bot is not looping_bot
+    assert info["expert_action"] in ("turn right", "turn left", "move forward")

@@ -39,6 +39,26 @@ HINT = (
 )
 _FILLER = {"the", "a", "an"}
 _MAX_BOT_STACK = 16
+# A replan pushes a handful of subgoals; after some detours the bot pushes and pops forever.
+_MAX_BOT_PUSHES_PER_REPLAN = 64
+
+
+class _BotLoopError(RuntimeError):
+    """The bot kept replanning without settling on an action."""
+
+
+class _GuardedStack(list):
+    """The bot's plan stack, counting pushes so that a replan that never settles is stopped."""
+
+    def __init__(self, items=()):
+        super().__init__(items)
+        self.pushes = 0
+
+    def append(self, item) -> None:
+        self.pushes += 1
+        if self.pushes > _MAX_BOT_PUSHES_PER_REPLAN:
+            raise _BotLoopError(f"more than {_MAX_BOT_PUSHES_PER_REPLAN} subgoals pushed in one replan")
+        super().append(item)
 _TEXT = {Actions.left: "turn left", Actions.right: "turn right", Actions.forward: "move forward",
          Actions.drop: "drop", Actions.toggle: "toggle"}
 
@@ -126,6 +146,7 @@ class BabyAITextEnv(TextEnv):
         try:
             if self._bot is None:
                 self._bot = BabyAIBot(self.world)
+                self._bot.stack = _GuardedStack(self._bot.stack)
                 self._bot.vis_mask |= self._known  # what the agent has seen, the bot knows
                 self._bot_action = self._bot.replan()
         except Exception as exc:  # the bot asserts on states it cannot plan from
@@ -249,6 +270,7 @@ class BabyAITextEnv(TextEnv):
         if self._bot is None:
             return
         try:
+            self._bot.stack.pushes = 0
             self._bot_action = self._bot.replan(None if action == self._bot_action else action)
         except Exception as exc:
             logger.debug("BabyAI bot lost track: {}", exc)
