@@ -36,7 +36,9 @@ Hooks a world implements (all small; see TextCraft and BabyAI for examples)
     _load_task(task_id, rng) -> (instruction, observation)
                                                  build the task's world; `rng` is derived from
                                                  task_id only; return what the agent first sees
-    _step_world(action) -> WorldStep             carry out one cleaned action
+    _step_world(action) -> WorldStep             carry out one cleaned action; WorldStep holds the
+                                                 observation, native reward, valid, won, done (ended
+                                                 without winning) and truncated (world's own limit)
     _available_actions() -> list[str]            optional; default []
     _expert_action() -> str | None               optional; set `has_expert = True` when defined
     _native_score() -> float                     optional; default: sum of native rewards
