@@ -73,3 +73,33 @@ def test_candidate_scores_match_a_plain_forward_pass(tiny_lm):
         for cand, per_token in zip(cands, per_context):
             expected = _full_forward_logprobs(tiny_lm.model, context + cand)[-len(cand):]
             torch.testing.assert_close(torch.tensor(per_token), expected, atol=1e-4, rtol=0)
+
+
+def test_prefix_reuse_across_turns_gives_the_same_replies_and_logprobs(tiny_lm):
+    """A conversation continued with its cache key costs only its new tokens, and nothing changes."""
+    cached = HFBackend(tiny_lm.model, tiny_lm.tokenizer, tiny_lm.chat)
+    plain = HFBackend(tiny_lm.model, tiny_lm.tokenizer, tiny_lm.chat)
+    contexts = _prompts(tiny_lm)
+    keys = [("slot", i) for i in range(len(contexts))]
+    params = SamplingParams(temperature=1.0, max_new_tokens=6)
+    for turn in range(3):
+        a = cached.generate(contexts, params, torch.Generator().manual_seed(turn), cache_keys=keys)
+        b = plain.generate(contexts, params, torch.Generator().manual_seed(turn))
+        assert [c.token_ids for c in a] == [c.token_ids for c in b]
+        torch.testing.assert_close(torch.tensor([c.logprobs for c in a]), torch.tensor([c.logprobs for c in b]),
+                                   atol=1e-4, rtol=0)
+        # Next turn: the reply and a new user message of a different length per row are appended.
+        contexts = [ctx + c.token_ids + tiny_lm.chat.turn_ids("Got it. " * (i + 1), c.stopped_by_token)
+                    for i, (ctx, c) in enumerate(zip(contexts, a))]
+    assert cached.reused_tokens > 0 and plain.reused_tokens == 0
+    # Scoring reuses the same prefixes and agrees with a cold backend.
+    cands = [[tiny_lm.chat.reply_ids("Action: inventory"), tiny_lm.chat.reply_ids("Action: get 1 poppy")]] * 3
+    warm, cold = cached.score(contexts, cands, cache_keys=keys), plain.score(contexts, cands)
+    flat = lambda scores: torch.tensor([lp for per_context in scores for cand in per_context for lp in cand])  # noqa: E731
+    torch.testing.assert_close(flat(warm), flat(cold), atol=1e-4, rtol=0)
+    # A changed weight empties the cache: no stale keys and values are ever used.
+    before = cached.reused_tokens
+    with torch.no_grad():
+        next(tiny_lm.model.parameters()).add_(0.01)
+    cached.generate(contexts, params, torch.Generator().manual_seed(0), cache_keys=keys)
+    assert cached.reused_tokens == before

@@ -48,9 +48,9 @@ class RecordingBackend(HFBackend):
         super().__init__(*args, **kwargs)
         self.seen: list[list[list[int]]] = []
 
-    def generate(self, prompts, params, generator=None):
+    def generate(self, prompts, params, generator=None, cache_keys=None):
         self.seen.append([list(p) for p in prompts])
-        return super().generate(prompts, params, generator)
+        return super().generate(prompts, params, generator, cache_keys)
 
 
 def _actor(lm, backend, max_model_len=1024, **kw):

@@ -157,10 +157,11 @@ def play(actor: Actor, envs: list[gym.Env], starts: list[EpisodeStart], params: 
     while any(s is not None for s in slots):
         live = [i for i, s in enumerate(slots) if s is not None]
         contexts = [slots[i]["builder"].episode.token_ids for i in live]
+        keys = [("slot", i) for i in live]  # one conversation per env slot: its prefix is reused
         if actor.action_mode == "choose":
-            replies = _choose(actor, [slots[i]["info"] for i in live], contexts, params.temperature, rng)
+            replies = _choose(actor, [slots[i]["info"] for i in live], contexts, params.temperature, rng, keys)
         else:
-            replies = actor.backend.generate(contexts, params, generator)
+            replies = actor.backend.generate(contexts, params, generator, cache_keys=keys)
         if stats is not None:
             stats.generate_calls += 1
             stats.generated_tokens += sum(len(r.token_ids) for r in replies)
@@ -200,7 +201,7 @@ def play(actor: Actor, envs: list[gym.Env], starts: list[EpisodeStart], params: 
 
 
 def _choose(actor: Actor, infos: list[dict], contexts: list[list[int]], temperature: float,
-            rng: np.random.Generator) -> list[Completion]:
+            rng: np.random.Generator, keys: list | None = None) -> list[Completion]:
     """`choose` mode: score every available action's reply, sample one from the softmax."""
     options = [_available(info) for info in infos]
     for opts in options:
@@ -208,7 +209,7 @@ def _choose(actor: Actor, infos: list[dict], contexts: list[list[int]], temperat
             raise UserError(f"generation.action_mode 'choose' needs a world that lists its available actions, "
                             f"but {actor.env_name} listed none at some turn; use action_mode: generate.")
     candidates = [[actor.chat.reply_ids(actor.template.write_action(a)) for a in opts] for opts in options]
-    scores = actor.backend.score(contexts, candidates)
+    scores = actor.backend.score(contexts, candidates, cache_keys=keys)
     replies = []
     for opts, cands, per_token in zip(options, candidates, scores):
         totals = np.array([sum(lp) for lp in per_token])
