@@ -4,35 +4,58 @@ All engines return gymnasium 1.x VectorEnvs in SAME_STEP autoreset mode: when an
 step returns the first observation of the next episode and puts the last one in
 `infos["final_obs"]` (and the last info in `infos["final_info"]`). Trainers store clean
 transitions that way, and bootstrap truncated episodes from the final observation.
+
+Engines (`vectorize`):
+- `sync`: all envs in the caller's process (`InProcessVectorEnv`), best for envs that step in
+  microseconds;
+- `workers`: envs split over worker processes, results in shared memory (`WorkerVectorEnv`),
+  with crash recovery;
+- `pool`: the same workers, but each step returns the first `batch_size` envs that are ready,
+  with their ids in `infos["env_id"]` (EnvPool-style, `PoolVectorEnv`);
+- `ray`: env workers as Ray actors, on this machine or a cluster (`RayVectorEnv`);
+- `auto`: times the env's step and picks `sync` or `workers` and the worker count (logged);
+- `async`: gymnasium's own AsyncVectorEnv, kept for comparison.
 """
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import dataclasses
+from dataclasses import dataclass, field
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
+from gymnasium.envs.registration import load_env_creator
 from gymnasium.vector import AutoresetMode
 from loguru import logger
 
+from rldojo.envs.calibrate import EnginePlan, plan_engine, time_env_step, usable_cpus
+from rldojo.envs.crashes import EnvCrashError
 from rldojo.envs.errors import EnvInputError
 from rldojo.envs.registry import check_env_id
 
-VectorizeMode = Literal["auto", "sync", "async"]
-VECTORIZE_MODES: tuple[str, ...] = ("auto", "sync", "async")
+VECTORIZE_MODES: tuple[str, ...] = ("auto", "sync", "workers", "pool", "ray", "async")
 
-# Cheap pure-Python families step faster in-process than through pipes (SLM-Lab's rule).
-_IN_PROCESS_FAMILIES = ("gymnasium.envs.classic_control", "gymnasium.envs.box2d")
-_ASYNC_MIN_ENVS = 8
+__all__ = ["VECTORIZE_MODES", "EnvCrashError", "EnvFactory", "choose_vectorize", "episode_success",
+           "final_observations", "make_env", "make_vec", "plan_vectorize"]
 
 
-def choose_vectorize(env_id: str, num_envs: int) -> str:
-    """SLM-Lab's rule: sync below 8 envs and for classic-control / box2d, async otherwise."""
-    spec = check_env_id(env_id)
-    entry = spec.entry_point if isinstance(spec.entry_point, str) else ""
-    if num_envs < _ASYNC_MIN_ENVS or entry.startswith(_IN_PROCESS_FAMILIES):
-        return "sync"
-    return "async"
+@dataclass(frozen=True)
+class EnvFactory:
+    """Builds one env: picklable, so worker processes and Ray actors build the same env as the caller.
+
+    It carries gymnasium's EnvSpec rather than the id, so envs registered only in the caller's
+    process (an entry point defined in a script) build in the workers too."""
+
+    spec: gym.envs.registration.EnvSpec
+    kwargs: dict[str, Any] = field(default_factory=dict)
+    max_episode_steps: int | None = None
+
+    def __call__(self) -> gym.Env:
+        try:
+            return gym.make(self.spec, max_episode_steps=self.max_episode_steps, **self.kwargs)
+        except TypeError as exc:
+            raise EnvInputError(f"env '{self.spec.id}' rejected its arguments {self.kwargs}: {exc}") from None
 
 
 def make_env(
@@ -42,14 +65,37 @@ def make_env(
     render_mode: str | None = None,
 ) -> gym.Env:
     """One env, with the same id checks and arguments as `make_vec` (for eval and rendering)."""
-    check_env_id(env_id)
+    spec = check_env_id(env_id)
     kwargs = dict(env_kwargs or {})
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
+    return EnvFactory(spec, kwargs, max_episode_steps)()
+
+
+def plan_vectorize(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None,
+                   max_episode_steps: int | None = None, max_workers: int | None = None,
+                   probe: gym.Env | None = None) -> EnginePlan:
+    """`auto`'s decision for `num_envs` copies of `env_id`: time one env's step, then plan."""
+    env = probe if probe is not None else make_env(env_id, env_kwargs, max_episode_steps)
     try:
-        return gym.make(env_id, max_episode_steps=max_episode_steps, **kwargs)
-    except TypeError as exc:
-        raise EnvInputError(f"env '{env_id}' rejected its arguments {kwargs}: {exc}") from None
+        step_s, steps = time_env_step(env)
+    finally:
+        if probe is None:
+            env.close()
+    return plan_engine(step_s, num_envs, usable_cpus(), max_workers, steps)
+
+
+def choose_vectorize(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None,
+                     max_episode_steps: int | None = None) -> str:
+    """The engine `auto` picks for `num_envs` copies of `env_id` ("sync" or "workers")."""
+    return plan_vectorize(env_id, num_envs, env_kwargs, max_episode_steps).mode
+
+
+def _check_positive(name: str, value: float | None, allow_none: bool = True) -> None:
+    if value is None and allow_none:
+        return
+    if value is None or not value > 0:
+        raise EnvInputError(f"env.{name} must be a positive number{' or None' if allow_none else ''}, got {value!r}")
 
 
 def make_vec(
@@ -59,31 +105,75 @@ def make_vec(
     vectorize: str = "auto",
     env_kwargs: dict[str, Any] | None = None,
     max_episode_steps: int | None = None,
+    *,
+    workers: int | None = None,
+    batch_size: int | None = None,
+    step_timeout: float | None = 60.0,
+    max_restarts: int = 3,
+    ray_address: str | None = None,
 ) -> gym.vector.VectorEnv:
     """Build `num_envs` copies of `env_id` as one VectorEnv (SAME_STEP autoreset) and seed them.
 
-    `seed` seeds env i with seed + i on the first reset; pass the same seed to `reset` to start.
+    `seed` seeds the batched action space; `reset(seed=s)` seeds env i with s + i, as gymnasium's
+    SyncVectorEnv does. `workers`: worker processes (or Ray actors) for workers/pool/ray (None:
+    the usable CPU cores; under auto, a cap on the count it picks). `batch_size`: envs per step in
+    pool mode (default num_envs // 2). `step_timeout`: seconds a worker may take for one step
+    before it counts as hung and is replaced (None: wait forever). `max_restarts`: crashes of one
+    env tolerated before the run stops with EnvCrashError. `ray_address`: the Ray cluster for
+    vectorize=ray (None: the running Ray, else a local one).
     """
     if vectorize not in VECTORIZE_MODES:
         raise EnvInputError(f"env.vectorize '{vectorize}' is unknown; allowed: {', '.join(VECTORIZE_MODES)}")
     if num_envs < 1:
         raise EnvInputError(f"env.num_envs must be at least 1, got {num_envs}")
-    mode = choose_vectorize(env_id, num_envs) if vectorize == "auto" else vectorize
-    if vectorize == "auto":
-        logger.debug("make_vec: {} x{} -> {} (SLM-Lab rule)", env_id, num_envs, mode)
-    env_fns = [
-        (lambda: make_env(env_id, env_kwargs, max_episode_steps)) for _ in range(num_envs)
-    ]
+    if workers is not None and workers < 1:
+        raise EnvInputError(f"env.workers must be at least 1 (or None to let rldojo pick), got {workers}")
+    _check_positive("step_timeout", step_timeout)
+    if max_restarts < 0:
+        raise EnvInputError(f"env.max_restarts must be 0 or more, got {max_restarts}")
+    spec = check_env_id(env_id)
+    if isinstance(spec.entry_point, str) and spec.entry_point.startswith("__main__:"):
+        # Workers do not import the caller's script: send the class itself (cloudpickled by value).
+        spec = dataclasses.replace(spec, entry_point=load_env_creator(spec.entry_point))
+    factory = EnvFactory(spec, dict(env_kwargs or {}), max_episode_steps)
+    env_fns = [factory] * num_envs
     # Build one env eagerly so a bad id or argument fails here, with a clear message.
-    probe = env_fns[0]()
-    probe.close()
-    if mode == "sync":
-        venv = gym.vector.SyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
-    else:
-        venv = gym.vector.AsyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    probe = factory()
+    try:
+        mode, count = vectorize, workers or usable_cpus()
+        if vectorize == "auto":
+            plan = plan_vectorize(env_id, num_envs, max_workers=workers, probe=probe)
+            mode, count = plan.mode, plan.workers
+            logger.info("make_vec auto: {} {}", env_id, plan.describe(num_envs))
+        venv = _build(mode, env_fns, count, probe, spec.id, batch_size=batch_size, step_timeout=step_timeout,
+                      max_restarts=max_restarts, ray_address=ray_address)
+    finally:
+        probe.close()
     if seed is not None:
         venv.action_space.seed(seed)
     return venv
+
+
+def _build(mode: str, env_fns: list, workers: int, probe: gym.Env, name: str, *, batch_size: int | None,
+           step_timeout: float | None, max_restarts: int, ray_address: str | None) -> gym.vector.VectorEnv:
+    if mode == "sync":
+        from rldojo.envs.inprocess import InProcessVectorEnv
+
+        return InProcessVectorEnv(env_fns, env_name=name)
+    if mode == "async":
+        return gym.vector.AsyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
+    if mode == "workers":
+        from rldojo.envs.worker_engine import WorkerVectorEnv
+
+        return WorkerVectorEnv(env_fns, workers, step_timeout, max_restarts, env_name=name, probe=probe)
+    if mode == "pool":
+        from rldojo.envs.pool import PoolVectorEnv
+
+        return PoolVectorEnv(env_fns, batch_size, workers, step_timeout, max_restarts, env_name=name, probe=probe)
+    from rldojo.envs.ray_engine import RayVectorEnv
+
+    return RayVectorEnv(env_fns, workers, step_timeout, max_restarts, env_name=name, probe=probe,
+                        address=ray_address)
 
 
 def final_observations(infos: dict, done: np.ndarray, next_obs: np.ndarray) -> np.ndarray:

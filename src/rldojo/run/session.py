@@ -84,7 +84,9 @@ class Session:
         state = checkpoint["session"] if checkpoint else self._fresh_state()
         env_seed = self.seed + RESUME_SEED_OFFSET * state["resumes"]
         env = make_vec(spec.env.id, spec.env.num_envs, seed=env_seed, vectorize=spec.env.vectorize,
-                       env_kwargs=spec.env.kwargs, max_episode_steps=spec.env.max_episode_steps)
+                       env_kwargs=spec.env.kwargs, max_episode_steps=spec.env.max_episode_steps,
+                       workers=spec.env.workers, step_timeout=spec.env.step_timeout,
+                       max_restarts=spec.env.max_restarts, ray_address=spec.env.ray_address)
         agent = build_agent(spec, env.single_observation_space, env.single_action_space,
                             spec.env.num_envs, self.seed)
         logger.debug("agent {}: {}", spec.agent.algo, spec.agent.model_dump())

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import Field, ValidationError
+from pydantic import Field, ValidationError, field_validator
 
 from rldojo.config import StrictModel
 from rldojo.errors import SpecError
@@ -28,12 +28,33 @@ class EnvSpec(StrictModel):
     """Gymnasium id (CartPole-v1, LunarLander-v3, Pendulum-v1, ...) or an rldojo id (dojo/<Name>-v0)."""
     num_envs: int = Field(8, ge=1, le=4096)
     """Copies of the env stepped together as one vector env."""
-    vectorize: Literal["auto", "sync", "async"] = "auto"
-    """Vector engine: `sync` in-process, `async` one process per env, `auto` picks (SLM-Lab's rule)."""
+    vectorize: Literal["auto", "sync", "workers", "pool", "ray", "async"] = "auto"
+    """Vector engine: `sync` in-process; `workers` worker processes with shared memory and crash
+    recovery; `ray` Ray actors (local, or the cluster at `ray_address`); `auto` times the env's step
+    and picks sync or workers and how many; `async` gymnasium's AsyncVectorEnv (for comparison).
+    `pool` (EnvPool-style batches of whichever envs are ready) is for custom loops through
+    `rldojo.envs.make_vec`: the trainers step every env each time."""
+    workers: int | None = Field(None, ge=1)
+    """Worker processes (Ray actors for `ray`); None: one per usable CPU core (under `auto`: a cap on its pick)."""
+    step_timeout: float | None = Field(60.0, gt=0)
+    """Seconds a worker may take for one step before it counts as hung and is replaced (None: wait forever)."""
+    max_restarts: int = Field(3, ge=0)
+    """Crashes or hangs of one env that are recovered from; one more stops the run with an error naming the env."""
+    ray_address: str | None = None
+    """Ray cluster for `vectorize: ray` (e.g. `auto` or `ray://head:10001`); None: the running Ray, else a local one."""
     max_episode_steps: int | None = Field(None, ge=1)
     """Override the env's time limit (None: the registered one)."""
     kwargs: dict[str, Any] = Field(default_factory=dict)
     """Extra keyword arguments for `gymnasium.make` (e.g. {continuous: true})."""
+
+    @field_validator("vectorize")
+    @classmethod
+    def _trainers_step_every_env(cls, value: str) -> str:
+        if value == "pool":
+            raise ValueError("pool mode returns a different subset of envs each step (with their ids), but the "
+                             "trainers step every env each time; use `workers` (all envs, worker processes) or "
+                             "call rldojo.envs.make_vec(..., vectorize='pool') from your own loop")
+        return value
 
 
 class TrainSpec(StrictModel):

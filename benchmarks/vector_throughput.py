@@ -1,0 +1,217 @@
+"""Vector-env throughput: rldojo's engines against gymnasium's, envpool, and the one-core limit.
+
+Steps/s (env steps summed over envs) for CartPole-v1 at 8, 64 and 200 envs and for a CartPole
+wrapper that busy-waits 200 us per step at 8 and 64 envs: rldojo sync / workers / pool / auto,
+gymnasium SyncVectorEnv and AsyncVectorEnv (SAME_STEP autoreset), envpool (C++, CartPole only),
+and one env stepped in a plain loop (the single-core limit). Random actions are drawn in advance;
+each figure is the median of 3 timed runs of ~0.6 s on an env built and warmed up once. Then PPO on
+CartPole (the default spec) in frames/s of training time: make_vec's auto engine and the worker
+engine against the core's gymnasium SyncVectorEnv path, median of 3 sessions.
+
+    ./dojo bench benchmarks/vector_throughput.py            # the full table (~4 minutes)
+    ./dojo bench benchmarks/vector_throughput.py --quick    # a smoke run of the script
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+from gymnasium.vector import AutoresetMode
+from rich.console import Console
+from rich.table import Table
+
+BUSY_ID = "rldojo-bench/BusyCartPole-v0"
+BUSY_US = 200.0
+ENGINES = ["raw loop", "gym sync", "gym async", "envpool", "rldojo sync", "rldojo workers", "rldojo pool",
+           "rldojo auto"]
+
+
+class BusyWait(gym.Wrapper):
+    """CartPole whose step also burns BUSY_US of CPU: a stand-in for an env with real work per step."""
+
+    def step(self, action):
+        end = time.perf_counter() + BUSY_US * 1e-6
+        while time.perf_counter() < end:
+            pass
+        return self.env.step(action)
+
+
+def busy_cartpole() -> gym.Env:
+    return BusyWait(gym.make("CartPole-v1"))
+
+
+def register_busy() -> None:
+    if BUSY_ID not in gym.registry:
+        gym.register(BUSY_ID, entry_point=busy_cartpole)
+
+
+# ---- one measurement ---------------------------------------------------------------------------
+def time_vector(venv, actions: np.ndarray, seconds: float) -> float:
+    """Env steps per second, stepping through `actions` (one batch per row) for about `seconds`."""
+    start = time.perf_counter()
+    for done, row in enumerate(actions, 1):
+        venv.step(row)
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            break
+    return done * actions.shape[1] / elapsed
+
+
+def time_raw(env_id: str, actions: np.ndarray, seconds: float) -> float:
+    env = gym.make(env_id)
+    env.reset(seed=0)
+    start = time.perf_counter()
+    for done, action in enumerate(actions, 1):
+        _, _, terminated, truncated, _ = env.step(action)
+        if terminated or truncated:
+            env.reset()
+        elapsed = time.perf_counter() - start
+        if elapsed >= seconds:
+            break
+    env.close()
+    return done / elapsed
+
+
+def build(engine: str, env_id: str, num_envs: int):
+    from rldojo.envs import make_vec
+
+    make = (lambda: gym.make(env_id))
+    if engine == "gym sync":
+        return gym.vector.SyncVectorEnv([make] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+    if engine == "gym async":
+        return gym.vector.AsyncVectorEnv([make] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
+    if engine == "envpool":
+        import envpool
+
+        return envpool.make_gymnasium(env_id, num_envs=num_envs, seed=0)
+    mode = engine.split()[1]
+    return make_vec(env_id, num_envs, vectorize=mode, workers=2 if mode in ("workers", "pool") else None)
+
+
+def measure(engine: str, env_id: str, num_envs: int, seconds: float, repeats: int) -> float | None:
+    rng = np.random.default_rng(0)
+    if engine == "raw loop":
+        actions = rng.integers(0, 2, 2_000_000)
+        return statistics.median(time_raw(env_id, actions, seconds) for _ in range(repeats))
+    if engine == "envpool" and env_id != "CartPole-v1":
+        return None
+    venv = build(engine, env_id, num_envs)
+    try:
+        width = venv.batch_size if engine == "rldojo pool" else num_envs
+        actions = rng.integers(0, 2, (max(64, 4_000_000 // num_envs), width))  # more than any run needs
+        if engine == "envpool":
+            venv.reset()
+        else:
+            venv.reset(seed=0)
+        time_vector(venv, actions, seconds / 5)  # warm-up
+        return statistics.median(time_vector(venv, actions, seconds) for _ in range(repeats))
+    finally:
+        venv.close()
+
+
+# ---- PPO ---------------------------------------------------------------------------------------
+def ppo_fps(vectorize: str, frames: int) -> float:
+    """Training frames/s of the default PPO CartPole spec; 'gymnasium' is the core's former path."""
+    import rldojo.run.session as session_module
+    from rldojo.run.session import Session
+    from rldojo.run.spec import load_spec
+
+    spec = load_spec("classic/ppo_cartpole", [
+        f"env.vectorize={'sync' if vectorize == 'gymnasium' else vectorize}", "meta.sessions=1",
+        f"train.max_frames={frames}", "train.eval_every=0", "train.checkpoint_every=0", "train.log_every=8192",
+        "track.tensorboard=false", "track.plots=false"])
+    original = session_module.make_vec
+    if vectorize == "gymnasium":
+        def gym_make_vec(env_id, num_envs, seed=None, **_):
+            venv = gym.vector.SyncVectorEnv([lambda: gym.make(env_id)] * num_envs,
+                                            autoreset_mode=AutoresetMode.SAME_STEP)
+            if seed is not None:
+                venv.action_space.seed(seed)
+            return venv
+
+        session_module.make_vec = gym_make_vec
+    try:
+        with tempfile.TemporaryDirectory() as tmp:
+            result = Session(spec, Path(tmp), 0).run()
+    finally:
+        session_module.make_vec = original
+    return result["frames"] / result["train_seconds"]
+
+
+# ---- report ------------------------------------------------------------------------------------
+def fmt(rate: float | None) -> str:
+    return "—" if rate is None else f"{rate / 1000:,.1f}k"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--quick", action="store_true", help="tiny budgets: check the script runs")
+    parser.add_argument("--repeats", type=int, default=3)
+    args = parser.parse_args()
+
+    from loguru import logger
+
+    from rldojo.track.log import setup_quiet_child
+
+    setup_quiet_child()
+    logger.disable("rldojo")
+    register_busy()
+    console = Console(width=150)
+    load_before = os.getloadavg()
+    seconds = 0.05 if args.quick else 0.6  # of stepping per timed run
+    cases = [("CartPole-v1", "CartPole-v1", n) for n in (8, 64, 200)] + [
+        (f"CartPole + {BUSY_US:.0f} us", BUSY_ID, n) for n in (8, 64)]
+    results: dict[tuple[str, int], dict[str, float | None]] = {}
+    started = time.perf_counter()
+    for label, env_id, n in cases:
+        row = results.setdefault((label, n), {})
+        for engine in ENGINES:
+            row[engine] = measure(engine, env_id, n, seconds, args.repeats)
+            console.log(f"{label} x{n} {engine}: {fmt(row[engine])} steps/s")
+    table = Table(title=f"Env steps/s (median of {args.repeats}; 2 workers for workers/pool)")
+    table.add_column("env")
+    table.add_column("envs", justify="right")
+    for engine in ENGINES:
+        table.add_column(engine, justify="right")
+    for (label, n), row in results.items():
+        table.add_row(label, str(n), *(fmt(row[e]) for e in ENGINES))
+    console.print(table)
+
+    frames = 4096 if args.quick else 24_576
+    ppo = {path: statistics.median(ppo_fps(path, frames) for _ in range(args.repeats))
+           for path in ("gymnasium", "auto", "workers")}
+    ppo_table = Table(title=f"PPO CartPole-v1 (default spec, 8 envs), training frames/s, {frames} frames, "
+                            f"median of {args.repeats}")
+    for name in ("core gymnasium SyncVectorEnv", "rldojo auto", "rldojo workers (forced)"):
+        ppo_table.add_column(name, justify="right")
+    ppo_table.add_row(*(f"{ppo[p]:,.0f}" for p in ("gymnasium", "auto", "workers")))
+    console.print(ppo_table)
+
+    def ratio(row: dict, a: str, b: str) -> str:
+        return f"{row[a] / row[b]:.2f}x" if row.get(a) and row.get(b) else "—"
+
+    busy64 = results[(f"CartPole + {BUSY_US:.0f} us", 64)]
+    cart200 = results[("CartPole-v1", 200)]
+    console.print("Targets (2 cores):")
+    console.print(f"  200 us env x64: rldojo workers / gym sync = {ratio(busy64, 'rldojo workers', 'gym sync')} "
+                  f"(target >= 1.8x; auto: {ratio(busy64, 'rldojo auto', 'gym sync')})")
+    console.print(f"  CartPole x200: rldojo auto / gym sync = {ratio(cart200, 'rldojo auto', 'gym sync')} "
+                  f"(target >= 1.0x)")
+    console.print(f"  CartPole x200: rldojo workers / gym async = {ratio(cart200, 'rldojo workers', 'gym async')} "
+                  f"(target >= 15x)")
+    console.print(f"  PPO CartPole: rldojo auto / core gymnasium path = {ppo['auto'] / ppo['gymnasium']:.2f}x "
+                  f"(target >= 1.0x)")
+    console.print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; "
+                  f"after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; cores: {os.cpu_count()}; "
+                  f"wall {time.perf_counter() - started:.0f} s")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,82 @@
+"""`vectorize: auto`: time the env's step, then pick in-process stepping or worker processes.
+
+A batch in-process costs `num_envs * t` (t: one env step, resets included). Spread over W worker
+processes it costs about `ceil(num_envs / W) * t` plus a fixed price per batch for waking the
+workers and collecting their answers (`WAKE_US + WORKER_US * W`, measured on 2-core machines with
+benchmarks/vector_throughput.py). Auto picks the W (up to the usable CPU cores) with the lowest
+cost, and workers only when they beat in-process stepping by `MIN_GAIN`.
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import time
+from dataclasses import dataclass
+
+import gymnasium as gym
+
+#: Fixed cost of one batch through the worker engine, and the extra cost per worker (microseconds).
+WAKE_US = 30.0
+WORKER_US = 25.0
+#: Workers must be at least this much faster than in-process stepping to be worth their processes.
+MIN_GAIN = 1.25
+#: Calibration budget: at least MIN_STEPS steps, then up to BUDGET_S seconds or MAX_STEPS steps.
+MIN_STEPS, MAX_STEPS, BUDGET_S = 3, 2000, 0.05
+
+
+@dataclass(frozen=True)
+class EnginePlan:
+    """What auto decided: the mode, the worker count, and the measurement behind it."""
+
+    mode: str
+    workers: int
+    step_us: float
+    steps_timed: int
+    speedup: float
+
+    def describe(self, num_envs: int) -> str:
+        where = "in-process" if self.mode == "sync" else f"{self.workers} worker processes"
+        return (f"one env step takes {self.step_us:.1f} us ({self.steps_timed} steps timed); "
+                f"{num_envs} envs -> {where} (expected {self.speedup:.2f}x in-process)")
+
+
+def usable_cpus() -> int:
+    """CPU cores this process may run on."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # not Linux
+        return os.cpu_count() or 1
+
+
+def time_env_step(env: gym.Env, seed: int = 0) -> tuple[float, int]:
+    """Seconds per step of `env` under random actions (episode resets included), and steps timed."""
+    env.action_space.seed(seed)
+    actions = [env.action_space.sample() for _ in range(64)]
+    env.reset(seed=seed)
+    steps, started = 0, time.perf_counter()
+    while True:
+        _, _, terminated, truncated, _ = env.step(actions[steps % len(actions)])
+        if terminated or truncated:
+            env.reset()
+        steps += 1
+        elapsed = time.perf_counter() - started
+        if steps >= MIN_STEPS and (elapsed >= BUDGET_S or steps >= MAX_STEPS):
+            return elapsed / steps, steps
+
+
+def plan_engine(step_s: float, num_envs: int, cpus: int, max_workers: int | None = None,
+                steps_timed: int = 0) -> EnginePlan:
+    """In-process or workers, and how many, for envs that step in `step_s` seconds."""
+    step_us = step_s * 1e6
+    in_process = num_envs * step_us
+    best_w, best_cost = 1, in_process
+    limit = max(1, min(cpus, num_envs, max_workers or cpus))
+    for w in range(2, limit + 1):
+        cost = math.ceil(num_envs / w) * step_us + WAKE_US + WORKER_US * w
+        if cost < best_cost:
+            best_w, best_cost = w, cost
+    speedup = in_process / best_cost
+    if best_w > 1 and speedup >= MIN_GAIN:
+        return EnginePlan("workers", best_w, step_us, steps_timed, speedup)
+    return EnginePlan("sync", 1, step_us, steps_timed, 1.0)

@@ -1,0 +1,88 @@
+"""make_vec: the seam (ids, modes, bad input), SAME_STEP results, and auto's calibrated choice."""
+
+import numpy as np
+import pytest
+from loguru import logger
+
+from rldojo.envs import EnvInputError, choose_vectorize, final_observations, make_vec
+from rldojo.envs.calibrate import MIN_GAIN, WAKE_US, WORKER_US, plan_engine, usable_cpus
+
+from . import testenvs  # noqa: F401 - registers rldojo-test/* ids
+
+
+def test_unknown_env_id_names_close_matches():
+    with pytest.raises(EnvInputError, match="CartPole-v1"):
+        make_vec("CartPol-v1", 2)
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    ({"vectorize": "threads"}, "allowed: auto, sync, workers, pool, ray, async"),
+    ({"workers": 0}, "env.workers must be at least 1"),
+    ({"step_timeout": 0}, "env.step_timeout must be a positive number"),
+    ({"max_restarts": -1}, "env.max_restarts must be 0 or more"),
+    ({"vectorize": "pool", "batch_size": 4}, "1 <= env.batch_size < env.num_envs"),
+    ({"vectorize": "pool", "batch_size": 3, "workers": 2}, "batch_size \\(3\\) a multiple of num_envs / workers"),
+])
+def test_bad_settings_are_named(kwargs, message):
+    with pytest.raises(EnvInputError, match=message):
+        make_vec("CartPole-v1", 4, **kwargs)
+
+
+def test_same_step_autoreset_returns_final_obs():
+    venv = make_vec("CartPole-v1", 3, seed=0)
+    obs, _ = venv.reset(seed=0)
+    for _ in range(200):
+        next_obs, _, term, trunc, infos = venv.step(np.zeros(3, dtype=np.int64))
+        done = term | trunc
+        if done.any():
+            final = final_observations(infos, done, next_obs)
+            i = int(np.flatnonzero(done)[0])
+            # The pole fell: the final obs is out of bounds, the returned obs is a fresh reset.
+            assert abs(final[i][2]) > 0.2 or abs(final[i][0]) > 2.4
+            assert np.all(np.abs(next_obs[i]) <= 0.05)
+            break
+    else:
+        pytest.fail("CartPole with a constant action should end within 200 steps")
+    venv.close()
+
+
+def test_plan_weighs_step_cost_against_the_price_of_workers():
+    # 200 us envs, 64 of them, 2 cores: two workers halve 12.8 ms at a cost of ~0.1 ms
+    plan = plan_engine(200e-6, 64, cpus=2)
+    assert plan.mode == "workers" and plan.workers == 2
+    expected = 64 * 200 / (32 * 200 + WAKE_US + 2 * WORKER_US)
+    assert plan.speedup == pytest.approx(expected)
+    # CartPole-cheap envs, few of them: waking workers costs more than stepping in-process
+    assert plan_engine(5e-6, 8, cpus=2).mode == "sync"
+    # ... but 200 of them are worth two processes
+    assert plan_engine(5e-6, 200, cpus=2).workers == 2
+    # never more workers than envs, cores or the cap; one core means in-process
+    assert plan_engine(1e-3, 3, cpus=16).workers == 3
+    assert plan_engine(1e-3, 64, cpus=16, max_workers=4).workers == 4
+    assert plan_engine(1e-3, 64, cpus=1).mode == "sync"
+    # a gain below MIN_GAIN is not worth the processes: n t / (n t / 2 + overhead) < MIN_GAIN
+    n, overhead = 10, WAKE_US + 2 * WORKER_US
+    break_even_us = MIN_GAIN * overhead / (n * (1 - MIN_GAIN / 2))
+    assert plan_engine(0.9 * break_even_us * 1e-6, n, cpus=2).mode == "sync"
+    assert plan_engine(1.1 * break_even_us * 1e-6, n, cpus=2).mode == "workers"
+
+
+def test_auto_times_the_env_and_logs_its_choice():
+    lines: list[str] = []
+    sink = logger.add(lambda m: lines.append(str(m)), level="INFO")
+    try:
+        venv = make_vec("CartPole-v1", 4, vectorize="auto")
+        assert type(venv).__name__ == "InProcessVectorEnv"
+        venv.close()
+        if usable_cpus() >= 2:  # a 300 us step is worth a worker per core
+            slow = make_vec("rldojo-test/Failing-v0", 8, vectorize="auto",
+                            env_kwargs={"how": "raise", "at_step": -1, "busy_us": 300.0})
+            assert type(slow).__name__ == "WorkerVectorEnv" and slow.num_workers == 2
+            slow.close()
+    finally:
+        logger.remove(sink)
+    decision = [line for line in lines if "make_vec auto" in line]
+    assert "CartPole-v1 one env step takes" in decision[0] and "4 envs -> in-process" in decision[0]
+    if usable_cpus() >= 2:
+        assert "8 envs -> 2 worker processes" in decision[1]
+    assert choose_vectorize("CartPole-v1", 2) == "sync"
