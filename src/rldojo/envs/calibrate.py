@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import os
+import statistics
 import time
 from dataclasses import dataclass
 
@@ -23,6 +24,8 @@ WORKER_US = 25.0
 MIN_GAIN = 1.25
 #: Calibration budget: at least MIN_STEPS steps, then up to BUDGET_S seconds or MAX_STEPS steps.
 MIN_STEPS, MAX_STEPS, BUDGET_S = 3, 2000, 0.05
+#: Steps per chunk: long enough to include the env's occasional resets.
+CHUNK = 32
 
 
 @dataclass(frozen=True)
@@ -50,19 +53,27 @@ def usable_cpus() -> int:
 
 
 def time_env_step(env: gym.Env, seed: int = 0) -> tuple[float, int]:
-    """Seconds per step of `env` under random actions (episode resets included), and steps timed."""
+    """Seconds per step of `env` under random actions (episode resets included), and steps timed.
+
+    The median over chunks of consecutive steps, so a moment when the process was not running
+    (a busy machine) does not pass for a slow env."""
     env.action_space.seed(seed)
     actions = [env.action_space.sample() for _ in range(64)]
     env.reset(seed=seed)
-    steps, started = 0, time.perf_counter()
+    times: list[float] = []
+    started = time.perf_counter()
     while True:
-        _, _, terminated, truncated, _ = env.step(actions[steps % len(actions)])
+        before = time.perf_counter()
+        _, _, terminated, truncated, _ = env.step(actions[len(times) % len(actions)])
         if terminated or truncated:
             env.reset()
-        steps += 1
-        elapsed = time.perf_counter() - started
-        if steps >= MIN_STEPS and (elapsed >= BUDGET_S or steps >= MAX_STEPS):
-            return elapsed / steps, steps
+        after = time.perf_counter()
+        times.append(after - before)
+        if len(times) >= MIN_STEPS and (after - started >= BUDGET_S or len(times) >= MAX_STEPS):
+            break
+    chunk = max(1, min(CHUNK, len(times) // 4))
+    chunks = [sum(times[i:i + chunk]) / chunk for i in range(0, len(times) - chunk + 1, chunk)]
+    return statistics.median(chunks), len(times)
 
 
 def plan_engine(step_s: float, num_envs: int, cpus: int, max_workers: int | None = None,

@@ -39,13 +39,23 @@ def _layout(specs: list[ArraySpec]) -> tuple[list[int], int]:
     return offsets, end
 
 
+class _Segment(shared_memory.SharedMemory):
+    """A SharedMemory that a still-held numpy view does not turn into an error at garbage collection."""
+
+    def __del__(self) -> None:
+        try:
+            self.close()
+        except BufferError:
+            pass  # a view is still alive: the mapping goes when the last one does
+
+
 class SharedArrays:
     """Named numpy arrays in one shared-memory segment (created when `name` is None, else attached)."""
 
     def __init__(self, specs: list[ArraySpec], name: str | None = None) -> None:
         offsets, size = _layout(specs)
         self.owner = name is None
-        self._shm = shared_memory.SharedMemory(name=name, create=self.owner, size=max(size, 1) if self.owner else 0)
+        self._shm = _Segment(name=name, create=self.owner, size=max(size, 1) if self.owner else 0)
         self.name = self._shm.name
         self.specs = specs
         # frombuffer keeps a buffer export on the mapping for as long as any view lives, so the

@@ -40,9 +40,6 @@ START_TIMEOUT = 300.0
 CLOSE_GRACE = 5.0
 _PICKLE = 0x80  # the first byte of every pickle we send (protocol >= 2)
 
-# Mappings still viewed by a caller after close cannot be unmapped; keep them out of the GC's way.
-_LINGERING: list[SharedArrays] = []
-
 
 def split_envs(num_envs: int, workers: int) -> list[range]:
     """Contiguous, as-even-as-possible slices of range(num_envs), one per worker."""
@@ -67,8 +64,7 @@ def _release(handles: list[WorkerHandle | None], shm: SharedArrays) -> None:
             handle.close_pipe()
     finally:
         shm.unlink()
-        if not shm.close():  # still viewed by the caller
-            _LINGERING.append(shm)
+        shm.close()  # unmapped now, or when the caller drops its last view
 
 
 class WorkerVectorEnv(EngineVectorEnv):
