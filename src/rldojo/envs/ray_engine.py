@@ -23,7 +23,7 @@ import numpy as np
 from gymnasium.vector.utils import create_empty_array
 from loguru import logger
 
-from rldojo.envs.crashes import Crash, CrashBook, EnvCrashError
+from rldojo.envs.crashes import Crash, CrashBook
 from rldojo.envs.engine import EngineVectorEnv, buffer_specs, local_arrays
 from rldojo.envs.errors import EnvInputError
 from rldojo.envs.shm import BatchLayout, fill_rows
@@ -260,4 +260,3 @@ class RayVectorEnv(EngineVectorEnv):
             ray.shutdown()
 
 
-__all__ = ["RayVectorEnv", "EnvCrashError"]
