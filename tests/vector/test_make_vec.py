@@ -46,6 +46,16 @@ def test_same_step_autoreset_returns_final_obs():
     venv.close()
 
 
+def test_busy_cores_do_not_count(monkeypatch):
+    from rldojo.envs import calibrate
+
+    monkeypatch.setattr(calibrate, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(calibrate.os, "getloadavg", lambda: (5.2, 4.0, 3.0))  # others keep both cores busy
+    assert calibrate.idle_cpus() == 1
+    monkeypatch.setattr(calibrate.os, "getloadavg", lambda: (1.1, 1.0, 1.0))  # only this process runs
+    assert calibrate.idle_cpus() == 2
+
+
 def test_plan_weighs_step_cost_against_the_price_of_workers():
     # 200 us envs, 64 of them, 2 cores: two workers halve 12.8 ms at a cost of ~0.1 ms
     plan = plan_engine(200e-6, 64, cpus=2)
@@ -67,14 +77,15 @@ def test_plan_weighs_step_cost_against_the_price_of_workers():
     assert plan_engine(1.1 * break_even_us * 1e-6, n, cpus=2).mode == "workers"
 
 
-def test_auto_times_the_env_and_logs_its_choice():
+def test_auto_times_the_env_and_logs_its_choice(monkeypatch):
+    monkeypatch.setattr("rldojo.envs.vector.idle_cpus", lambda: 2)  # what a quiet 2-core machine has
     lines: list[str] = []
     sink = logger.add(lambda m: lines.append(str(m)), level="INFO")
     try:
         venv = make_vec("CartPole-v1", 4, vectorize="auto")
         assert type(venv).__name__ == "InProcessVectorEnv"
         venv.close()
-        if usable_cpus() >= 2:  # a 300 us step is worth a worker per core
+        if usable_cpus() >= 2:  # a 300 us step is worth a worker per idle core
             slow = make_vec("rldojo-test/Failing-v0", 8, vectorize="auto",
                             env_kwargs={"how": "raise", "at_step": -1, "busy_us": 300.0})
             assert type(slow).__name__ == "WorkerVectorEnv" and slow.num_workers == 2
@@ -82,7 +93,7 @@ def test_auto_times_the_env_and_logs_its_choice():
     finally:
         logger.remove(sink)
     decision = [line for line in lines if "make_vec auto" in line]
-    assert "CartPole-v1 one env step takes" in decision[0] and "4 envs -> in-process" in decision[0]
+    assert "CartPole-v1 one env step takes" in decision[0] and "2 idle cores; 4 envs -> in-process" in decision[0]
     if usable_cpus() >= 2:
         assert "8 envs -> 2 worker processes" in decision[1]
     assert choose_vectorize("CartPole-v1", 2) == "sync"

@@ -4,7 +4,8 @@ A batch in-process costs `num_envs * t` (t: one env step, resets included). Spre
 processes it costs about `ceil(num_envs / W) * t` plus a fixed price per batch for waking the
 workers and collecting their answers (`WAKE_US + WORKER_US * W`, measured on 2-core machines with
 benchmarks/vector_throughput.py). Auto picks the W (up to the usable CPU cores) with the lowest
-cost, and workers only when they beat in-process stepping by `MIN_GAIN`.
+cost, and workers only when they beat in-process stepping by `MIN_GAIN`. Cores that other
+processes keep busy (the load average says how many) do not count.
 """
 
 from __future__ import annotations
@@ -37,11 +38,12 @@ class EnginePlan:
     step_us: float
     steps_timed: int
     speedup: float
+    cpus: int = 0
 
     def describe(self, num_envs: int) -> str:
         where = "in-process" if self.mode == "sync" else f"{self.workers} worker processes"
-        return (f"one env step takes {self.step_us:.1f} us ({self.steps_timed} steps timed); "
-                f"{num_envs} envs -> {where} (expected {self.speedup:.2f}x in-process)")
+        return (f"one env step takes {self.step_us:.1f} us ({self.steps_timed} steps timed), {self.cpus} idle "
+                f"cores; {num_envs} envs -> {where} (expected {self.speedup:.2f}x in-process)")
 
 
 def usable_cpus() -> int:
@@ -50,6 +52,17 @@ def usable_cpus() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # not Linux
         return os.cpu_count() or 1
+
+
+def idle_cpus() -> int:
+    """Usable cores not already kept busy by other processes (the last minute's load average, less
+    this process): on a shared machine, workers on busy cores only add switching."""
+    cpus = usable_cpus()
+    try:
+        busy = max(0.0, os.getloadavg()[0] - 1.0)
+    except OSError:
+        return cpus
+    return max(1, min(cpus, int(cpus - busy + 0.5)))
 
 
 def time_env_step(env: gym.Env, seed: int = 0) -> tuple[float, int]:
@@ -89,5 +102,5 @@ def plan_engine(step_s: float, num_envs: int, cpus: int, max_workers: int | None
             best_w, best_cost = w, cost
     speedup = in_process / best_cost
     if best_w > 1 and speedup >= MIN_GAIN:
-        return EnginePlan("workers", best_w, step_us, steps_timed, speedup)
-    return EnginePlan("sync", 1, step_us, steps_timed, 1.0)
+        return EnginePlan("workers", best_w, step_us, steps_timed, speedup, cpus)
+    return EnginePlan("sync", 1, step_us, steps_timed, 1.0, cpus)

@@ -29,7 +29,7 @@ from gymnasium.envs.registration import load_env_creator
 from gymnasium.vector import AutoresetMode
 from loguru import logger
 
-from rldojo.envs.calibrate import EnginePlan, plan_engine, time_env_step, usable_cpus
+from rldojo.envs.calibrate import EnginePlan, idle_cpus, plan_engine, time_env_step, usable_cpus
 from rldojo.envs.crashes import EnvCrashError
 from rldojo.envs.errors import EnvInputError
 from rldojo.envs.registry import check_env_id
@@ -82,7 +82,7 @@ def plan_vectorize(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None
     finally:
         if probe is None:
             env.close()
-    return plan_engine(step_s, num_envs, usable_cpus(), max_workers, steps)
+    return plan_engine(step_s, num_envs, idle_cpus(), max_workers, steps)
 
 
 def choose_vectorize(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None,
