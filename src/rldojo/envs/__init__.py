@@ -3,6 +3,7 @@
 This layer imports nothing else of rldojo, so every env here is usable with plain gymnasium.
 """
 
+from rldojo.envs.crashes import EnvCrashError
 from rldojo.envs.errors import EnvInputError
 from rldojo.envs.registry import check_env_id, register_all, register_dojo_env
 from rldojo.envs.vector import (
@@ -17,6 +18,7 @@ from rldojo.envs.vector import (
 register_all()
 
 __all__ = [
+    "EnvCrashError",
     "EnvInputError",
     "VECTORIZE_MODES",
     "check_env_id",
