@@ -11,19 +11,14 @@ from __future__ import annotations
 
 from typing import Literal
 
-import gymnasium as gym
 import numpy as np
 import torch
 from pydantic import Field
 
-from rldojo.algos.base import TensorAgent
-from rldojo.algos.sil import SelfImitation, SILConfig
+from rldojo.algos.actor_critic_agent import ActorCriticAgent
+from rldojo.algos.sil import SILConfig
 from rldojo.config import NetConfig, OptimConfig, StrictModel
-from rldojo.memory.rollout import RolloutBuffer
-from rldojo.nets.actor_critic import ActorCritic
-from rldojo.nets.mlp import encode_obs
-from rldojo.nets.optim import build_optimizer, scheduled, set_lr
-from rldojo.nets.policy import to_env_actions
+from rldojo.nets.optim import scheduled, set_lr
 
 
 class A2CConfig(StrictModel):
@@ -53,53 +48,8 @@ class A2CConfig(StrictModel):
     """Optimizer (RMSprop, as in the A3C paper and SB3)."""
 
 
-class A2C(TensorAgent):
+class A2C(ActorCriticAgent):
     metric_names = ("loss", "policy_loss", "value_loss", "entropy", "explained_variance", "grad_norm")
-
-    def __init__(self, cfg: A2CConfig, obs_space: gym.Space, action_space: gym.Space, num_envs: int,
-                 total_frames: int, seed: int) -> None:
-        super().__init__(obs_space, action_space, num_envs, total_frames, seed)
-        self.cfg = cfg
-        self.net = ActorCritic(obs_space, action_space, cfg.net)
-        self.optimizer = build_optimizer(self.net.parameters(), cfg.optim)
-        action_shape = () if self.net.head.discrete else (self.net.head.out_dim,)
-        action_dtype = np.int64 if self.net.head.discrete else np.float32
-        self.buffer = RolloutBuffer(cfg.rollout_steps, num_envs, self.net.obs_dim, action_shape, action_dtype)
-        self.sil = None if cfg.sil is None else SelfImitation(cfg.sil, self.net, self.optimizer, num_envs,
-                                                              self.net.obs_dim, action_shape, action_dtype, cfg.gamma,
-                                                              self.rng)
-        if self.sil is not None:
-            self.metric_names = self.metric_names + ("sil_loss", "sil_valid")
-        self._last_obs: torch.Tensor | None = None
-
-    @torch.no_grad()
-    def act(self, obs: np.ndarray) -> np.ndarray:
-        obs_t = encode_obs(obs, self.obs_space)
-        head_out, values = self.net(obs_t)
-        actions, log_probs = self.net.head.sample(head_out, self.generator)
-        self.buffer.add_policy_step(obs_t.numpy(), actions.numpy(), log_probs.numpy(), values.numpy())
-        return to_env_actions(actions, self.action_space)
-
-    @torch.no_grad()
-    def act_greedy(self, obs: np.ndarray) -> np.ndarray:
-        head_out = self.net.policy(encode_obs(obs, self.obs_space))
-        return to_env_actions(self.net.head.mode(head_out), self.action_space)
-
-    @torch.no_grad()
-    def observe(self, rewards, terminated, truncated, next_obs, final_obs) -> bool:
-        step = self.buffer.step
-        if self.sil is not None:
-            self.sil.record(self.buffer.obs[step], self.buffer.actions[step], rewards, terminated | truncated)
-        rewards = rewards.astype(np.float32)
-        cut = truncated & ~terminated
-        if cut.any():  # bootstrap time-limit cuts from the episode's last state
-            rewards = rewards.copy()
-            rewards[cut] += self.cfg.gamma * self.net.value(encode_obs(final_obs[cut], self.obs_space)).numpy()
-        self.buffer.add_env_step(rewards, terminated | truncated)
-        self.frames += self.num_envs
-        if self.buffer.full:
-            self._last_obs = encode_obs(next_obs, self.obs_space)
-        return self.buffer.full
 
     def update(self, progress: float) -> dict[str, float]:
         cfg = self.cfg
@@ -133,19 +83,5 @@ class A2C(TensorAgent):
         metrics = {"loss": float(loss.detach()), "policy_loss": float(policy_loss.detach()),
                    "value_loss": float(value_loss.detach()), "entropy": float(entropy.detach()),
                    "explained_variance": explained, "grad_norm": grad_norm}
-        if self.sil is not None:
-            metrics.update(self.sil.train(self.generator, cfg.max_grad_norm))
+        metrics.update(self.sil_update(cfg.max_grad_norm))
         return metrics
-
-    def modules(self) -> dict[str, torch.nn.Module]:
-        return {"net": self.net}
-
-    def optimizers(self) -> dict[str, torch.optim.Optimizer]:
-        return {"optimizer": self.optimizer}
-
-    def extra_state(self) -> dict:
-        return {} if self.sil is None else {"sil": self.sil.state_dict()}
-
-    def load_extra_state(self, state: dict) -> None:
-        if self.sil is not None and "sil" in state:
-            self.sil.load_state_dict(state["sil"])
