@@ -23,6 +23,11 @@ the stage: the adapters switched off with LoRA, a frozen copy otherwise, and not
 beta = 0. Each batch is used for `epochs` passes of `minibatches` optimizer steps; with one pass
 of one step the old policy is the current one (ratio 1, as in TRL), otherwise pi_old is computed
 before the first step.
+
+In `choose` mode the chosen action's reply tokens are trained like generated ones, with their
+token log-probabilities: the gradient of the softmax's normaliser over the other candidates is
+left out (it would need every candidate scored with gradients at every turn). `generate` mode
+is exact.
 """
 
 from __future__ import annotations

@@ -1,0 +1,193 @@
+"""rldojo's GRPO against TRL's GRPOTrainer (trl 1.16): seconds per optimisation step and
+completion tokens per second, same model, prompts, reward and settings, in the same run.
+
+Setting (both sides): rldojo's tiny model (the same weights and tokenizer, saved once to a temporary
+folder and loaded by both), single-turn prompts (SAT formulas of 4-6 variables, as chat messages
+without a system prompt), reward = distinct words in the completion / 16, group size 4, 8
+completions per optimisation step (2 prompts x 4), max_completion_length 16, temperature 1, beta 0
+(no reference model), loss `dapo`, one optimisation step per batch, AdamW, one torch thread. TRL
+runs with gradient checkpointing off (its default is on, which only costs time at this size).
+Each side runs `--runs` times: 2 warm-up steps, then `--steps` timed steps; the figure is the median
+over runs of the mean step time. Completion tokens are those actually generated (a completion ends
+at the end-of-turn token or at 16 tokens).
+
+    python benchmarks/grpo_vs_trl.py               # 3 runs x 10 steps each side
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import tempfile
+import time
+from pathlib import Path
+
+import gymnasium as gym
+import numpy as np
+import torch
+from rich.console import Console
+from rich.table import Table
+
+from rldojo.envs.reason.sat import SATEnv
+from rldojo.envs.registry import register_dojo_env
+from rldojo.envs.text.protocol import TextEnv, WorldStep
+
+console = Console()
+BENCH_ENV = "dojo/BenchPrompts-v0"
+NUM_PROMPTS = 64
+GROUP, BATCH, MAX_COMPLETION = 4, 8, 16
+
+
+def prompts() -> list[str]:
+    env = SATEnv(n_vars=(4, 6), k=(2, 3))
+    return [env.reset(seed=i, options={"task_id": i})[0] for i in range(NUM_PROMPTS)]
+
+
+def reward(text: str) -> float:
+    return len(set(text.split())) / 16
+
+
+class PromptEnv(TextEnv):
+    """One turn: the prompt, the completion, the reward above."""
+
+    def __init__(self, max_turns: int = 1, render_mode: str | None = None):
+        super().__init__(max_turns=1, render_mode=render_mode)
+        self.prompts = prompts()
+
+    @property
+    def num_tasks(self) -> int:
+        return NUM_PROMPTS
+
+    def _load_task(self, task_id: int, rng: np.random.Generator) -> tuple[str, str]:
+        return self.prompts[task_id], ""
+
+    def _step_world(self, action: str) -> WorldStep:
+        return WorldStep(observation="done", reward=reward(action), done=True)
+
+
+def save_model(folder: Path) -> None:
+    """The tiny model and a tokenizer trained on the prompts, saved as a Hugging Face folder."""
+    from transformers import AutoTokenizer
+
+    from rldojo.llm.chat import ChatFormat
+    from rldojo.llm.config import TinyModelSettings
+    from rldojo.llm.model import LanguageModel
+    from rldojo.llm.tiny import tiny_model, tiny_tokenizer_dir
+
+    settings = TinyModelSettings()
+    tok_dir = tiny_tokenizer_dir(settings, "bench-grpo-vs-trl", env_factory=lambda: gym.make(BENCH_ENV),
+                                 accept_task=lambda t: True, extra_text=[], user_text=lambda obs, info: obs,
+                                 reply_text=lambda a: a)
+    tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
+    model = tiny_model(settings, tokenizer, seed=0)
+    LanguageModel(model, tokenizer, ChatFormat.for_tokenizer(tokenizer), 4096).export(folder)
+
+
+def rldojo_run(folder: Path, steps: int, seed: int) -> tuple[float, float]:
+    """(mean seconds per step, completion tokens per step) over `steps` timed iterations."""
+    from rldojo.run.episode_loop import _make_envs, build_lm_agent
+    from rldojo.run.spec import spec_from_raw
+
+    spec = spec_from_raw({
+        "name": "bench", "env": {"id": BENCH_ENV, "num_envs": BATCH},
+        "agent": {"algo": "grpo", "model": {"path": str(folder), "max_model_len": 1024},
+                  "generation": {"max_new_tokens": MAX_COMPLETION, "temperature": 1.0},
+                  "prompt": {"template": "raw", "system": ""}, "tasks": {"held_out": 0.01},
+                  "group_size": GROUP, "groups": BATCH // GROUP, "loss": "dapo", "beta": 0.0,
+                  "micro_batch_size": BATCH, "optim": {"lr": 1e-5}},
+        "train": {"iterations": steps + 2}, "meta": {"seed": seed},
+    }, [], source="benchmark")
+    envs = _make_envs(spec, BATCH)
+    agent = build_lm_agent(spec, seed, envs)
+    trainer = agent.begin_stage(0)
+    times, tokens = [], []
+    iterator = trainer.steps()
+    for i in range(steps + 2):
+        start = time.perf_counter()
+        report = next(iterator)
+        if i >= 2:
+            times.append(time.perf_counter() - start)
+            tokens.append(report.metrics["completion_tokens"])
+    return float(np.mean(times)), float(np.mean(tokens))
+
+
+def trl_run(folder: Path, steps: int, seed: int) -> tuple[float, float]:
+    from datasets import Dataset
+    from transformers import AutoModelForCausalLM, AutoTokenizer, TrainerCallback
+    from trl import GRPOConfig, GRPOTrainer
+
+    tokenizer = AutoTokenizer.from_pretrained(str(folder))
+    model = AutoModelForCausalLM.from_pretrained(str(folder), dtype=torch.float32)
+    data = Dataset.from_list([{"prompt": [{"role": "user", "content": p}]} for p in prompts()])
+    lengths: list[float] = []
+    step_times: list[float] = []
+
+    def reward_fn(completions, **kwargs) -> list[float]:
+        texts = [c[-1]["content"] if isinstance(c, list) else c for c in completions]
+        return [reward(t) for t in texts]
+
+    class Timer(TrainerCallback):
+        def on_step_begin(self, args, state, control, **kwargs):
+            self.start = time.perf_counter()
+
+        def on_step_end(self, args, state, control, **kwargs):
+            step_times.append(time.perf_counter() - self.start)
+
+        def on_log(self, args, state, control, logs=None, **kwargs):
+            if logs and "completions/mean_length" in logs:
+                lengths.append(logs["completions/mean_length"])
+
+    with tempfile.TemporaryDirectory() as out:
+        config = GRPOConfig(
+            output_dir=out, use_cpu=True, bf16=False, report_to="none", save_strategy="no", logging_steps=1,
+            max_steps=steps + 2, per_device_train_batch_size=BATCH, num_generations=GROUP,
+            max_completion_length=MAX_COMPLETION, temperature=1.0, beta=0.0, loss_type="dapo",
+            learning_rate=1e-5, gradient_checkpointing=False, seed=seed, disable_tqdm=True,
+        )
+        trainer = GRPOTrainer(model=model, reward_funcs=reward_fn, args=config, train_dataset=data,
+                              processing_class=tokenizer, callbacks=[Timer()])
+        trainer.train()
+    timed = step_times[2:]
+    return float(np.mean(timed)), float(np.mean(lengths[2:])) * BATCH
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--steps", type=int, default=10)
+    args = parser.parse_args()
+    from rldojo.track.log import setup_console
+
+    setup_console(False)
+    torch.set_num_threads(1)
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    register_dojo_env(BENCH_ENV, PromptEnv)
+    import trl
+
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = Path(tmp) / "tiny"
+        save_model(folder)
+        results: dict[str, list[tuple[float, float]]] = {"rldojo": [], f"trl {trl.__version__}": []}
+        for run in range(args.runs):
+            results["rldojo"].append(rldojo_run(folder, args.steps, seed=run))
+            results[f"trl {trl.__version__}"].append(trl_run(folder, args.steps, seed=run))
+    table = Table(title=f"GRPO step: group {GROUP}, {BATCH} completions, max_completion_length {MAX_COMPLETION}, "
+                        f"tiny model, 1 torch thread; median of {args.runs} runs x {args.steps} steps")
+    for column in ("trainer", "s / step", "completion tokens / step", "completion tokens / s", "per-run s / step"):
+        table.add_column(column, justify="right")
+    rates = {}
+    for name, runs in results.items():
+        step = statistics.median(r[0] for r in runs)
+        tokens = statistics.median(r[1] for r in runs)
+        rates[name] = statistics.median(r[1] / r[0] for r in runs)
+        table.add_row(name, f"{step:.3f}", f"{tokens:.0f}", f"{rates[name]:,.0f}",
+                      ", ".join(f"{r[0]:.3f}" for r in runs))
+    console.print(table)
+    names = list(rates)
+    console.print(f"rldojo / TRL completion tokens/s: {rates[names[0]] / rates[names[1]]:.2f}x; load average "
+                  f"{', '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()

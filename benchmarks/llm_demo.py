@@ -1,0 +1,58 @@
+"""The learning demo: base -> SFT -> GRPO with the tiny model on held-out tasks, on this machine.
+
+Runs the shipped pipeline specs (or the ones named) as `rldojo train` would, one after the other,
+and prints one table: per world and stage, held-out success with its Jeffreys 80% interval, mean
+reward, mean turns and the stage's wall time. Each run folder keeps its own report.
+
+    python benchmarks/llm_demo.py                                   # the three shipped demos
+    python benchmarks/llm_demo.py llm/sat_sft_grpo --set train.iterations=10
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import time
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from rldojo.run.spec import load_spec
+from rldojo.run.trial import new_run_dir, run_trial, write_spec_file
+from rldojo.track.log import setup_console
+
+DEMOS = ("llm/textcraft_sft_grpo", "llm/babyai_sft_grpo", "llm/sat_sft_grpo")
+console = Console()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("specs", nargs="*", default=list(DEMOS))
+    parser.add_argument("--set", dest="overrides", action="append", default=[], help="dotted.path=value")
+    parser.add_argument("--runs-dir", type=Path, default=Path("runs"))
+    args = parser.parse_args()
+    setup_console(False)
+    table = Table(title="base -> SFT -> GRPO on held-out tasks (tiny model, CPU)")
+    for column in ("world", "stage", "success", "Jeffreys 80%", "mean reward", "mean turns", "stage wall s"):
+        table.add_column(column, justify="right")
+    for ref in args.specs:
+        spec = load_spec(ref, args.overrides)
+        run_dir = new_run_dir(spec, args.runs_dir)
+        write_spec_file(run_dir, spec, ["benchmarks/llm_demo.py", ref, *args.overrides])
+        started = time.perf_counter()
+        trial = run_trial(spec, run_dir, show_progress=False)
+        wall = time.perf_counter() - started
+        for session in trial["sessions"]:
+            for row in session.get("stages", []):
+                table.add_row(spec.env.id, row["stage"], f"{row['success']:.3f}",
+                              f"[{row['success_low']:.3f}, {row['success_high']:.3f}]", f"{row['return_mean']:.3f}",
+                              f"{row['length_mean']:.2f}", f"{row['wall_s']:.0f}")
+        table.add_section()
+        console.print(f"{ref}: {wall:.0f} s in all, run folder {run_dir}")
+    console.print(table)
+    console.print(f"load average: {', '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores")
+
+
+if __name__ == "__main__":
+    main()
