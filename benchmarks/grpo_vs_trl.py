@@ -12,6 +12,7 @@ over runs of the mean step time. Completion tokens are those actually generated 
 at the end-of-turn token or at 16 tokens).
 
     python benchmarks/grpo_vs_trl.py               # 3 runs x 10 steps each side
+    python benchmarks/grpo_vs_trl.py --short       # one-line prompts: generation dominates
 """
 
 from __future__ import annotations
@@ -39,7 +40,14 @@ NUM_PROMPTS = 64
 GROUP, BATCH, MAX_COMPLETION = 4, 8, 16
 
 
+SHORT_PROMPTS = False
+WORDS = ("apple", "river", "stone", "cloud", "maple", "tiger", "ember", "frost")
+
+
 def prompts() -> list[str]:
+    """SAT formulas (about 350 tokens each), or with --short one-line requests (about 10 tokens)."""
+    if SHORT_PROMPTS:
+        return [f"Write three words that rhyme with {WORDS[i % 8]} ({i})." for i in range(NUM_PROMPTS)]
     env = SATEnv(n_vars=(4, 6), k=(2, 3))
     return [env.reset(seed=i, options={"task_id": i})[0] for i in range(NUM_PROMPTS)]
 
@@ -76,7 +84,7 @@ def save_model(folder: Path) -> None:
     from rldojo.llm.tiny import tiny_model, tiny_tokenizer_dir
 
     settings = TinyModelSettings()
-    tok_dir = tiny_tokenizer_dir(settings, "bench-grpo-vs-trl", env_factory=lambda: gym.make(BENCH_ENV),
+    tok_dir = tiny_tokenizer_dir(settings, f"bench-grpo-vs-trl-{SHORT_PROMPTS}", env_factory=lambda: gym.make(BENCH_ENV),
                                  accept_task=lambda t: True, extra_text=[], user_text=lambda obs, info: obs,
                                  reply_text=lambda a: a)
     tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
@@ -156,7 +164,10 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--runs", type=int, default=3)
     parser.add_argument("--steps", type=int, default=10)
+    parser.add_argument("--short", action="store_true", help="one-line prompts instead of SAT formulas")
     args = parser.parse_args()
+    global SHORT_PROMPTS
+    SHORT_PROMPTS = args.short
     from rldojo.track.log import setup_console
 
     setup_console(False)
@@ -172,7 +183,8 @@ def main() -> None:
         for run in range(args.runs):
             results["rldojo"].append(rldojo_run(folder, args.steps, seed=run))
             results[f"trl {trl.__version__}"].append(trl_run(folder, args.steps, seed=run))
-    table = Table(title=f"GRPO step: group {GROUP}, {BATCH} completions, max_completion_length {MAX_COMPLETION}, "
+    kind = "one-line prompts" if args.short else "SAT prompts"
+    table = Table(title=f"GRPO step ({kind}): group {GROUP}, {BATCH} completions, max_completion_length {MAX_COMPLETION}, "
                         f"tiny model, 1 torch thread; median of {args.runs} runs x {args.steps} steps")
     for column in ("trainer", "s / step", "completion tokens / step", "completion tokens / s", "per-run s / step"):
         table.add_column(column, justify="right")

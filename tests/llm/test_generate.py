@@ -103,3 +103,14 @@ def test_prefix_reuse_across_turns_gives_the_same_replies_and_logprobs(tiny_lm):
         next(tiny_lm.model.parameters()).add_(0.01)
     cached.generate(contexts, params, torch.Generator().manual_seed(0), cache_keys=keys)
     assert cached.reused_tokens == before
+
+
+def test_identical_prompts_share_one_prefill_and_still_sample_independently(tiny_lm):
+    backend = HFBackend(tiny_lm.model, tiny_lm.tokenizer, tiny_lm.chat)
+    prompt = _prompts(tiny_lm)[1]
+    out = backend.generate([prompt] * 4 + [_prompts(tiny_lm)[0]], SamplingParams(temperature=1.0, max_new_tokens=8),
+                           torch.Generator().manual_seed(3))
+    assert len({tuple(c.token_ids) for c in out[:4]}) > 1  # one prefill, four different samples
+    for completion, context in zip(out, [prompt] * 4 + [_prompts(tiny_lm)[0]]):
+        expected = _full_forward_logprobs(tiny_lm.model, context + completion.token_ids)[-8:]
+        torch.testing.assert_close(torch.tensor(completion.logprobs), expected, atol=1e-4, rtol=0)

@@ -79,15 +79,54 @@ def make_batch(episodes: list[Episode], pad_id: int, aligned: dict[str, list[lis
                       aligned={name: values[:, start:] for name, values in extra.items()})
 
 
+def _shared_prefixes(batch: TokenBatch) -> tuple[list[int], list[int]] | None:
+    """(first row of each distinct prefix, prefix index of every row) when rows share the columns
+    before the first trained token (a GRPO group's common prompt); None when no two rows do."""
+    prefixes = batch.ids[:, :batch.start]
+    firsts: dict[tuple, int] = {}
+    owner = []
+    for row in range(prefixes.shape[0]):
+        key = tuple(prefixes[row].tolist())
+        owner.append(firsts.setdefault(key, len(firsts)))
+    if len(firsts) == len(owner):
+        return None
+    unique_rows = [owner.index(i) for i in range(len(firsts))]
+    return unique_rows, owner
+
+
 def token_logprobs(model: torch.nn.Module, batch: TokenBatch, temperature: float = 1.0,
-                   with_entropy: bool = False) -> tuple[torch.Tensor, torch.Tensor | None]:
+                   with_entropy: bool = False, share_prefix: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Log-probability of every target under `model` (logits divided by `temperature`), and the
-    entropy of each predicted distribution when asked (no gradient through it)."""
-    keep = batch.ids.shape[1] - batch.start + 1
+    entropy of each predicted distribution when asked (no gradient through it).
+
+    With `share_prefix`, rows whose columns before the first trained token are identical (the
+    episodes of one GRPO group start from the same prompt) run that prefix once: its keys and
+    values (with their gradients) are shared by the rows. The result is the same as without."""
     device = next(model.parameters()).device
-    out = model(input_ids=batch.ids.to(device), attention_mask=batch.attention.to(device),
-                position_ids=batch.positions.to(device), use_cache=False, logits_to_keep=keep)
-    logits = out.logits[:, :-1, :].float()
+    ids, attention, positions = batch.ids.to(device), batch.attention.to(device), batch.positions.to(device)
+    shared = _shared_prefixes(batch) if share_prefix and batch.start > 1 else None
+    if shared is None:
+        keep = batch.ids.shape[1] - batch.start + 1
+        out = model(input_ids=ids, attention_mask=attention, position_ids=positions, use_cache=False,
+                    logits_to_keep=keep)
+        logits = out.logits[:, :-1, :]
+    else:
+        from transformers import DynamicCache
+
+        unique_rows, owner = shared
+        start = batch.start
+        rows = torch.tensor(unique_rows, device=device)
+        owner_index = torch.tensor(owner, device=device)
+        head = model(input_ids=ids[rows, :start], attention_mask=attention[rows, :start],
+                     position_ids=positions[rows, :start], past_key_values=DynamicCache(), use_cache=True,
+                     logits_to_keep=1)
+        cache = head.past_key_values
+        expanded = DynamicCache(ddp_cache_data=[(layer.keys.index_select(0, owner_index),
+                                                 layer.values.index_select(0, owner_index)) for layer in cache.layers])
+        tail = model(input_ids=ids[:, start:], attention_mask=attention, position_ids=positions[:, start:],
+                     past_key_values=expanded, use_cache=True)
+        logits = torch.cat([head.logits[owner_index], tail.logits[:, :-1, :]], dim=1)
+    logits = logits.float()
     if temperature > 0 and temperature != 1.0:
         logits = logits / temperature
     logprobs = torch.log_softmax(logits, dim=-1)

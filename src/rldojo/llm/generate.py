@@ -221,9 +221,17 @@ class HFBackend(GenerationBackend):
                 if prefix is not None and len(prefix.ids) < len(prompt) and prompt[:len(prefix.ids)] == prefix.ids:
                     reuse[i] = prefix
         if not any(reuse):
-            ids, mask = left_pad(prompts, self.pad_id)
+            # Identical prompts (a GRPO group's first turn) are run once and their cache shared.
+            firsts: dict[tuple, int] = {}
+            owner = [firsts.setdefault(tuple(prompt), len(firsts)) for prompt in prompts]
+            unique = [list(prompt) for prompt in firsts]
+            ids, mask = left_pad(unique, self.pad_id)
             pos = positions(mask)
             logits, cache = self._forward(ids, mask, pos, _growing_cache())
+            if len(unique) < len(prompts):
+                index = torch.tensor(owner, dtype=torch.long)
+                cache.batch_select_indices(index.to(self.device))
+                logits, mask, pos = logits[index.to(logits.device)], mask[index], pos[index]
             return logits, cache, mask, pos[:, -1:] + 1
         cached = [len(r.ids) if r is not None else 0 for r in reuse]
         width = max(cached)
