@@ -40,6 +40,14 @@ def test_a_tiny_grpo_run_through_the_trial_writes_the_usual_run_folder(tmp_path)
     frames = metrics["frame"]
     assert frames == sorted(frames)
 
+    # `rldojo eval` for language-model runs: the best checkpoint plays held-out episodes.
+    from rldojo.run.episode_loop import evaluate_lm_target, stage_report_section
+
+    spec_back, results, ckpt = evaluate_lm_target(run_dir, "best", None, episodes=3, seed=7)
+    assert spec_back.name == spec.name and ckpt.name == "best.pt"
+    assert len(results) == 3 and all(set(r) == {"return", "length", "success"} for r in results)
+    assert "| base |" in stage_report_section(trial) and stage_report_section({"sessions": [{}]}) == ""
+
 
 def test_a_pipeline_resumes_inside_its_second_stage(tmp_path, monkeypatch):
     from rldojo.run.session import Session

@@ -158,6 +158,11 @@ class LMAgent(ABC):
         self.cfg, self.num_envs, self.total_frames, self.seed = cfg, num_envs, total_frames, seed
         if cfg.model.path != "tiny":
             check_local_model(cfg.model)
+        else:
+            from rldojo.llm.model import check_context
+
+            check_context(cfg.model.max_model_len, cfg.model.tiny.max_position_embeddings,
+                          "the tiny model (model.tiny.max_position_embeddings)")
         self.metric_names = tuple(dict.fromkeys(name for stage in self.stage_params()
                                                 for name in stage_metric_names(stage)))
         self.lm: Any = None
