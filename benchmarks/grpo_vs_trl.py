@@ -84,7 +84,8 @@ def save_model(folder: Path) -> None:
     from rldojo.llm.tiny import tiny_model, tiny_tokenizer_dir
 
     settings = TinyModelSettings()
-    tok_dir = tiny_tokenizer_dir(settings, f"bench-grpo-vs-trl-{SHORT_PROMPTS}", env_factory=lambda: gym.make(BENCH_ENV),
+    tok_dir = tiny_tokenizer_dir(settings, f"bench-grpo-vs-trl-{SHORT_PROMPTS}",
+                                 env_factory=lambda: gym.make(BENCH_ENV),
                                  accept_task=lambda t: True, extra_text=[], user_text=lambda obs, info: obs,
                                  reply_text=lambda a: a)
     tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
@@ -184,7 +185,8 @@ def main() -> None:
             results["rldojo"].append(rldojo_run(folder, args.steps, seed=run))
             results[f"trl {trl.__version__}"].append(trl_run(folder, args.steps, seed=run))
     kind = "one-line prompts" if args.short else "SAT prompts"
-    table = Table(title=f"GRPO step ({kind}): group {GROUP}, {BATCH} completions, max_completion_length {MAX_COMPLETION}, "
+    table = Table(title=f"GRPO step ({kind}): group {GROUP}, {BATCH} completions, "
+                        f"max_completion_length {MAX_COMPLETION}, "
                         f"tiny model, 1 torch thread; median of {args.runs} runs x {args.steps} steps")
     for column in ("trainer", "s / step", "completion tokens / step", "completion tokens / s", "per-run s / step"):
         table.add_column(column, justify="right")

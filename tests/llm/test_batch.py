@@ -31,7 +31,8 @@ def test_padded_batches_give_each_episode_its_own_logprobs(tiny_lm):
     for ep, got in zip(episodes, per_episode):
         expected = _plain_logprobs(tiny_lm.model, ep)
         trained = [i for i, m in enumerate(ep.mask) if m]
-        torch.testing.assert_close(torch.tensor([got[i] for i in trained]), torch.tensor([expected[i] for i in trained]),
+        torch.testing.assert_close(torch.tensor([got[i] for i in trained]),
+                                   torch.tensor([expected[i] for i in trained]),
                                    atol=1e-4, rtol=0)
 
 

@@ -18,7 +18,8 @@ def test_shipped_llm_specs_pass_dev_with_a_tiny_budget(tmp_path, spec_name):
     tiny = [f"agent.model.tiny.{key}={value}" for key, value in TEST_TINY.items()]
     small = ["agent.stages.0.demo_episodes=8", "agent.stages.0.epochs=1", "agent.stages.1.groups=1",
              "agent.stages.1.group_size=2", "train.iterations=1", "train.eval_episodes=2", "env.num_envs=2",
-             "agent.generation.max_new_tokens=4", "agent.model.max_model_len=1024", "track.tensorboard=false", "track.plots=false"]
+             "agent.generation.max_new_tokens=4", "agent.model.max_model_len=1024", "track.tensorboard=false",
+             "track.plots=false"]
     args = ["dev", spec_name, "--runs-dir", str(tmp_path), "-q"]
     for item in tiny + small:
         args += ["--set", item]

@@ -95,7 +95,10 @@ def test_prefix_reuse_across_turns_gives_the_same_replies_and_logprobs(tiny_lm):
     # Scoring reuses the same prefixes and agrees with a cold backend.
     cands = [[tiny_lm.chat.reply_ids("Action: inventory"), tiny_lm.chat.reply_ids("Action: get 1 poppy")]] * 3
     warm, cold = cached.score(contexts, cands, cache_keys=keys), plain.score(contexts, cands)
-    flat = lambda scores: torch.tensor([lp for per_context in scores for cand in per_context for lp in cand])  # noqa: E731
+
+    def flat(scores):
+        return torch.tensor([lp for per_context in scores for cand in per_context for lp in cand])
+
     torch.testing.assert_close(flat(warm), flat(cold), atol=1e-4, rtol=0)
     # A changed weight empties the cache: no stale keys and values are ever used.
     before = cached.reused_tokens

@@ -2,8 +2,6 @@
 
 import json
 
-import pytest
-
 from rldojo.run import interrupt
 from rldojo.run.spec import spec_from_raw
 from rldojo.track.tracker import BASE_COLUMNS, read_metrics

@@ -59,7 +59,8 @@ def test_a_saved_model_folder_loads_with_its_chat_template(tiny_lm, tmp_path):
     assert not lm.chat.plain
     torch.testing.assert_close(_logits(lm), _logits(tiny_lm))
     with_lora = load_language_model(ModelConfig(path=str(tmp_path / "m"), max_model_len=512,
-                                                lora={"r": 2, "alpha": 4, "target_modules": ["q_proj", "v_proj"]}), seed=0)
+                                                lora={"r": 2, "alpha": 4, "target_modules": ["q_proj", "v_proj"]}),
+                                    seed=0)
     names = [n for n, p in with_lora.model.named_parameters() if p.requires_grad]
     assert names and all(("q_proj" in n or "v_proj" in n) and "lora_" in n for n in names)
 

@@ -49,7 +49,8 @@ def test_sft_on_chat_transcripts_trains_only_assistant_tokens(tmp_path):
     path = tmp_path / "chats.jsonl"
     rows = [{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": f"Goal: item {i}"},
                           {"role": "assistant", "content": f"Action: get {i} poppy"},
-                          {"role": "user", "content": "Got it."}, {"role": "assistant", "content": "Action: inventory"}]}
+                          {"role": "user", "content": "Got it."},
+                          {"role": "assistant", "content": "Action: inventory"}]}
             for i in range(12)]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     agent = build(lm_spec({"algo": "sft", "demos": str(path), "epochs": 2, "batch_size": 4}))
@@ -73,7 +74,6 @@ def test_sft_needs_an_expert_or_a_transcript_file():
 
 
 def test_language_model_agents_refuse_tensor_envs():
-    from rldojo.errors import UserError as _UserError  # noqa: F401
     from rldojo.run.session import build_agent
 
     spec = spec_from_raw(lm_spec({"algo": "grpo"}, env={"id": "CartPole-v1", "num_envs": 2}), [], source="test")

@@ -177,6 +177,8 @@ class GRPOTrainer(StageTrainer):
         return float(self.optimizer.param_groups[0]["lr"])
 
     def _total_updates(self) -> int:
+        """Optimizer steps of the stage, for warm-up and decay (set train.iterations with a decaying
+        schedule; without it the schedule assumes 1000 iterations)."""
         iterations = self.runtime.iterations
         return (iterations or 1000) * self.params.epochs * self.params.minibatches
 
@@ -219,7 +221,8 @@ class GRPOTrainer(StageTrainer):
         params, lm = self.params, self.agent.lm
         model = lm.model
         model.train()
-        rewards = torch.tensor([ep.reward for ep in episodes], dtype=torch.float32).view(params.groups, params.group_size)
+        rewards = torch.tensor([ep.reward for ep in episodes], dtype=torch.float32)
+        rewards = rewards.view(params.groups, params.group_size)
         advantages = group_advantages(rewards, params.scale_rewards).view(-1)
         zero_groups = float((rewards.std(dim=1) == 0).float().mean())
         aligned: dict[str, list[list[float]]] = {}

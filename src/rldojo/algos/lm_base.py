@@ -284,7 +284,8 @@ class LMRuntime:
         from rldojo.llm.tasks import is_held_out
         from rldojo.llm.tiny import tiny_tokenizer_dir
 
-        key = f"{self.env_id}|{sorted(self.env_kwargs.items())}|{self.max_episode_steps}|{template}|{cfg.tasks.held_out}"
+        key = (f"{self.env_id}|{sorted(self.env_kwargs.items())}|{self.max_episode_steps}|{template}|"
+               f"{cfg.tasks.held_out}")
         return tiny_tokenizer_dir(
             cfg.model.tiny, key,
             env_factory=lambda: make_env(self.env_id, self.env_kwargs, self.max_episode_steps),

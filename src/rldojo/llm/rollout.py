@@ -139,7 +139,8 @@ def play(actor: Actor, envs: list[gym.Env], starts: list[EpisodeStart], params: 
     queue = list(enumerate(starts))[::-1]
     results: list[Episode | None] = [None] * len(starts)
     slots: list[dict | None] = [None] * len(envs)
-    rng = np.random.default_rng(None if generator is None else int(generator.initial_seed()) % 2**32)
+    # choose-mode draws come from the torch generator too, so one seed fixes the whole rollout
+    rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator)))
 
     def open_slot(slot: int) -> None:
         while queue:

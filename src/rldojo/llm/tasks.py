@@ -48,7 +48,8 @@ class TaskStream:
             if is_held_out(task_id, self.fraction) == self.held_out:
                 return EpisodeStart(seed=seed, task_id=task_id)
         split = "held-out" if self.held_out else "training"
-        raise UserError(f"no {split} task found in {_MAX_DRAWS} draws of {self.env.spec.id if self.env.spec else 'the env'}: "
+        name = self.env.spec.id if self.env.spec else "the env"
+        raise UserError(f"no {split} task found in {_MAX_DRAWS} draws of {name}: "
                         f"the world offers too few tasks for tasks.held_out={self.fraction}. Allow more tasks "
                         "(e.g. more depths or levels) or change tasks.held_out.")
 

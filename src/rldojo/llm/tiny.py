@@ -56,7 +56,9 @@ def corpus_lines(env_factory: Callable[[], Any], episodes: int, accept_task: Cal
             for _ in range(200):
                 yield user_text(obs, info)
                 available = list(info.get("available_actions") or [])
-                action = info.get("expert_action") or (available[int(rng.integers(len(available)))] if available else None)
+                action = info.get("expert_action")
+                if not action and available:
+                    action = available[int(rng.integers(len(available)))]
                 if not action:
                     break
                 yield reply_text(action)

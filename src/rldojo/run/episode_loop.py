@@ -55,9 +55,11 @@ def build_lm_agent(spec, seed: int, envs: list, task_cursor: int = 0):
     probe = envs[0]
     agent = build_agent(spec, probe.observation_space, probe.action_space, spec.env.num_envs, seed)
     task_env = _make_envs(spec, 1)[0]
-    train_tasks = TaskStream(task_env, held_out=False, fraction=spec.agent.tasks.held_out, seed=seed, cursor=task_cursor)
-    runtime = LMRuntime(env_id=spec.env.id, env_kwargs=dict(spec.env.kwargs), max_episode_steps=spec.env.max_episode_steps,
-                        envs=envs, train_tasks=train_tasks, iterations=spec.train.iterations, seed=seed)
+    train_tasks = TaskStream(task_env, held_out=False, fraction=spec.agent.tasks.held_out, seed=seed,
+                             cursor=task_cursor)
+    runtime = LMRuntime(env_id=spec.env.id, env_kwargs=dict(spec.env.kwargs),
+                        max_episode_steps=spec.env.max_episode_steps, envs=envs, train_tasks=train_tasks,
+                        iterations=spec.train.iterations, seed=seed)
     agent.build(runtime)
     return agent
 
