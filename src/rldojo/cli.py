@@ -119,9 +119,13 @@ def _dev_spec(spec, frames: int):
         "eval_episodes": min(spec.train.eval_episodes, 3),
         "checkpoint_every": max(1, frames // 2),
         "log_every": max(1, min(spec.train.log_every, frames // 4)),
+        "iterations": None if spec.train.iterations is None else min(spec.train.iterations, 2),
     })
     meta = spec.meta.model_copy(update={"sessions": 1})
-    return spec.model_copy(update={"train": train, "meta": meta, "name": f"{spec.name}-dev"})
+    # Language-model agents scale their stages down (a few demonstrations, small groups).
+    scale = getattr(spec.agent, "scaled_for_dev", None)
+    agent = scale() if scale is not None else spec.agent
+    return spec.model_copy(update={"train": train, "meta": meta, "agent": agent, "name": f"{spec.name}-dev"})
 
 
 @app.command()

@@ -121,7 +121,7 @@ def _one_update_frames(spec) -> int:
         return envs * (agent.rollout_steps + agent.n_steps)
     if agent.algo in ("dqn", "sac"):
         return agent.learning_starts + envs * agent.train_every + envs
-    return 4096  # reinforce: a few short random episodes per env
+    return 4096  # reinforce: a few short random episodes per env; language-model agents scale themselves
 
 
 @pytest.mark.parametrize("spec_path", sorted(shipped_specs_dir().glob("**/*.yaml")), ids=lambda p: p.stem)
@@ -138,6 +138,13 @@ def test_every_shipped_spec_passes_dev(tmp_path, spec_path):
     (run_dir,) = tmp_path.glob(f"{spec.name}-dev_*")
     trial = json.loads((run_dir / "trial.json").read_text())
     session = trial["sessions"][0]
-    assert session["frames"] >= frames and trial["status"] == "done"
+    assert trial["status"] == "done"
+    stages = getattr(spec.agent, "stages", None)
+    if stages is not None:  # a language-model pipeline: dev runs every stage, scaled down
+        result = json.loads((run_dir / "s0/result.json").read_text())
+        assert [row["stage"] for row in result["stages"]] == ["base", *(stage.algo for stage in stages)]
+        assert 0 < session["frames"] < frames
+    else:
+        assert session["frames"] >= frames
     metrics = (run_dir / "s0/metrics.csv").read_text().splitlines()
     assert len(metrics) >= 2, "dev must log at least one metric row"

@@ -91,6 +91,10 @@ class GRPOParams(StrictModel):
     optim: LMOptimConfig = Field(default_factory=lambda: LMOptimConfig(lr=1.0e-4))
     """Optimizer and schedule (the schedule spans train.iterations)."""
 
+    def scaled_for_dev(self):
+        """One small group per iteration: `rldojo dev` exercises the stage, it does not train it."""
+        return self.model_copy(update={"group_size": min(self.group_size, 4), "groups": 1})
+
 
 class GRPOConfig(GRPOParams, LMAgentConfig):
     """`agent:` section for `algo: grpo`."""

@@ -72,6 +72,10 @@ class SFTParams(StrictModel):
     early_stop: int | None = Field(None, ge=1)
     """Stop after this many validations without a better validation loss (None: never)."""
 
+    def scaled_for_dev(self):
+        """A few demonstrations and one epoch: `rldojo dev` exercises the stage, it does not train it."""
+        return self.model_copy(update={"demo_episodes": min(self.demo_episodes, 16), "epochs": 1})
+
 
 class SFTConfig(SFTParams, LMAgentConfig):
     """`agent:` section for `algo: sft`."""

@@ -161,7 +161,11 @@ def load_language_model(cfg: ModelConfig, seed: int, tiny_source: Callable[[], A
     """The model of `cfg`: a local folder, or the tiny model (then `tiny_source()` gives the tokenizer
     folder, built from the env's text). LoRA adapters are added when `cfg.lora` is set."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
+    from transformers.utils import logging as hf_logging
 
+    # rldojo shows its own progress; transformers' tqdm bars (e.g. "Writing model shards" at every
+    # checkpoint) would interleave with it.
+    hf_logging.disable_progress_bar()
     if cfg.path == "tiny":
         from rldojo.llm.tiny import tiny_model
 

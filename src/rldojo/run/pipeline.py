@@ -27,6 +27,10 @@ class PipelineConfig(LMAgentConfig):
     stages: list[Stage] = Field(min_length=1)
     """Training stages in order, each with its `algo` (sft or grpo) and that algorithm's settings."""
 
+    def scaled_for_dev(self):
+        """Every stage scaled down for `rldojo dev`."""
+        return self.model_copy(update={"stages": [stage.scaled_for_dev() for stage in self.stages]})
+
 
 class Pipeline(LMAgent):
     """Stages of language-model training run one after the other."""
