@@ -40,10 +40,15 @@ def is_language_model_agent(algo: str) -> bool:
     return bool(getattr(ALGOS[algo].agent, "language_model", False))
 
 
-def _make_envs(spec, count: int) -> list:
+def _make_envs(spec, count: int, shaped: bool = False) -> list:
+    """`count` envs of the spec; `shaped`: training envs, wrapped with env.shaping when it is set."""
     from rldojo.envs import make_env
+    from rldojo.envs.text import ShapedReward
 
-    return [make_env(spec.env.id, spec.env.kwargs, spec.env.max_episode_steps) for _ in range(count)]
+    envs = [make_env(spec.env.id, spec.env.kwargs, spec.env.max_episode_steps) for _ in range(count)]
+    if shaped and spec.env.shaping is not None:
+        envs = [ShapedReward(env, spec.env.shaping) for env in envs]
+    return envs
 
 
 def build_lm_agent(spec, seed: int, envs: list, task_cursor: int = 0):
@@ -78,8 +83,10 @@ def held_out_starts(spec, seed: int, episodes: int) -> list:
 
 def evaluate_lm(agent, starts: list) -> tuple[dict[str, Any], list]:
     from rldojo.algos.lm_base import summarize_eval
+    from rldojo.envs.text import native_rewards
 
-    episodes = agent.play(starts, evaluation=True)
+    with native_rewards(agent.runtime.envs):
+        episodes = agent.play(starts, evaluation=True)
     return summarize_eval(episodes), episodes
 
 
@@ -100,7 +107,7 @@ def run_lm_session(session) -> dict[str, Any]:
     torch.set_num_threads(spec.meta.torch_threads)
     checkpoint = session._load_resume_checkpoint()
     state = checkpoint["session"] if checkpoint else _fresh_lm_state(session)
-    envs = _make_envs(spec, spec.env.num_envs)
+    envs = _make_envs(spec, spec.env.num_envs, shaped=True)
     try:
         agent = build_lm_agent(spec, session.seed, envs, task_cursor=state["task_cursor"])
         if checkpoint:

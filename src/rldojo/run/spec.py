@@ -17,6 +17,7 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from rldojo.config import StrictModel
+from rldojo.envs.text.shaping import ShapingConfig
 from rldojo.errors import SpecError
 from rldojo.run.registry import ALGOS
 
@@ -46,6 +47,10 @@ class EnvSpec(StrictModel):
     """Override the env's time limit (None: the registered one)."""
     kwargs: dict[str, Any] = Field(default_factory=dict)
     """Extra keyword arguments for `gymnasium.make` (e.g. {continuous: true})."""
+    shaping: ShapingConfig | None = None
+    """Text worlds only: dense bonuses added to the training reward (weights of valid_action,
+    state_change, task_keyword, time_efficiency, action_efficiency; all 0 unless set). `won` is never
+    changed and evaluation always reports the native reward. None: no shaping."""
 
     @field_validator("vectorize")
     @classmethod

@@ -110,6 +110,13 @@ def preflight(spec: Spec) -> None:
 
     env = make_env(spec.env.id, spec.env.kwargs, spec.env.max_episode_steps)
     try:
+        if spec.env.shaping is not None:
+            from rldojo.envs.text import TextEnv
+
+            if not isinstance(env.unwrapped, TextEnv):
+                raise UserError(f"env.shaping adds text-world bonuses (valid actions, keywords of the instruction) "
+                                f"and needs a text world such as dojo/TextCraft-v0; {spec.env.id} is not one. "
+                                "Remove env.shaping, or shape rewards with a gymnasium wrapper of your own env.")
         build_agent(spec, env.observation_space, env.action_space, spec.env.num_envs, spec.meta.seed)
     except TypeError as exc:
         raise UserError(f"{spec.agent.algo} cannot run on {spec.env.id}: {exc}") from None

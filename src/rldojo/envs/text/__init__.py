@@ -7,7 +7,7 @@
 from rldojo.envs.registry import register_dojo_env
 from rldojo.envs.text.babyai import LEVELS as BABYAI_LEVELS
 from rldojo.envs.text.protocol import NOTHING_HAPPENS, PrintableText, TextEnv, WorldStep, clean_action
-from rldojo.envs.text.shaping import ShapedReward, ShapingConfig, task_keywords
+from rldojo.envs.text.shaping import ShapedReward, ShapingConfig, native_rewards, task_keywords
 
 
 def register_envs() -> None:
@@ -27,6 +27,7 @@ __all__ = [
     "TextEnv",
     "WorldStep",
     "clean_action",
+    "native_rewards",
     "register_envs",
     "task_keywords",
 ]

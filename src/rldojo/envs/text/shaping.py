@@ -17,6 +17,8 @@ The wrapper never changes `won` or any other info key of the world; it adds `nat
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import gymnasium as gym
@@ -63,6 +65,8 @@ class ShapedReward(gym.Wrapper):
         self.config = config if isinstance(config, ShapingConfig) else ShapingConfig(**(config or {}))
         self._keywords: frozenset[str] = frozenset()
         self._last_observation = ""
+        self.enabled = True
+        """False: steps pass the native reward through untouched (see `native_rewards`)."""
 
     def _max_turns(self) -> int | None:
         max_turns = getattr(self.env.unwrapped, "max_turns", None)
@@ -78,6 +82,9 @@ class ShapedReward(gym.Wrapper):
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
         observation, native, terminated, truncated, info = self.env.step(action)
+        if not self.enabled:
+            self._last_observation = observation
+            return observation, native, terminated, truncated, info
         cfg = self.config
         valid = bool(info.get("valid_action", False))
         turn = int(info.get("turn", 0))
@@ -102,3 +109,23 @@ class ShapedReward(gym.Wrapper):
         info["shaping_bonus"] = bonus
         info["shaping_terms"] = terms
         return observation, float(native) + bonus, terminated, truncated, info
+
+
+@contextmanager
+def native_rewards(envs: Iterable[gym.Env]) -> Iterator[None]:
+    """Within the block, every `ShapedReward` among `envs` (or wrapped inside them) returns the
+    native reward: evaluation measures the world's own reward, not the shaped training signal."""
+    shaped = []
+    for env in envs:
+        while isinstance(env, gym.Wrapper):
+            if isinstance(env, ShapedReward):
+                shaped.append(env)
+            env = env.env
+    previous = [w.enabled for w in shaped]
+    for wrapper in shaped:
+        wrapper.enabled = False
+    try:
+        yield
+    finally:
+        for wrapper, was in zip(shaped, previous):
+            wrapper.enabled = was
