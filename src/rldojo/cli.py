@@ -161,31 +161,65 @@ def dev(
 @guarded
 def eval_(
     target: Annotated[Path, typer.Argument(help="Run folder, session folder (s0) or checkpoint file.")],
-    episodes: Annotated[int, typer.Option(min=1, help="Episodes to play.")] = 100,
+    episodes: Annotated[int, typer.Option(min=1, help="Episodes to play on each env.")] = 100,
+    envs: Annotated[str | None, typer.Option(
+        "--envs", help="Comma-separated env ids to evaluate on (default: the run's env).")] = None,
     ckpt: Annotated[str, typer.Option(help="Which checkpoint of a run: best or last.")] = "best",
     session: Annotated[int | None, typer.Option(help="Session index (default: the best session).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the first evaluation episode.")] = 1_000_000,
+    seed: Annotated[int, typer.Option(help="Seed of the first evaluation episode (language models: of the "
+                                           "held-out task draws).")] = 1_000_000,
     out: Annotated[Path | None, typer.Option(help="Where to write eval.json (default: in the run folder).")] = None,
 ) -> None:
-    """Evaluate a trained agent greedily: mean ± std return, success where the env defines it."""
+    """Evaluate a trained agent on its env or several: per-env return and success rate with 80%
+    intervals (bootstrap; Jeffreys), the aggregate, and eval.json. Tensor agents act greedily;
+    language-model agents play held-out tasks with the native reward."""
     from rldojo.evaluate.results import build_eval_report, write_eval_json
-    from rldojo.run.evaluation import evaluate_agent, summarize_episodes
-    from rldojo.run.load import load_agent
+    from rldojo.run.multi_eval import evaluate_run, parse_env_ids
 
     setup_console()
-    spec, agent, ckpt_path = load_agent(target, ckpt, session)
-    results = evaluate_agent(agent, spec.env.id, episodes, seed=seed, env_kwargs=spec.env.kwargs,
-                             max_episode_steps=spec.env.max_episode_steps)
-    summary = summarize_episodes(results)
-    success = "" if summary["success"] is None else f", success {summary['success']:.3f}"
-    console().print(f"{spec.env.id}: return [bold]{summary['return_mean']:.2f} ± {summary['return_std']:.2f}[/] "
-                    f"over {summary['episodes']} episodes{success} (checkpoint {ckpt_path})")
+    env_ids = parse_env_ids(envs)
+    spec, played, ckpt_path = evaluate_run(target, env_ids, episodes, ckpt, session, seed)
+    report = build_eval_report(played, {
+        "checkpoint": str(ckpt_path), "spec": spec.name, "algo": spec.agent.algo, "env_ids": list(played),
+        "seeds": [seed], "episodes": episodes, "deterministic": _is_deterministic(spec)})
+    console().print(_eval_table(report, ckpt_path))
     out_path = out or (ckpt_path.parent.parent.parent / "eval.json")
-    report = build_eval_report({spec.env.id: results}, {
-        "checkpoint": str(ckpt_path), "spec": spec.name, "algo": spec.agent.algo, "env_ids": [spec.env.id],
-        "seeds": [seed], "episodes": episodes, "deterministic": True})
     write_eval_json(out_path, report)
     console().print(f"wrote {out_path}")
+
+
+def _is_deterministic(spec) -> bool:
+    """Tensor agents act greedily; language models do when their eval temperature is 0."""
+    from rldojo.run.episode_loop import is_language_model_agent
+
+    return not is_language_model_agent(spec.agent.algo) or spec.agent.generation.eval_temperature == 0
+
+
+def _eval_table(report: dict, ckpt_path: Path):
+    from rich.table import Table
+
+    def interval(ci: dict | None, digits: int) -> str:
+        if not ci or ci.get("low") is None:
+            return "–"
+        return f"[{ci['low']:.{digits}f}, {ci['high']:.{digits}f}]"
+
+    level = int(round(report["level"] * 100))
+    table = Table(title=f"evaluation of {ckpt_path}")
+    for column in ("env", "episodes", "return mean ± std", f"return {level}% CI", "success", f"success {level}% CI",
+                   "mean length"):
+        table.add_column(column, justify="left" if column == "env" else "right")
+    for env, row in report["envs"].items():
+        std = "" if row["std_return"] is None else f" ± {row['std_return']:.2f}"
+        success = "–" if row["success_rate"] is None else f"{row['success_rate']:.3f}"
+        length = "–" if row["mean_length"] is None else f"{row['mean_length']:.1f}"
+        table.add_row(env, str(row["episodes"]), f"{row['mean_return']:.2f}{std}", interval(row["return_ci"], 2),
+                      success, interval(row["success_ci"], 3), length)
+    agg = report["aggregate"]
+    if agg["envs"] > 1:
+        success = "–" if agg["success_rate"] is None else f"{agg['success_rate']:.3f}"
+        table.add_row("[bold]all (weighted by episodes)[/]", str(agg["episodes"]),
+                      f"{agg['weighted_mean_return']:.2f}", "", success, interval(agg["success_ci"], 3), "")
+    return table
 
 
 @app.command()

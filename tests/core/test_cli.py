@@ -63,13 +63,39 @@ def test_eval_reports_mean_and_std_and_writes_eval_json(tmp_path, finished_run):
     out = tmp_path / "eval.json"
     result = rldojo("eval", str(finished_run), "--episodes", "5", "--out", str(out), cwd=tmp_path)
     assert result.returncode == 0, result.stderr
-    assert "±" in result.stderr and "over 5 episodes" in result.stderr
+    assert "CartPole-v1" in result.stderr and "±" in result.stderr and "best.pt" in result.stderr
     from rldojo.evaluate.results import load_eval_json
 
     report = load_eval_json(out)
     raw = json.loads(out.read_text())
     assert raw["what"]["checkpoint"].endswith("best.pt") and raw["what"]["episodes"] == 5
-    assert report is not None
+    assert list(report.envs) == ["CartPole-v1"] and report.envs["CartPole-v1"].episodes == 5
+
+
+def test_eval_on_several_envs_writes_one_entry_per_env_and_the_aggregate(tmp_path, finished_run):
+    out = tmp_path / "eval.json"
+    result = rldojo("eval", str(finished_run), "--envs", "CartPole-v1, CartPole-v0", "--episodes", "6",
+                    "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    raw = json.loads(out.read_text())
+    assert list(raw["envs"]) == ["CartPole-v1", "CartPole-v0"] and raw["what"]["env_ids"] == list(raw["envs"])
+    assert [raw["envs"][e]["episodes"] for e in raw["envs"]] == [6, 6] and raw["aggregate"]["episodes"] == 12
+    assert max(raw["envs"]["CartPole-v0"]["returns"]) <= 200  # v0's own time limit, not the run's env's
+    returns = raw["envs"]["CartPole-v1"]["returns"] + raw["envs"]["CartPole-v0"]["returns"]
+    assert raw["aggregate"]["weighted_mean_return"] == pytest.approx(sum(returns) / 12)
+    assert "all (weighted by episodes)" in result.stderr
+
+
+@pytest.mark.parametrize("envs, message", [
+    ("CartPole-v1,Acrobot-v1", "cannot play Acrobot-v1"),
+    ("CartPole-v9", "unknown env id 'CartPole-v9'"),
+    (" , ", "names no env"),
+    ("CartPole-v1,CartPole-v1", "more than once"),
+])
+def test_eval_with_envs_the_agent_cannot_play_exits_2_and_writes_nothing(tmp_path, finished_run, envs, message):
+    out = tmp_path / "eval.json"
+    result = rldojo("eval", str(finished_run), "--envs", envs, "--episodes", "2", "--out", str(out), cwd=tmp_path)
+    assert result.returncode == 2 and message in result.stderr and not out.exists()
 
 
 def test_enjoy_records_a_gif_without_a_display(tmp_path, finished_run, monkeypatch):
