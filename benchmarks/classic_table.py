@@ -67,22 +67,31 @@ def main() -> None:
         rows.append((spec.env.id, spec.name, fmt_ci(agg["final_return_ma"]), "—" if target is None else str(target),
                      met, f"{spec.train.max_frames:,}", f"{agg['fps']['mean']:,.0f}", f"{wall:,.0f}"))
         console.print(f"{spec.name}: final return MA {fmt_ci(agg['final_return_ma'])} ({run_dir})")
+        write_markdown(args.out, rows, args.sessions)  # after every spec: a long run keeps what it measured
 
-    header = ("env", "spec", "final return MA (mean [95% CI], 4 sessions)", "target", "met", "frames",
-              "frames/s per session", "wall s")
     table = Table(title="classic algorithm results")
-    for column in header:
+    for column in header(args.sessions):
         table.add_column(column)
     for row in rows:
         table.add_row(*row)
     console.print(table)
-    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}"
-    lines = [f"Measured {date.today().isoformat()} on {machine} with `benchmarks/classic_table.py`.", "",
-             "| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text("\n".join(lines) + "\n")
     console.print(f"wrote {args.out}")
+
+
+def header(sessions: int) -> tuple[str, ...]:
+    return ("env", "spec", f"final return MA (mean [95% CI], {sessions} sessions)", "target", "met", "frames",
+            "frames/s per session", "wall s")
+
+
+def write_markdown(out: Path, rows: list[tuple[str, ...]], sessions: int) -> None:
+    machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}"
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    names = header(sessions)
+    lines = [f"Measured {date.today().isoformat()} on {machine} (load average {load} at the last row) with "
+             "`benchmarks/classic_table.py`.", "", "| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":
