@@ -17,6 +17,8 @@ def register_envs() -> None:
         entry = "rldojo.envs.text.babyai.env:BabyAITextEnv"
         register_dojo_env(f"dojo/BabyAI-{level}-v0", entry, kwargs={"level": level})
     register_dojo_env("dojo/WebShop-v0", "rldojo.envs.text.webshop.env:WebShopEnv")
+    register_dojo_env("dojo/ALFWorld-v0", "rldojo.envs.text.alfworld.env:ALFWorldEnv")
+    register_dojo_env("dojo/SciWorld-v0", "rldojo.envs.text.sciworld:SciWorldEnv")
 
 
 __all__ = [
