@@ -68,6 +68,7 @@ def test_reset_instruction_actions_expert_and_winning(env):
 
 
 def test_invalid_and_bad_actions_are_answered(env):
+    env.list_actions = False  # (a JVM round trip per turn; listing is checked above)
     env.reset(seed=0, options={"task_family": SHORT})
     obs, reward, term, trunc, info = env.step("dance the tango")
     assert obs == UNKNOWN_ACTION and not info["valid_action"] and reward == 0.0 and not term
@@ -104,18 +105,27 @@ def test_bad_arguments_are_answered():
         env.reset(options={"task_family": "boil"})
 
 
-def test_a_hung_step_restarts_the_jvm_and_close_stops_it():
-    env = gym.make("dojo/SciWorld-v0", tasks=[SHORT], list_actions=False, gold_path=False)
-    env.reset(seed=0)
-    first = env.unwrapped.jvm_pid
+def test_a_hung_step_restarts_the_jvm_and_close_stops_it(env):
+    env.reset(seed=0, options={"task_family": SHORT})
+    first = env.jvm_pid
     assert alive(first)
-    env.unwrapped.step_timeout = 1e-6  # every step now "hangs"
+    env.step_timeout = 1e-6  # every step now "hangs"
     obs, reward, term, trunc, info = env.step("look around")
-    assert trunc and not term and "restarted" in obs and env.unwrapped.jvm_pid is None
+    assert trunc and not term and "restarted" in obs and env.jvm_pid is None
     assert not alive(first)
-    env.unwrapped.step_timeout = 60.0
-    obs, info = env.reset(seed=0)  # a fresh JVM
-    second = env.unwrapped.jvm_pid
+    env.step_timeout = 60.0
+    env.gold_path = False
+    obs, info = env.reset(seed=0, options={"task_family": SHORT})  # a fresh JVM
+    second = env.jvm_pid
     assert second != first and alive(second) and env.step("look around")[4]["valid_action"]
     env.close()
-    assert env.unwrapped.jvm_pid is None and not alive(second)
+    assert env.jvm_pid is None and not alive(second)
+
+
+def test_gymnasium_make_and_close_on_exit():
+    env = gym.make("dojo/SciWorld-v0", tasks=[SHORT])
+    assert env.unwrapped.jvm_pid is None  # the JVM starts lazily, on the first reset
+    from rldojo.envs.text import sciworld
+
+    assert env.unwrapped in set(sciworld._LIVE)  # closed by the atexit hook if never closed
+    env.close()

@@ -19,7 +19,8 @@ Actions and expert
     `available_actions` are the package's valid action-object combinations for the current state
     (`list_actions=False` skips them: they take a JVM round trip of 10-300 ms each turn). A command
     the simulator cannot parse is answered "No known action matches that input." and counted
-    invalid. The expert is the package's gold action sequence of the task (made when the task is
+    invalid. Observations are the simulator's, with each listed block of contents sorted (the
+    simulator's own order changes between loads; see `canonical`), and actions are listed sorted. The expert is the package's gold action sequence of the task (made when the task is
     loaded with `generateGoldPath=True`), followed in order: it advances when the agent takes its
     action, so it is open-loop: after a detour that changes the world it may no longer win.
 
@@ -66,6 +67,26 @@ def split_table() -> dict[str, dict[str, tuple[int, int]]]:
     """Task family -> split -> [start, stop) of its variations (the package's own split)."""
     text = resources.files("rldojo.envs.text").joinpath("sciworld_splits.json").read_text()
     return {name: {s: tuple(r) for s, r in splits.items()} for name, splits in json.loads(text)["tasks"].items()}
+
+
+def canonical(text: str) -> str:
+    """Sort each block of tab-indented lines (a room's or container's contents).
+
+    ScienceWorld lists contents in an order that changes from one load of the same variation to
+    the next (hash order inside the simulator); sorting the listed lines makes an episode a function
+    of the task and the actions, and changes nothing else.
+    """
+    lines = text.strip().split("\n")
+    out: list[str] = []
+    block: list[str] = []
+    for line in lines + [""]:
+        if line.startswith("\t"):
+            block.append(line)
+            continue
+        out.extend(sorted(block))
+        block = []
+        out.append(line)
+    return "\n".join(out[:-1])
 
 
 def task_families() -> list[str]:
@@ -213,7 +234,7 @@ class SciWorldEnv(TextEnv):
         except TimeoutError:
             raise RuntimeError(f"ScienceWorld did not load {self.family} variation {self.variation} within "
                                f"{self.load_timeout:g} s") from None
-        return description.strip(), observation.strip()
+        return description.strip(), canonical(observation)
 
     def _step_world(self, action: str) -> WorldStep:
         def step(sw):
@@ -235,14 +256,14 @@ class SciWorldEnv(TextEnv):
         reward = (max(score, 0) - before) / 100.0
         won = score >= 100
         failed = not won and (score < 0 or completed)
-        return WorldStep(observation.strip(), reward=reward, valid=valid, won=won, done=failed)
+        return WorldStep(canonical(observation), reward=reward, valid=valid, won=won, done=failed)
 
     def _available_actions(self) -> list[str]:
         if not self.list_actions or self._sw is None:
             return []
         if self._actions_cache is None or self._actions_cache[0] != self.turn:
             try:
-                actions = self._call(self.step_timeout, lambda: list(self._sw.get_valid_action_object_combinations()))
+                actions = self._call(self.step_timeout, lambda: sorted(self._sw.get_valid_action_object_combinations()))
             except TimeoutError:
                 actions = []
             self._actions_cache = (self.turn, actions)
