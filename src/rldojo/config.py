@@ -23,16 +23,38 @@ Activation = Literal["tanh", "relu", "elu", "gelu", "silu"]
 class NetConfig(StrictModel):
     """The function approximator."""
 
-    type: Literal["mlp"] = "mlp"
-    """Network family. `mlp`: fully connected layers on flat observations."""
+    type: Literal["auto", "mlp", "cnn"] = "auto"
+    """Network family. `mlp`: fully connected layers on flat observations (images are flattened and
+    scaled to [0, 1]). `cnn`: the Nature CNN (Mnih et al., 2015: 32 8x8/4, 64 4x4/2, 64 3x3/1 convolutions
+    and a `cnn_features`-unit layer) on uint8 images, scaled by 1/255. `auto`: cnn for image
+    observations (uint8 Boxes of 2 or 3 dimensions), mlp otherwise."""
     hidden: list[int] = Field(default_factory=lambda: [64, 64])
-    """Hidden layer widths, input to output, e.g. [64, 64]."""
+    """Hidden layer widths, input to output, e.g. [64, 64]. With a CNN or a recurrent core they come after
+    it (the RL Zoo's Atari nets use [])."""
     activation: Activation = "tanh"
-    """Nonlinearity between hidden layers."""
+    """Nonlinearity between hidden layers (the CNN's own layers use ReLU)."""
     shared: bool = False
-    """Actor and critic share the hidden layers (one trunk, two heads) instead of two networks."""
+    """Actor and critic share the hidden layers (one trunk, two heads) instead of two networks. The
+    encoder (CNN) and the recurrent core are always shared."""
     log_std_init: float = 0.0
     """Initial log standard deviation of Gaussian policies (continuous actions only)."""
+    cnn_features: int = Field(512, ge=1)
+    """Width of the CNN's fully connected feature layer (512 in the Nature DQN)."""
+    recurrent: Literal["gru"] | None = None
+    """A2C and PPO only: a recurrent core between the encoder and the hidden layers. `gru` carries a hidden
+    state per env through the rollout (reset at episode starts), and PPO trains on whole env sequences
+    (backpropagation through the rollout from the stored initial states). None: feed-forward."""
+    recurrent_size: int = Field(64, ge=1)
+    """Hidden-state width of the recurrent core."""
+
+
+def feedforward_only(net: NetConfig, algo: str) -> NetConfig:
+    """For agents whose update samples single transitions: refuse a recurrent net (a pydantic validator
+    helper, so the spec error names the field)."""
+    if net.recurrent is not None:
+        raise ValueError(f"net.recurrent '{net.recurrent}' needs whole env sequences, which {algo} does not train "
+                         "on; recurrent nets are for a2c and ppo. Remove net.recurrent")
+    return net
 
 
 class OptimConfig(StrictModel):

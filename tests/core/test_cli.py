@@ -150,14 +150,27 @@ def _one_update_frames(spec) -> int:
     return 4096  # reinforce: a few short random episodes per env; language-model agents scale themselves
 
 
+def _dev_overrides(spec) -> list[str]:
+    """--set values that keep a shipped spec's dev run to seconds while still exercising its code."""
+    extra: list[str] = []
+    if spec.agent.algo in ("dqn", "sac"):  # tiny replay buffers and one gradient step are enough
+        extra += ["agent.buffer_size=5000", "agent.gradient_steps=1",
+                  f"agent.learning_starts={min(spec.agent.learning_starts, 1000)}"]
+    if spec.env.id.startswith("ALE/"):  # a CNN update on 2 CPU cores: one small batch; short games (raw frames)
+        extra += ["agent.rollout_steps=16", "agent.epochs=1", "env.max_episode_steps=400"]
+    if spec.env.id.startswith(("HalfCheetah", "Hopper", "Walker2d", "Ant", "Humanoid")):
+        extra += ["env.max_episode_steps=200"]  # short evaluation episodes
+    return extra
+
+
 @pytest.mark.parametrize("spec_path", sorted(shipped_specs_dir().glob("**/*.yaml")), ids=lambda p: p.stem)
 def test_every_shipped_spec_passes_dev(tmp_path, spec_path):
     from rldojo.run.spec import load_spec
 
-    spec = load_spec(str(spec_path))
+    overrides = _dev_overrides(load_spec(str(spec_path)))
+    spec = load_spec(str(spec_path), overrides)
     frames = _one_update_frames(spec)
-    # Keep dev runs small: tiny replay buffers and one gradient step are enough to exercise the code.
-    extra = ["--set", "agent.buffer_size=5000", "--set", "agent.gradient_steps=1"] if spec.agent.algo in ("dqn", "sac") else []
+    extra = [item for value in overrides for item in ("--set", value)]
     result = rldojo("dev", str(spec_path), "--frames", str(frames), "--runs-dir", str(tmp_path), "-q",
                     "--set", "train.eval_episodes=1", *extra, cwd=tmp_path)
     assert result.returncode == 0, result.stderr

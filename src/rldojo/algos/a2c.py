@@ -13,10 +13,10 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from rldojo.algos.actor_critic_agent import ActorCriticAgent
-from rldojo.algos.sil import SILConfig
+from rldojo.algos.sil import SILConfig, sil_feedforward_only
 from rldojo.config import NetConfig, OptimConfig, StrictModel
 from rldojo.nets.optim import scheduled, set_lr
 
@@ -47,6 +47,8 @@ class A2CConfig(StrictModel):
     optim: OptimConfig = Field(default_factory=lambda: OptimConfig(name="rmsprop", lr=7e-4))
     """Optimizer (RMSprop, as in the A3C paper and SB3)."""
 
+    _sil_needs_feedforward = model_validator(mode="after")(sil_feedforward_only)
+
 
 class A2C(ActorCriticAgent):
     metric_names = ("loss", "policy_loss", "value_loss", "entropy", "explained_variance", "grad_norm")
@@ -54,15 +56,12 @@ class A2C(ActorCriticAgent):
     def update(self, progress: float) -> dict[str, float]:
         cfg = self.cfg
         set_lr(self.optimizer, scheduled(cfg.optim.lr, cfg.optim.schedule, progress))
-        with torch.no_grad():
-            last_values = self.net.value(self._last_obs).numpy()
-        advantages, returns = self.buffer.advantages_and_returns(last_values, cfg.gamma, cfg.gae_lambda)
-        batch = self.buffer.flat_tensors(advantages, returns)
+        advantages, returns = self.buffer.advantages_and_returns(self.last_values(), cfg.gamma, cfg.gae_lambda)
+        batch, head_out, values = self.evaluate(self.buffer.sequence_tensors(advantages, returns), None)
         adv = batch["advantages"]
         if cfg.normalize_advantages and adv.numel() > 1:
             adv = (adv - adv.mean()) / (adv.std() + 1e-8)
 
-        head_out, values = self.net(batch["obs"])
         log_probs = self.net.head.log_prob(head_out, batch["actions"])
         entropy = self.net.head.entropy(head_out).mean()
         policy_loss = -(log_probs * adv).mean()

@@ -2,7 +2,9 @@
 
 Per vector step the Session calls `act(obs)`, steps the env, then `observe(...)`; when `observe`
 returns True the agent's buffer is ready and the Session calls `update(progress)` and logs the
-returned metrics. Evaluation calls `act_greedy`. Checkpoints store `state_dict()`.
+returned metrics. Evaluation calls `reset_greedy(num_envs)`, then `act_greedy` each step and
+`greedy_done(done)` after it (agents with memory, e.g. recurrent policies, reset it per episode).
+Checkpoints store `state_dict()`.
 """
 
 from __future__ import annotations
@@ -37,6 +39,12 @@ class TensorAgent(ABC):
     @abstractmethod
     def act_greedy(self, obs: np.ndarray) -> np.ndarray:
         """The deterministic action for each observation (evaluation)."""
+
+    def reset_greedy(self, num_envs: int) -> None:
+        """Greedy play starts on `num_envs` envs: forget any memory of earlier greedy play."""
+
+    def greedy_done(self, done: np.ndarray) -> None:
+        """Greedy play: the episodes of envs where `done` is True just ended (the next `act_greedy` begins new ones)."""
 
     @abstractmethod
     def observe(self, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,

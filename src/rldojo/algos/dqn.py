@@ -19,12 +19,13 @@ from typing import Literal
 import gymnasium as gym
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from rldojo.algos.base import TensorAgent
-from rldojo.config import NetConfig, OptimConfig, StrictModel
+from rldojo.config import NetConfig, OptimConfig, StrictModel, feedforward_only
 from rldojo.memory.replay import PrioritizedReplayBuffer, ReplayBuffer
-from rldojo.nets.mlp import encode_obs, flat_obs_dim
+from rldojo.nets.encoders import obs_storage
+from rldojo.nets.mlp import encode_obs
 from rldojo.nets.optim import build_optimizer, scheduled, set_lr
 from rldojo.nets.q_network import QNetwork
 
@@ -80,6 +81,11 @@ class DQNConfig(StrictModel):
     optim: OptimConfig = Field(default_factory=lambda: OptimConfig(lr=1e-3))
     """Optimizer."""
 
+    @field_validator("net")
+    @classmethod
+    def _feedforward(cls, net: NetConfig) -> NetConfig:
+        return feedforward_only(net, "dqn")
+
 
 class DQN(TensorAgent):
     metric_names = ("loss", "q_mean", "td_abs", "epsilon", "beta")
@@ -91,12 +97,13 @@ class DQN(TensorAgent):
         self.q_net = QNetwork(obs_space, action_space, cfg.net, cfg.dueling)
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
         self.optimizer = build_optimizer(self.q_net.parameters(), cfg.optim)
-        buffer_args = (cfg.buffer_size, (flat_obs_dim(obs_space),), (), np.int64)
+        obs_shape, obs_dtype = obs_storage(obs_space)  # images stay uint8 in the replay
+        buffer_args = (cfg.buffer_size, obs_shape, (), np.int64)
         if cfg.prioritized is None:
-            self.replay = ReplayBuffer(*buffer_args)
+            self.replay = ReplayBuffer(*buffer_args, obs_dtype=obs_dtype)
         else:
             self.replay = PrioritizedReplayBuffer(*buffer_args, alpha=cfg.prioritized.alpha,
-                                                  epsilon=cfg.prioritized.epsilon)
+                                                  epsilon=cfg.prioritized.epsilon, obs_dtype=obs_dtype)
         self.steps = 0
         self.last_target_update = 0
         self._obs: np.ndarray | None = None

@@ -19,10 +19,10 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, model_validator
 
 from rldojo.algos.actor_critic_agent import ActorCriticAgent
-from rldojo.algos.sil import SILConfig
+from rldojo.algos.sil import SILConfig, sil_feedforward_only
 from rldojo.config import NetConfig, OptimConfig, StrictModel
 from rldojo.nets.optim import scheduled, set_lr
 
@@ -39,7 +39,8 @@ class PPOConfig(StrictModel):
     rollout_steps: int = Field(128, ge=1)
     """Steps collected from each env per update (a batch is rollout_steps x num_envs)."""
     minibatch_size: int = Field(256, ge=1)
-    """Transitions per gradient step; the batch is split into minibatches of this size."""
+    """Transitions per gradient step; the batch is split into minibatches of this size. Recurrent nets
+    train on whole env sequences: minibatch_size / rollout_steps envs per minibatch (at least one)."""
     epochs: int = Field(10, ge=1)
     """Passes over the batch per update."""
     clip: float = Field(0.2, gt=0, lt=1)
@@ -65,6 +66,8 @@ class PPOConfig(StrictModel):
     optim: OptimConfig = Field(default_factory=OptimConfig)
     """Optimizer for actor and critic together."""
 
+    _sil_needs_feedforward = model_validator(mode="after")(sil_feedforward_only)
+
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
     return (x - x.mean()) / (x.std() + 1e-8)
@@ -86,27 +89,29 @@ class PPO(ActorCriticAgent):
         clip = scheduled(cfg.clip, cfg.clip_schedule, progress)
         set_lr(self.optimizer, lr)
 
-        with torch.no_grad():
-            last_values = self.net.value(self._last_obs).numpy()
-        advantages, returns = self.buffer.advantages_and_returns(last_values, cfg.gamma, cfg.gae_lambda)
-        batch = self.buffer.flat_tensors(advantages, returns)
-        batch_size = batch["obs"].shape[0]
-        minibatch = min(cfg.minibatch_size, batch_size)
+        advantages, returns = self.buffer.advantages_and_returns(self.last_values(), cfg.gamma, cfg.gae_lambda)
+        data = self.buffer.sequence_tensors(advantages, returns)
+        steps, num_envs = advantages.shape
+        batch_size = steps * num_envs
+        if self.recurrent:  # minibatches of whole env sequences, about minibatch_size transitions each
+            units, per_minibatch = num_envs, max(1, min(num_envs, round(cfg.minibatch_size / steps)))
+        else:
+            units, per_minibatch = batch_size, min(cfg.minibatch_size, batch_size)
+        whole = per_minibatch == units
+        minibatch = per_minibatch * (steps if self.recurrent else 1)
 
-        if cfg.normalize_advantages and minibatch == batch_size > 1:
-            batch["advantages"] = normalize(batch["advantages"])  # same for every epoch: do it once
+        if cfg.normalize_advantages and whole and batch_size > 1:
+            data["advantages"] = normalize(data["advantages"])  # same for every epoch: do it once
 
         ratios, losses, grad_norms = [], [], []
         for _epoch in range(cfg.epochs):
-            order = torch.randperm(batch_size, generator=self.generator)
-            for start in range(0, batch_size - minibatch + 1, minibatch):
-                mb = batch if minibatch == batch_size else {k: v[order[start:start + minibatch]]
-                                                              for k, v in batch.items()}
+            order = torch.randperm(units, generator=self.generator)
+            for start in range(0, units - per_minibatch + 1, per_minibatch):
+                mb, head_out, values = self.evaluate(data, None if whole else order[start:start + per_minibatch])
                 adv, ret, old_values = mb["advantages"], mb["returns"], mb["values"]
-                if cfg.normalize_advantages and minibatch < batch_size and minibatch > 1:
+                if cfg.normalize_advantages and not whole and minibatch > 1:
                     adv = normalize(adv)
 
-                head_out, values = self.net(mb["obs"])
                 ratio = (self.net.head.log_prob(head_out, mb["actions"]) - mb["log_probs"]).exp()
                 policy_loss = -torch.min(ratio * adv, ratio.clamp(1 - clip, 1 + clip) * adv).mean()
                 if cfg.value_clip is None:
@@ -133,7 +138,7 @@ class PPO(ActorCriticAgent):
         # Diagnostics over every minibatch of the update, computed once at the end.
         all_ratios = torch.cat(ratios)
         with torch.no_grad():
-            entropy = float(self.net.head.entropy(self.net.policy(batch["obs"])).mean())
+            entropy = float(self.net.head.entropy(self.evaluate(data, None)[1]).mean())
         loss_means = torch.stack(losses).mean(0).tolist()
         var_returns = float(np.var(returns))
         explained = float("nan") if var_returns == 0 else 1.0 - float(np.var(returns - self.buffer.values)) / var_returns

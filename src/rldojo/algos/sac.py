@@ -22,13 +22,13 @@ from typing import Literal
 import gymnasium as gym
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 from torch import nn
 
 from rldojo.algos.base import TensorAgent
-from rldojo.config import NetConfig, OptimConfig, StrictModel
+from rldojo.config import NetConfig, OptimConfig, StrictModel, feedforward_only
 from rldojo.memory.replay import ReplayBuffer
-from rldojo.nets.mlp import encode_obs, flat_obs_dim, mlp
+from rldojo.nets.mlp import encode_obs, flat_obs_dim, is_image_space, mlp
 from rldojo.nets.optim import build_optimizer
 
 _LOG_STD_MIN, _LOG_STD_MAX = -20.0, 2.0
@@ -69,6 +69,11 @@ class SACConfig(StrictModel):
     """Each of the twin Q-networks."""
     optim: OptimConfig = Field(default_factory=lambda: OptimConfig(lr=3e-4))
     """Optimizer of actor and critics."""
+
+    @field_validator("actor_net", "critic_net")
+    @classmethod
+    def _feedforward(cls, net: NetConfig) -> NetConfig:
+        return feedforward_only(net, "sac")
 
 
 class TanhGaussianActor(nn.Module):
@@ -131,6 +136,9 @@ class SAC(TensorAgent):
                  total_frames: int, seed: int) -> None:
         super().__init__(obs_space, action_space, num_envs, total_frames, seed)
         self.cfg = cfg
+        if is_image_space(obs_space) or "cnn" in (cfg.actor_net.type, cfg.critic_net.type):
+            raise TypeError(f"SAC's nets are MLPs on flat observations, not CNNs (observations: {obs_space}); "
+                            "for images use ppo, a2c or dqn, which have the Nature CNN")
         obs_dim = flat_obs_dim(obs_space)
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
         if self.discrete:

@@ -21,10 +21,10 @@ import copy
 import gymnasium as gym
 import numpy as np
 import torch
-from pydantic import Field
+from pydantic import Field, field_validator
 
 from rldojo.algos.base import TensorAgent
-from rldojo.config import NetConfig, OptimConfig, StrictModel
+from rldojo.config import NetConfig, OptimConfig, StrictModel, feedforward_only
 from rldojo.nets.mlp import encode_obs
 from rldojo.nets.optim import build_optimizer, scheduled, set_lr
 from rldojo.nets.q_network import QNetwork
@@ -57,6 +57,11 @@ class SarsaConfig(StrictModel):
     """Q-network."""
     optim: OptimConfig = Field(default_factory=lambda: OptimConfig(lr=1e-3))
     """Optimizer."""
+
+    @field_validator("net")
+    @classmethod
+    def _feedforward(cls, net: NetConfig) -> NetConfig:
+        return feedforward_only(net, "sarsa")
 
 
 class Sarsa(TensorAgent):

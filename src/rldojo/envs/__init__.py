@@ -3,6 +3,7 @@
 This layer imports nothing else of rldojo, so every env here is usable with plain gymnasium.
 """
 
+from rldojo.envs.atari import AtariOptions
 from rldojo.envs.crashes import EnvCrashError
 from rldojo.envs.errors import EnvInputError
 from rldojo.envs.registry import check_env_id, register_all, register_dojo_env
@@ -18,6 +19,7 @@ from rldojo.envs.vector import (
 register_all()
 
 __all__ = [
+    "AtariOptions",
     "EnvCrashError",
     "EnvInputError",
     "VECTORIZE_MODES",

@@ -29,6 +29,7 @@ from gymnasium.envs.registration import load_env_creator
 from gymnasium.vector import AutoresetMode
 from loguru import logger
 
+from rldojo.envs.atari import AtariOptions, resolve_atari
 from rldojo.envs.calibrate import EnginePlan, idle_cpus, plan_engine, time_env_step, usable_cpus
 from rldojo.envs.crashes import EnvCrashError
 from rldojo.envs.errors import EnvInputError
@@ -50,12 +51,15 @@ class EnvFactory:
     spec: gym.envs.registration.EnvSpec
     kwargs: dict[str, Any] = field(default_factory=dict)
     max_episode_steps: int | None = None
+    atari: AtariOptions | None = None  # Atari preprocessing and frame stacking (envs/atari.py)
 
     def __call__(self) -> gym.Env:
+        kwargs = self.atari.make_kwargs(self.kwargs) if self.atari is not None else self.kwargs
         try:
-            return gym.make(self.spec, max_episode_steps=self.max_episode_steps, **self.kwargs)
+            env = gym.make(self.spec, max_episode_steps=self.max_episode_steps, **kwargs)
         except TypeError as exc:
             raise EnvInputError(f"env '{self.spec.id}' rejected its arguments {self.kwargs}: {exc}") from None
+        return env if self.atari is None else self.atari.wrap(env)
 
 
 def make_env(
@@ -63,13 +67,15 @@ def make_env(
     env_kwargs: dict[str, Any] | None = None,
     max_episode_steps: int | None = None,
     render_mode: str | None = None,
+    *,
+    atari: AtariOptions | bool | None = None,
 ) -> gym.Env:
     """One env, with the same id checks and arguments as `make_vec` (for eval and rendering)."""
     spec = check_env_id(env_id)
     kwargs = dict(env_kwargs or {})
     if render_mode is not None:
         kwargs["render_mode"] = render_mode
-    return EnvFactory(spec, kwargs, max_episode_steps)()
+    return EnvFactory(spec, kwargs, max_episode_steps, resolve_atari(env_id, atari))()
 
 
 def plan_vectorize(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None,
@@ -111,6 +117,7 @@ def make_vec(
     step_timeout: float | None = 60.0,
     max_restarts: int = 3,
     ray_address: str | None = None,
+    atari: AtariOptions | bool | None = None,
 ) -> gym.vector.VectorEnv:
     """Build `num_envs` copies of `env_id` as one VectorEnv (SAME_STEP autoreset) and seed them.
 
@@ -120,7 +127,8 @@ def make_vec(
     pool mode (default num_envs // 2). `step_timeout`: seconds a worker may take for one step
     before it counts as hung and is replaced (None: wait forever). `max_restarts`: crashes of one
     env tolerated before the run stops with EnvCrashError. `ray_address`: the Ray cluster for
-    vectorize=ray (None: the running Ray, else a local one).
+    vectorize=ray (None: the running Ray, else a local one). `atari`: preprocessing of ALE ids
+    (None or True: the defaults of `AtariOptions` for ALE/ ids, nothing for others; False: raw env).
     """
     if vectorize not in VECTORIZE_MODES:
         raise EnvInputError(f"env.vectorize '{vectorize}' is unknown; allowed: {', '.join(VECTORIZE_MODES)}")
@@ -135,7 +143,7 @@ def make_vec(
     if isinstance(spec.entry_point, str) and spec.entry_point.startswith("__main__:"):
         # Workers do not import the caller's script: send the class itself (cloudpickled by value).
         spec = dataclasses.replace(spec, entry_point=load_env_creator(spec.entry_point))
-    factory = EnvFactory(spec, dict(env_kwargs or {}), max_episode_steps)
+    factory = EnvFactory(spec, dict(env_kwargs or {}), max_episode_steps, resolve_atari(env_id, atari))
     env_fns = [factory] * num_envs
     # Build one env eagerly so a bad id or argument fails here, with a clear message.
     probe = factory()

@@ -1,4 +1,9 @@
-"""On-policy rollout buffer with GAE, in numpy (per-step writes are cheaper than in torch)."""
+"""On-policy rollout buffer with GAE, in numpy (per-step writes are cheaper than in torch).
+
+For recurrent policies it also keeps, per env, the hidden state at the start of the rollout and a
+mask of the steps that begin an episode, so the update can replay each env's sequence exactly as
+it was acted (truncated backpropagation through time over the rollout).
+"""
 
 from __future__ import annotations
 
@@ -9,16 +14,24 @@ import torch
 class RolloutBuffer:
     """`rollout_steps` x `num_envs` transitions, then GAE over them in one backward pass."""
 
-    def __init__(self, rollout_steps: int, num_envs: int, obs_dim: int, action_shape: tuple[int, ...],
-                 action_dtype: np.dtype) -> None:
+    def __init__(self, rollout_steps: int, num_envs: int, obs_dim: int | tuple[int, ...],
+                 action_shape: tuple[int, ...], action_dtype: np.dtype, obs_dtype: np.dtype = np.float32,
+                 hidden_size: int = 0) -> None:
+        """`obs_dim`: width of a flat observation, or the shape of an image one (with `obs_dtype` uint8);
+        `hidden_size` > 0 keeps what a recurrent policy needs."""
         self.rollout_steps, self.num_envs = rollout_steps, num_envs
         shape = (rollout_steps, num_envs)
-        self.obs = np.zeros(shape + (obs_dim,), dtype=np.float32)
+        obs_shape = (obs_dim,) if isinstance(obs_dim, int) else tuple(obs_dim)
+        self.obs = np.zeros(shape + obs_shape, dtype=obs_dtype)  # uint8 for images
         self.actions = np.zeros(shape + action_shape, dtype=action_dtype)
         self.log_probs = np.zeros(shape, dtype=np.float32)
         self.values = np.zeros(shape, dtype=np.float32)
         self.rewards = np.zeros(shape, dtype=np.float32)
         self.dones = np.zeros(shape, dtype=np.float32)  # the episode ended at this step
+        self.recurrent = hidden_size > 0
+        if self.recurrent:
+            self.starts = np.zeros(shape, dtype=np.float32)  # this step's observation begins an episode
+            self.initial_hidden = np.zeros((num_envs, hidden_size), dtype=np.float32)  # before step 0
         self.step = 0
 
     @property
@@ -26,7 +39,14 @@ class RolloutBuffer:
         return self.step == self.rollout_steps
 
     def add_policy_step(self, obs: np.ndarray, actions: np.ndarray, log_probs: np.ndarray,
-                        values: np.ndarray) -> None:
+                        values: np.ndarray, starts: np.ndarray | None = None,
+                        hidden: np.ndarray | None = None) -> None:
+        """One acting step. Recurrent: `starts` marks envs whose episode begins at this observation and
+        `hidden` is the state the policy held before it (kept for step 0 only)."""
+        if self.recurrent:
+            self.starts[self.step] = starts
+            if self.step == 0:
+                self.initial_hidden[:] = hidden
         self.obs[self.step] = obs
         self.actions[self.step] = actions
         self.log_probs[self.step] = log_probs
@@ -61,6 +81,18 @@ class RolloutBuffer:
             "obs": flat(self.obs), "actions": flat(self.actions), "log_probs": flat(self.log_probs),
             "values": flat(self.values), "advantages": flat(advantages), "returns": flat(returns),
         }
+
+    def sequence_tensors(self, advantages: np.ndarray, returns: np.ndarray) -> dict[str, torch.Tensor]:
+        """All transitions as [rollout_steps, num_envs, ...] tensors (zero-copy views), with `starts`
+        and the initial `hidden` [num_envs, H] when recurrent: select env columns for sequence minibatches."""
+        data = {
+            "obs": torch.from_numpy(self.obs), "actions": torch.from_numpy(self.actions),
+            "log_probs": torch.from_numpy(self.log_probs), "values": torch.from_numpy(self.values),
+            "advantages": torch.from_numpy(advantages), "returns": torch.from_numpy(returns),
+        }
+        if self.recurrent:
+            data.update(starts=torch.from_numpy(self.starts), hidden=torch.from_numpy(self.initial_hidden))
+        return data
 
     def reset(self) -> None:
         self.step = 0

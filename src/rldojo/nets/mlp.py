@@ -87,12 +87,20 @@ def flat_obs_dim(space: gym.Space) -> int:
     )
 
 
+def is_image_space(space: gym.Space) -> bool:
+    """A uint8 Box of 2 or 3 dimensions: pixels (kept as uint8 until the net scales them)."""
+    return isinstance(space, gym.spaces.Box) and space.dtype == np.uint8 and len(space.shape) in (2, 3)
+
+
 def encode_obs(obs: np.ndarray, space: gym.Space) -> torch.Tensor:
-    """Batch of raw observations -> float32 tensor [batch, flat_obs_dim].
+    """Batch of raw observations -> float32 tensor [batch, flat_obs_dim], or for images the uint8
+    tensor [batch, *shape] (the net's encoder scales it).
 
     Always a copy: vector engines may hand out views of buffers that the next step overwrites,
     and agents keep these tensors past that step.
     """
+    if is_image_space(space):
+        return torch.from_numpy(np.array(obs, dtype=np.uint8, copy=True))
     if isinstance(space, gym.spaces.Discrete):
         idx = torch.as_tensor(np.asarray(obs, dtype=np.int64) - int(space.start))
         return torch.nn.functional.one_hot(idx, int(space.n)).float()

@@ -7,7 +7,8 @@ import torch
 from torch import nn
 
 from rldojo.config import NetConfig
-from rldojo.nets.mlp import flat_obs_dim, mlp, orthogonal_init
+from rldojo.nets.encoders import make_encoder
+from rldojo.nets.mlp import mlp, orthogonal_init
 
 
 class QNetwork(nn.Module):
@@ -17,7 +18,8 @@ class QNetwork(nn.Module):
         super().__init__()
         if not isinstance(action_space, gym.spaces.Discrete):
             raise TypeError(f"Q-learning needs a Discrete action space, got {action_space}")
-        self.obs_dim = flat_obs_dim(obs_space)
+        self.encoder = make_encoder(obs_space, cfg)  # flat, or the Nature CNN on images
+        self.obs_dim = self.encoder.out_dim
         self.n_actions = int(action_space.n)
         self.dueling = dueling
         self.trunk = mlp(self.obs_dim, cfg.hidden, cfg.activation)
@@ -29,7 +31,7 @@ class QNetwork(nn.Module):
             self.q = orthogonal_init(nn.Linear(width, self.n_actions), 1.0)
 
     def forward(self, obs: torch.Tensor) -> torch.Tensor:
-        features = self.trunk(obs)
+        features = self.trunk(self.encoder(obs))
         if not self.dueling:
             return self.q(features)
         advantage = self.advantage(features)

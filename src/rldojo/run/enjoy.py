@@ -26,13 +26,16 @@ def record_episodes(spec: Spec, agent: TensorAgent, episodes: int, seed: int, ou
         raise UserError("no display: give --out FILE.gif (or .mp4) to record the episodes.")
     if out is not None and out.suffix.lower() not in (".gif", ".mp4"):
         raise UserError(f"--out '{out}' must end in .gif or .mp4.")
+    atari = spec.env.atari_options()
     env = make_env(spec.env.id, spec.env.kwargs, spec.env.max_episode_steps,
-                   render_mode="rgb_array" if to_file else "human")
+                   render_mode="rgb_array" if to_file else "human",
+                   atari=atari.for_eval() if atari else False)
     frames: list[np.ndarray] = []
     returns: list[float] = []
     try:
         for episode in range(episodes):
             obs, _ = env.reset(seed=seed + episode)
+            agent.reset_greedy(1)
             total, done = 0.0, False
             while not done:
                 if to_file:

@@ -61,7 +61,7 @@ def load_agent(target: Path, which: str = "best", session: int | None = None) ->
     run_dir, ckpt_path = locate_checkpoint(target, which, session)
     spec = read_run_spec(run_dir)
     checkpoint = load_checkpoint(ckpt_path)
-    env = make_env(spec.env.id, spec.env.kwargs, spec.env.max_episode_steps)
+    env = make_env(spec.env.id, spec.env.kwargs, spec.env.max_episode_steps, atari=spec.env.atari_options())
     try:
         agent = build_agent(spec, env.observation_space, env.action_space, 1, int(checkpoint.get("seed", 0)))
     finally:

@@ -24,6 +24,7 @@ import torch
 from loguru import logger
 
 from rldojo.algos.base import TensorAgent
+from rldojo.algos.normalized import NormalizedAgent
 from rldojo.envs import episode_success, final_observations, make_vec
 from rldojo.errors import CheckpointError
 from rldojo.run import interrupt
@@ -44,9 +45,18 @@ RESUME_SEED_OFFSET = 7_919
 
 
 def build_agent(spec: Spec, obs_space, action_space, num_envs: int, seed: int) -> TensorAgent:
+    """The spec's agent for these spaces, wrapped for observation/reward normalisation and Atari reward
+    clipping when the env section asks for them (the wrapper's statistics live in its checkpoints)."""
     torch.manual_seed(seed)  # network init
     entry = ALGOS[spec.agent.algo]
-    return entry.agent(spec.agent, obs_space, action_space, num_envs, spec.train.max_frames, seed)
+    agent = entry.agent(spec.agent, obs_space, action_space, num_envs, spec.train.max_frames, seed)
+    env = spec.env
+    if env.normalize_obs or env.normalize_reward or env.clips_atari_rewards():
+        agent = NormalizedAgent(agent, normalize_obs=env.normalize_obs, normalize_reward=env.normalize_reward,
+                                obs_clip=env.normalize_obs_clip, reward_clip=env.normalize_reward_clip,
+                                gamma=float(getattr(spec.agent, "gamma", 0.99)),
+                                sign_rewards=env.clips_atari_rewards())
+    return agent
 
 
 class Session:
@@ -86,7 +96,8 @@ class Session:
         env = make_vec(spec.env.id, spec.env.num_envs, seed=env_seed, vectorize=spec.env.vectorize,
                        env_kwargs=spec.env.kwargs, max_episode_steps=spec.env.max_episode_steps,
                        workers=spec.env.workers, step_timeout=spec.env.step_timeout,
-                       max_restarts=spec.env.max_restarts, ray_address=spec.env.ray_address)
+                       max_restarts=spec.env.max_restarts, ray_address=spec.env.ray_address,
+                       atari=spec.env.atari_options())
         agent = build_agent(spec, env.single_observation_space, env.single_action_space,
                             spec.env.num_envs, self.seed)
         logger.debug("agent {}: {}", spec.agent.algo, spec.agent.model_dump())
@@ -271,7 +282,8 @@ class Session:
         train, env_spec = self.spec.train, self.spec.env
         started, cpu_started = time.perf_counter(), time.process_time()
         episodes = evaluate_agent(agent, env_spec.id, train.eval_episodes, seed=self.seed + EVAL_SEED_OFFSET,
-                                  env_kwargs=env_spec.kwargs, max_episode_steps=env_spec.max_episode_steps)
+                                  env_kwargs=env_spec.kwargs, max_episode_steps=env_spec.max_episode_steps,
+                                  atari=env_spec.atari_options())
         summary = summarize_episodes(episodes)
         summary["frame"] = frame
         # Evaluation time is not training time: keep it out of fps and time-to-solve.

@@ -17,9 +17,36 @@ import yaml
 from pydantic import Field, ValidationError, field_validator
 
 from rldojo.config import StrictModel
+from rldojo.envs.atari import AtariOptions, is_atari_id
 from rldojo.envs.text.shaping import ShapingConfig
 from rldojo.errors import SpecError
 from rldojo.run.registry import ALGOS
+
+
+class AtariSpec(StrictModel):
+    """`env.atari:` preprocessing of ALE ids (gymnasium's AtariPreprocessing and FrameStackObservation)."""
+
+    noop_max: int = Field(30, ge=0)
+    """Up to this many no-op actions at reset (random starts)."""
+    frame_skip: int = Field(4, ge=1)
+    """Each action is repeated this many frames (the observation is the max of the last two)."""
+    screen_size: int = Field(84, ge=36)
+    """Observations are resized to screen_size x screen_size."""
+    grayscale: bool = True
+    """Grayscale frames (False: RGB, channels last)."""
+    frame_stack: int = Field(4, ge=1)
+    """The observation is the last frame_stack frames, stacked first: (frame_stack, 84, 84)."""
+    terminal_on_life_loss: bool = False
+    """Training episodes end at the first life lost (gymnasium restarts the game then). Evaluation
+    always plays whole games."""
+    clip_reward: bool = True
+    """The agent learns from the sign of each reward (-1, 0, 1), as in the DQN paper; reported returns
+    are the game's score."""
+
+    def options(self) -> AtariOptions:
+        return AtariOptions(noop_max=self.noop_max, frame_skip=self.frame_skip, screen_size=self.screen_size,
+                            grayscale=self.grayscale, terminal_on_life_loss=self.terminal_on_life_loss,
+                            frame_stack=self.frame_stack)
 
 
 class EnvSpec(StrictModel):
@@ -51,6 +78,39 @@ class EnvSpec(StrictModel):
     """Text worlds only: dense bonuses added to the training reward (weights of valid_action,
     state_change, task_keyword, time_efficiency, action_efficiency; all 0 unless set). `won` is never
     changed and evaluation always reports the native reward. None: no shaping."""
+    atari: bool | AtariSpec = True
+    """ALE ids (ALE/Pong-v5, ...): `true` preprocesses with the defaults below (no-op starts, frame skip 4,
+    84x84 grayscale, 4 stacked frames, rewards clipped for learning), a mapping sets them, `false` gives
+    the raw env. Ignored for other ids. With preprocessing, max_episode_steps counts raw frames."""
+    normalize_obs: bool = False
+    """Standardise observations with running mean and std of the training observations (float Box
+    observations only). The statistics are saved in checkpoints and frozen in evaluation."""
+    normalize_obs_clip: float = Field(10.0, gt=0)
+    """Normalised observations are clipped to +-this."""
+    normalize_reward: bool = False
+    """Divide training rewards by the running std of the discounted return (SB3 VecNormalize's scheme;
+    the agent's gamma). Reported and evaluation returns stay the env's own."""
+    normalize_reward_clip: float = Field(10.0, gt=0)
+    """Normalised rewards are clipped to +-this."""
+
+    def atari_options(self) -> AtariOptions | bool:
+        """What `make_vec(atari=...)` takes: options for ALE ids, False for none."""
+        if self.atari is False or not is_atari_id(self.id):
+            return False
+        return (self.atari if isinstance(self.atari, AtariSpec) else AtariSpec()).options()
+
+    def clips_atari_rewards(self) -> bool:
+        options = self.atari_options()
+        return options is not False and (self.atari if isinstance(self.atari, AtariSpec) else AtariSpec()).clip_reward
+
+    @field_validator("atari")
+    @classmethod
+    def _atari_ids_only(cls, value: bool | AtariSpec, info) -> bool | AtariSpec:
+        env_id = info.data.get("id", "")
+        if isinstance(value, AtariSpec) and not is_atari_id(env_id):
+            raise ValueError(f"Atari settings apply to ALE ids (ALE/<Game>-v5) only, and '{env_id}' is not one; "
+                             "remove env.atari")
+        return value
 
     @field_validator("vectorize")
     @classmethod
