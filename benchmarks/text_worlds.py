@@ -9,6 +9,13 @@ Per world: env steps/s for one env and for 8 envs (rldojo's make_vec, sync and a
 success on the same tasks, its episodes cut at `--random-max-turns` turns (BabyAI's own limits run
 to hundreds of turns; a random walk only rarely wins before).
 
+ALFWorld (`dojo/ALFWorld-v0`, generated scenes): the same measurements; per task type the expert's
+success is printed too. SciWorld (`dojo/SciWorld-v0`): a JVM per env, loads of 1-55 s, gold paths
+of up to 763 actions, so instead of `--tasks` sampled tasks the expert (the gold path) and the
+random policy play `--sciworld-variations` train variations of every one of the 30 task families
+(gold path with a turn limit of `--sciworld-max-turns`), reported per family, with the resident
+memory of each env's JVM (after a reset and the speed run).
+
 Env server: for each world of SERVED_WORLDS, steps/s of the same random valid-action play through
 `rldojo env serve` (a separate process, `RemoteTextEnv` client) and in-process.
 """
@@ -45,6 +52,8 @@ WORLDS: list[str] = [
     "dojo/BabyAI-GoToSeq-v0",
     "dojo/BabyAI-BossLevel-v0",
     "dojo/WebShop-v0",
+    "dojo/ALFWorld-v0",
+    "dojo/SciWorld-v0",
 ]
 # Worlds whose steps/s through the env server is compared with the same env in-process.
 SERVED_WORLDS: list[str] = ["dojo/WebShop-v0"]
@@ -92,13 +101,13 @@ def steps_per_second_vector(world: str, steps: int, seed: int, mode: str, num_en
     return rate
 
 
-def success_rates(world: str, tasks: int, random_max_turns: int) -> tuple[float, float, float]:
+def success_rates(world: str, tasks: int, random_max_turns: int, first: int = 0) -> tuple[float, float, float]:
     """(expert success, expert mean turns, random valid-action success) over `tasks` sampled tasks."""
     env = gym.make(world)
     random_env = gym.make(world, max_turns=random_max_turns)
     rng = np.random.default_rng(0)
     expert_wins, random_wins, turns = 0, 0, []
-    for seed in range(tasks):
+    for seed in range(first, first + tasks):
         obs, info = env.reset(seed=seed)
         task_id = info["task_id"]
         done = False
@@ -107,6 +116,10 @@ def success_rates(world: str, tasks: int, random_max_turns: int) -> tuple[float,
             done = term or trunc
         expert_wins += bool(info["won"])
         turns.append(info["turn"])
+        if world == "dojo/ALFWorld-v0":
+            row = ALFWORLD_BY_TYPE.setdefault(env.unwrapped.goal.task_type, [0, 0])
+            row[0] += bool(info["won"])
+            row[1] += 1
         obs, info = random_env.reset(seed=seed, options={"task_id": task_id})
         done = False
         while not done:
@@ -114,6 +127,76 @@ def success_rates(world: str, tasks: int, random_max_turns: int) -> tuple[float,
             done = term or trunc
         random_wins += bool(info["won"])
     return expert_wins / tasks, float(np.mean(turns)), random_wins / tasks
+
+
+# ALFWorld task type -> [expert wins, episodes], filled by success_rates while it plays ALFWorld.
+ALFWORLD_BY_TYPE: dict[str, list[int]] = {}
+
+
+@dataclass
+class FamilyRow:
+    family: str
+    expert_wins: int
+    random_wins: int
+    episodes: int
+    expert_turns: float
+    gold_length: float
+    load_s: float
+    score: float
+
+
+def sciworld_by_family(variations: int, max_turns: int, random_max_turns: int,
+                       families: list[str] | None = None) -> list[FamilyRow]:
+    """Gold-path expert and random valid actions on the first train variations of every family."""
+    from rldojo.envs.text.sciworld import task_families
+
+    env = gym.make("dojo/SciWorld-v0", max_turns=max_turns, list_actions=False)
+    random_env = gym.make("dojo/SciWorld-v0", max_turns=random_max_turns, gold_path=False)
+    rng = np.random.default_rng(0)
+    rows = []
+    for family in families or task_families():
+        first = env.unwrapped._first_of[family][0]
+        wins, random_wins, turns, gold, loads, scores = 0, 0, [], [], [], []
+        for task_id in range(first, first + variations):
+            start = time.perf_counter()
+            obs, info = env.reset(seed=0, options={"task_id": task_id})
+            loads.append(time.perf_counter() - start)
+            gold.append(len(env.unwrapped.gold))
+            done = False
+            while not done and info["expert_action"] is not None:
+                obs, reward, term, trunc, info = env.step(info["expert_action"])
+                done = term or trunc
+            wins += bool(info["won"])
+            turns.append(info["turn"])
+            scores.append(info["score"])
+            obs, info = random_env.reset(seed=0, options={"task_id": task_id})
+            done = False
+            while not done:
+                obs, reward, term, trunc, info = random_env.step(random_action(rng, info["available_actions"]))
+                done = term or trunc
+            random_wins += bool(info["won"])
+        rows.append(FamilyRow(family, wins, random_wins, variations, float(np.mean(turns)), float(np.mean(gold)),
+                              float(np.mean(loads)), float(np.mean(scores))))
+        logger.info(f"{family}: gold {wins}/{variations} (score {np.mean(scores):.2f}), "
+                    f"random {random_wins}/{variations}")
+    env.close()
+    random_env.close()
+    return rows
+
+
+def jvm_memory_mb(steps: int) -> float:
+    """Resident memory (MB) of one SciWorld env's JVM after a reset and `steps` random valid actions."""
+    env = gym.make("dojo/SciWorld-v0")
+    rng = np.random.default_rng(0)
+    obs, info = env.reset(seed=0)
+    for i in range(steps):
+        obs, reward, term, trunc, info = env.step(random_action(rng, info["available_actions"]))
+        if term or trunc:
+            obs, info = env.reset(seed=i + 1)
+    with open(f"/proc/{env.unwrapped.jvm_pid}/status") as handle:
+        rss = next(int(line.split()[1]) for line in handle if line.startswith("VmRSS"))
+    env.close()
+    return rss / 1024
 
 
 def served_steps_per_second(world: str, steps: int, seed: int) -> tuple[float, float]:
@@ -154,10 +237,25 @@ def measure(world: str, args: argparse.Namespace) -> Row:
     def median(fn, *a) -> float:
         return statistics.median(fn(*a) for _ in range(args.repeats))
 
-    steps_1 = median(steps_per_second_single, world, args.steps, 0)
-    steps_8_sync = median(steps_per_second_vector, world, args.steps // 8 + 1, 0, "sync")
-    steps_8_async = median(steps_per_second_vector, world, args.steps // 8 + 1, 0, "async")
-    expert, expert_turns, random = success_rates(world, args.tasks, args.random_max_turns)
+    if args.no_speed:
+        steps_1 = steps_8_sync = steps_8_async = float("nan")
+    else:
+        steps_1 = median(steps_per_second_single, world, args.steps, 0)
+        steps_8_sync = median(steps_per_second_vector, world, args.steps // 8 + 1, 0, "sync")
+        steps_8_async = median(steps_per_second_vector, world, args.steps // 8 + 1, 0, "async")
+    args.sciworld_rows = getattr(args, "sciworld_rows", [])
+    if args.no_success:
+        return Row(world, steps_1, steps_8_sync, steps_8_async, float("nan"), float("nan"), float("nan"))
+    if world == "dojo/SciWorld-v0":
+        rows = sciworld_by_family(args.sciworld_variations, args.sciworld_max_turns, args.random_max_turns,
+                                  args.sciworld_families)
+        episodes = sum(r.episodes for r in rows)
+        expert = sum(r.expert_wins for r in rows) / episodes
+        random = sum(r.random_wins for r in rows) / episodes
+        expert_turns = float(np.mean([r.expert_turns for r in rows]))
+        args.sciworld_rows = rows
+        return Row(world, steps_1, steps_8_sync, steps_8_async, expert, expert_turns, random)
+    expert, expert_turns, random = success_rates(world, args.tasks, args.random_max_turns, args.first_seed)
     return Row(world, steps_1, steps_8_sync, steps_8_async, expert, expert_turns, random)
 
 
@@ -168,6 +266,12 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=400, help="env steps per speed measurement")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--random-max-turns", type=int, default=50)
+    parser.add_argument("--sciworld-variations", type=int, default=2, help="train variations per SciWorld family")
+    parser.add_argument("--sciworld-max-turns", type=int, default=1000, help="turn limit of SciWorld gold paths")
+    parser.add_argument("--sciworld-families", nargs="*", default=None, help="only these SciWorld families")
+    parser.add_argument("--no-speed", action="store_true", help="skip the steps/s measurements")
+    parser.add_argument("--first-seed", type=int, default=0, help="sampled tasks use seeds first-seed, first-seed + 1, ...")
+    parser.add_argument("--no-success", action="store_true", help="skip the success runs (speed only)")
     args = parser.parse_args()
     logger.remove()  # the library's debug lines (e.g. the BabyAI bot giving up after a random detour)
     logger.add(sys.stderr, level="INFO")
@@ -182,6 +286,24 @@ def main() -> None:
         table.add_row(row.world, f"{row.steps_1:,.0f}", f"{row.steps_8_sync:,.0f}", f"{row.steps_8_async:,.0f}",
                       f"{row.expert_success:.1%}", f"{row.expert_turns:.1f}", f"{row.random_success:.1%}")
     console.print(table)
+    if "dojo/ALFWorld-v0" in args.worlds:
+        by_type = Table(title=f"ALFWorld-style expert success per task type ({args.tasks} sampled tasks)")
+        for column in ("task type", "expert wins", "success"):
+            by_type.add_column(column, justify="left" if column == "task type" else "right")
+        for kind, (wins, n) in sorted(ALFWORLD_BY_TYPE.items()):
+            by_type.add_row(kind, f"{wins}/{n}", f"{wins / n:.1%}")
+        console.print(by_type)
+    if "dojo/SciWorld-v0" in args.worlds:
+        per_family = Table(title=f"SciWorld per task family ({args.sciworld_variations} train variations each; gold "
+                                 f"path up to {args.sciworld_max_turns} turns, random up to {args.random_max_turns})")
+        for column in ("family", "gold wins", "gold score", "gold length", "expert turns", "random wins", "load s"):
+            per_family.add_column(column, justify="left" if column == "family" else "right")
+        for r in args.sciworld_rows:
+            per_family.add_row(r.family, f"{r.expert_wins}/{r.episodes}", f"{r.score:.2f}", f"{r.gold_length:.0f}",
+                               f"{r.expert_turns:.0f}", f"{r.random_wins}/{r.episodes}", f"{r.load_s:.1f}")
+        console.print(per_family)
+        if not args.no_speed:
+            console.print(f"SciWorld JVM resident memory per env: {jvm_memory_mb(args.steps // 4):,.0f} MB")
     served = Table(title=f"Env server round trip (random valid actions, {args.steps} steps; median of {args.repeats})")
     for column in ("world", "steps/s in-process", "steps/s via server", "server / in-process"):
         served.add_column(column, justify="left" if column == "world" else "right")

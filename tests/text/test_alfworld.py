@@ -23,6 +23,7 @@ def env():
 
 def play_expert(env, **reset_kwargs):
     obs, info = env.reset(**reset_kwargs)
+    assert not env.unwrapped.game.won  # the engine itself: not won at the start
     done = False
     while not done:
         assert info["expert_action"] in info["available_actions"], (info["instruction"], info["expert_action"])

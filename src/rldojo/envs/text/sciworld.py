@@ -20,9 +20,10 @@ Actions and expert
     (`list_actions=False` skips them: they take a JVM round trip of 10-300 ms each turn). A command
     the simulator cannot parse is answered "No known action matches that input." and counted
     invalid. Observations are the simulator's, with each listed block of contents sorted (the
-    simulator's own order changes between loads; see `canonical`), and actions are listed sorted. The expert is the package's gold action sequence of the task (made when the task is
-    loaded with `generateGoldPath=True`), followed in order: it advances when the agent takes its
-    action, so it is open-loop: after a detour that changes the world it may no longer win.
+    simulator's own order changes between loads; see `canonical`), and actions are listed sorted.
+    The expert is the package's gold action sequence of the task (made when the task is loaded
+    with `generateGoldPath=True`), followed in order: it advances when the agent takes its action,
+    so it is open-loop: after a detour that changes the world it may no longer win.
 
 The JVM
     Java 17 runs the simulator. It starts on the first reset (4-5 s), is closed by `close()` and

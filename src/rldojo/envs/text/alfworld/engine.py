@@ -140,7 +140,8 @@ def _engine_class():
             for action in state["_valid_actions"]:
                 template = action.command_template
                 if _PLAIN_TEMPLATE.match(template):
-                    commands.append(template.format(**{ph.name: infos[var.name].name for ph, var in action.mapping.items()}))
+                    names = {ph.name: infos[var.name].name for ph, var in action.mapping.items()}
+                    commands.append(template.format(**names))
                     continue
                 context = {"state": self._pddl_state, "facts": state["_facts"],
                            "variables": {ph.name: infos[var.name] for ph, var in action.mapping.items()},

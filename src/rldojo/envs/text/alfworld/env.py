@@ -129,6 +129,8 @@ class ALFWorldEnv(TextEnv):
             game = dict(self.scene.game(), grammar=grammar_text())
         self.game.load(game)
         intro, self._admissible = self.game.reset()
+        if self.game.won:  # scenes are generated never to start won; a real game could be broken
+            raise RuntimeError(f"ALFWorld task {task_id} starts with its goal achieved; its game is broken")
         self._expert_cache = None
         view = _TASK_LINE.sub("", intro.split("=-", 1)[-1]).strip()
         return f"Your task is to: {sentence}.", view
