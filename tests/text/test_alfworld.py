@@ -227,3 +227,29 @@ def test_gymnasium_checker_passes():
     env = ALFWorldEnv()
     check_env(env, skip_render_check=True)
     env.close()
+
+
+def test_engine_speedups_change_no_text():
+    # rldojo's FastPddlEnv (one translation per game, commands formatted directly) against
+    # TextWorld's own PddlEnv on the same game and the same random commands.
+    from textworld import EnvInfos
+    from textworld.envs.pddl import PddlEnv
+
+    from rldojo.envs.text.alfworld.engine import HouseholdGame
+
+    game = generate_scene(9).game()
+    fast = HouseholdGame()
+    fast.load(game)
+    feedback, admissible = fast.reset()
+    stock = PddlEnv(EnvInfos(admissible_commands=True))
+    stock.load(game)
+    for entity, info in stock._entity_infos.items():
+        info.name = fast.names[entity]
+    state = stock.reset()
+    assert (state.feedback, state["admissible_commands"]) == (feedback, admissible)
+    rng = np.random.default_rng(0)
+    for _ in range(12):
+        command = admissible[rng.integers(len(admissible))]
+        feedback, won, admissible = fast.step(command)
+        state, _, _ = stock.step(command)
+        assert (state.feedback, state["admissible_commands"], bool(state["won"])) == (feedback, admissible, won)
