@@ -38,11 +38,11 @@ def parse_env_ids(envs: str | None) -> list[str] | None:
     return ids
 
 
-def _env_settings(spec, env_id: str) -> tuple[dict[str, Any], int | None]:
-    """The run's kwargs and time limit for its own env; defaults for any other id."""
+def _env_settings(spec, env_id: str) -> tuple[dict[str, Any], int | None, Any]:
+    """The run's kwargs, time limit and Atari preprocessing for its own env; defaults for any other id."""
     if env_id == spec.env.id:
-        return dict(spec.env.kwargs), spec.env.max_episode_steps
-    return {}, None
+        return dict(spec.env.kwargs), spec.env.max_episode_steps, spec.env.atari_options()
+    return {}, None, None
 
 
 def _spaces(env: gym.Env) -> str:
@@ -76,11 +76,11 @@ def _evaluate_tensor_agent(target, spec, env_ids, episodes, which, session, seed
     from rldojo.run.load import load_agent
 
     spec, agent, ckpt_path = load_agent(target, which, session)
-    trained = make_env(spec.env.id, spec.env.kwargs, spec.env.max_episode_steps)
+    trained = make_env(spec.env.id, spec.env.kwargs, spec.env.max_episode_steps, atari=spec.env.atari_options())
     try:
         for env_id in env_ids:  # check every env before playing any: a mismatch writes nothing
-            kwargs, limit = _env_settings(spec, env_id)
-            other = make_env(env_id, kwargs, limit)
+            kwargs, limit, atari = _env_settings(spec, env_id)
+            other = make_env(env_id, kwargs, limit, atari=atari)
             try:
                 if (other.observation_space != trained.observation_space
                         or other.action_space != trained.action_space):
@@ -94,9 +94,9 @@ def _evaluate_tensor_agent(target, spec, env_ids, episodes, which, session, seed
         trained.close()
     played: EpisodesByEnv = {}
     for env_id in env_ids:
-        kwargs, limit = _env_settings(spec, env_id)
+        kwargs, limit, atari = _env_settings(spec, env_id)
         played[env_id] = evaluate_agent(agent, env_id, episodes, seed=seed, env_kwargs=kwargs,
-                                        max_episode_steps=limit)
+                                        max_episode_steps=limit, atari=atari)
     return spec, played, ckpt_path
 
 
@@ -110,7 +110,8 @@ def _evaluate_language_model(target, spec, env_ids, episodes, which, session, se
 
     _, ckpt_path = locate_checkpoint(target, which, session)
     for env_id in env_ids:
-        probe = make_env(env_id, *_env_settings(spec, env_id))
+        kwargs, limit, _ = _env_settings(spec, env_id)
+        probe = make_env(env_id, kwargs, limit)
         try:
             if not isinstance(probe.unwrapped, TextEnv):
                 raise UserError(f"the run trains a language model; {env_id} is not a text world. Evaluate it on "
@@ -126,7 +127,7 @@ def _evaluate_language_model(target, spec, env_ids, episodes, which, session, se
         agent.load_state_dict(checkpoint["agent"])
         trained_runtime = agent.runtime
         for env_id in env_ids:
-            kwargs, limit = _env_settings(spec, env_id)
+            kwargs, limit, _ = _env_settings(spec, env_id)
             envs = own_envs if env_id == spec.env.id else [make_env(env_id, kwargs, limit)
                                                            for _ in range(spec.env.num_envs)]
             try:
