@@ -39,10 +39,12 @@ def test_a_tiny_grpo_run_through_the_trial_writes_the_usual_run_folder(tmp_path)
     assert frames == sorted(frames)
 
     # `rldojo eval` for language-model runs: the best checkpoint plays held-out episodes.
-    from rldojo.run.episode_loop import evaluate_lm_target, stage_report_section
+    from rldojo.run.episode_loop import stage_report_section
+    from rldojo.run.multi_eval import evaluate_run
 
-    spec_back, results, ckpt = evaluate_lm_target(run_dir, "best", None, episodes=3, seed=7)
+    spec_back, played, ckpt = evaluate_run(run_dir, None, 3, "best", None, seed=7)
     assert spec_back.name == spec.name and ckpt.name == "best.pt"
+    results = played[spec.env.id]
     assert len(results) == 3 and all(set(r) == {"return", "length", "success"} for r in results)
     assert "| base |" in stage_report_section(trial) and stage_report_section({"sessions": [{}]}) == ""
 

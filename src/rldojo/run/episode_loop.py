@@ -317,30 +317,3 @@ def stage_report_section(trial: dict[str, Any]) -> str:
             parts.append(f"### Stages of session {result['session']} (seed {result['seed']})\n\n"
                          + stage_table_markdown(stages, trial.get("env", "")))
     return "\n".join(parts)
-
-
-# ---- evaluating a finished run --------------------------------------------------------------------
-def evaluate_lm_target(target: Path, which: str = "best", session: int | None = None, episodes: int = 100,
-                       seed: int = 1_000_000) -> tuple[Any, list[dict[str, Any]], Path]:
-    """`rldojo eval` for language-model runs: load the checkpoint and play `episodes` held-out
-    episodes (tasks drawn from `seed`). Returns (spec, one {return, length, success} per episode,
-    the checkpoint path)."""
-    from rldojo.run.checkpoint import load_checkpoint
-    from rldojo.run.load import locate_checkpoint
-    from rldojo.run.trial import read_run_spec
-
-    run_dir, ckpt_path = locate_checkpoint(target, which, session)
-    spec = read_run_spec(run_dir)
-    if not is_language_model_agent(spec.agent.algo):
-        raise UserError(f"'{target}' is a {spec.agent.algo} run, not a language-model run.")
-    checkpoint = load_checkpoint(ckpt_path)
-    envs = _make_envs(spec, spec.env.num_envs)
-    try:
-        agent = build_lm_agent(spec, int(checkpoint.get("seed", 0)), envs)
-        agent.load_state_dict(checkpoint["agent"])
-        _, played = evaluate_lm(agent, held_out_starts(spec, seed, episodes))
-    finally:
-        for env in envs:
-            env.close()
-    results = [{"return": ep.reward, "length": ep.turns, "success": float(ep.won)} for ep in played]
-    return spec, results, ckpt_path
