@@ -3,7 +3,8 @@
     python benchmarks/text_worlds.py                 # every world in WORLDS, 200 tasks each
     python benchmarks/text_worlds.py --tasks 50 --worlds dojo/TextCraft-v0
 
-Per world: env steps/s for one env and for 8 envs (rldojo's make_vec, sync and async; median of
+Per world: env steps/s for one env and for 8 envs (rldojo's make_vec: in-process, gymnasium's
+AsyncVectorEnv, and rldojo's worker engine; median of
 `--repeats` runs, a random valid action each step), the expert's success over `--tasks` sampled tasks
 (`reset(seed=i)` picks task i's id the way training does), and a random valid-action policy's
 success on the same tasks, its episodes cut at `--random-max-turns` turns (BabyAI's own limits run
@@ -65,6 +66,7 @@ class Row:
     steps_1: float
     steps_8_sync: float
     steps_8_async: float
+    steps_8_workers: float
     expert_success: float
     expert_turns: float
     random_success: float
@@ -238,14 +240,15 @@ def measure(world: str, args: argparse.Namespace) -> Row:
         return statistics.median(fn(*a) for _ in range(args.repeats))
 
     if args.no_speed:
-        steps_1 = steps_8_sync = steps_8_async = float("nan")
+        steps_1 = steps_8_sync = steps_8_async = steps_8_workers = float("nan")
     else:
         steps_1 = median(steps_per_second_single, world, args.steps, 0)
         steps_8_sync = median(steps_per_second_vector, world, args.steps // 8 + 1, 0, "sync")
         steps_8_async = median(steps_per_second_vector, world, args.steps // 8 + 1, 0, "async")
+        steps_8_workers = median(steps_per_second_vector, world, args.steps // 8 + 1, 0, "workers")
     args.sciworld_rows = getattr(args, "sciworld_rows", [])
     if args.no_success:
-        return Row(world, steps_1, steps_8_sync, steps_8_async, float("nan"), float("nan"), float("nan"))
+        return Row(world, steps_1, steps_8_sync, steps_8_async, steps_8_workers, float("nan"), float("nan"), float("nan"))
     if world == "dojo/SciWorld-v0":
         rows = sciworld_by_family(args.sciworld_variations, args.sciworld_max_turns, args.random_max_turns,
                                   args.sciworld_families)
@@ -254,9 +257,9 @@ def measure(world: str, args: argparse.Namespace) -> Row:
         random = sum(r.random_wins for r in rows) / episodes
         expert_turns = float(np.mean([r.expert_turns for r in rows]))
         args.sciworld_rows = rows
-        return Row(world, steps_1, steps_8_sync, steps_8_async, expert, expert_turns, random)
+        return Row(world, steps_1, steps_8_sync, steps_8_async, steps_8_workers, expert, expert_turns, random)
     expert, expert_turns, random = success_rates(world, args.tasks, args.random_max_turns, args.first_seed)
-    return Row(world, steps_1, steps_8_sync, steps_8_async, expert, expert_turns, random)
+    return Row(world, steps_1, steps_8_sync, steps_8_async, steps_8_workers, expert, expert_turns, random)
 
 
 def main() -> None:
@@ -277,14 +280,15 @@ def main() -> None:
     logger.add(sys.stderr, level="INFO")
     console = Console(width=150)
     table = Table(title=f"Text worlds ({args.tasks} sampled tasks each; steps/s median of {args.repeats})")
-    for column in ("world", "steps/s 1 env", "steps/s 8 sync", "steps/s 8 async", "expert success",
+    for column in ("world", "steps/s 1 env", "steps/s 8 sync", "steps/s 8 gym async", "steps/s 8 rldojo workers",
+                   "expert success",
                    "expert turns", f"random success (<= {args.random_max_turns} turns)"):
         table.add_column(column, justify="left" if column == "world" else "right")
     for world in args.worlds:
         console.log(f"measuring {world} ...")
         row = measure(world, args)
         table.add_row(row.world, f"{row.steps_1:,.0f}", f"{row.steps_8_sync:,.0f}", f"{row.steps_8_async:,.0f}",
-                      f"{row.expert_success:.1%}", f"{row.expert_turns:.1f}", f"{row.random_success:.1%}")
+                      f"{row.steps_8_workers:,.0f}", f"{row.expert_success:.1%}", f"{row.expert_turns:.1f}", f"{row.random_success:.1%}")
     console.print(table)
     if "dojo/ALFWorld-v0" in args.worlds:
         by_type = Table(title=f"ALFWorld-style expert success per task type ({args.tasks} sampled tasks)")
