@@ -76,6 +76,15 @@ def random_action(rng: np.random.Generator, available: list[str]) -> str:
     return str(available[rng.integers(len(available))]) if len(available) else "look"
 
 
+def play_expert(env: gym.Env, info: dict) -> dict:
+    """Follow `info["expert_action"]` from a reset until the episode ends; the last info."""
+    done = False
+    while not done and info["expert_action"] is not None:
+        _, _, term, trunc, info = env.step(info["expert_action"])
+        done = term or trunc
+    return info
+
+
 def steps_per_second_single(world: str, steps: int, seed: int) -> float:
     env = gym.make(world)
     rng = np.random.default_rng(seed)
@@ -112,10 +121,7 @@ def success_rates(world: str, tasks: int, random_max_turns: int, first: int = 0)
     for seed in range(first, first + tasks):
         obs, info = env.reset(seed=seed)
         task_id = info["task_id"]
-        done = False
-        while not done and info["expert_action"] is not None:
-            obs, reward, term, trunc, info = env.step(info["expert_action"])
-            done = term or trunc
+        info = play_expert(env, info)
         expert_wins += bool(info["won"])
         turns.append(info["turn"])
         if world == "dojo/ALFWorld-v0":
@@ -164,10 +170,7 @@ def sciworld_by_family(variations: int, max_turns: int, random_max_turns: int,
             obs, info = env.reset(seed=0, options={"task_id": task_id})
             loads.append(time.perf_counter() - start)
             gold.append(len(env.unwrapped.gold))
-            done = False
-            while not done and info["expert_action"] is not None:
-                obs, reward, term, trunc, info = env.step(info["expert_action"])
-                done = term or trunc
+            info = play_expert(env, info)
             wins += bool(info["won"])
             turns.append(info["turn"])
             scores.append(info["score"])
