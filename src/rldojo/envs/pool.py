@@ -83,6 +83,10 @@ class PoolVectorEnv(WorkerVectorEnv):
         self._queue: deque[tuple[int, str, int, Any]] = deque()
         self._sent_buf = [0] * workers
         self._deadline = [math.inf] * workers
+        # when each worker was last sent work: answers that arrive together queue oldest first, so a
+        # worker the OS scheduled late is not overtaken again and again by a faster one
+        self._sent_order = [0] * workers
+        self._sends = 0
         self._last_batch: list[int] = []
 
     # ---- answers ------------------------------------------------------------------------------
@@ -95,7 +99,7 @@ class PoolVectorEnv(WorkerVectorEnv):
         """Answers owed by in-flight workers go to the ready queue (nothing is dropped)."""
         if self._inflight:
             answers = self._wait(sorted(self._inflight))
-            for w in sorted(answers):
+            for w in sorted(answers, key=self._sent_order.__getitem__):
                 self._enqueue(w, answers[w])
 
     def _collect(self) -> None:
@@ -107,7 +111,7 @@ class PoolVectorEnv(WorkerVectorEnv):
             soonest = min(self._deadline[w] for w in inflight)
             wait = None if math.isinf(soonest) else max(0.0, soonest - time.monotonic())
             answers = self._poller.wait(set(inflight), wait, first=True)
-            for w in sorted(answers):
+            for w in sorted(answers, key=self._sent_order.__getitem__):
                 self._enqueue(w, answers[w])
             if not answers:
                 now = time.monotonic()
@@ -207,6 +211,8 @@ class PoolVectorEnv(WorkerVectorEnv):
         for w, payload in zip(self._last_batch, payloads, strict=True):
             buf = self._wbuf[w] ^ 1
             self._sent_buf[w] = buf
+            self._sends += 1
+            self._sent_order[w] = self._sends
             if w in self._pending:
                 self._enqueue(w, self._pending.pop(w))
             elif self._send(w, STEP + bytes([buf]) + payload):
