@@ -5,6 +5,12 @@ prompts at once) and `score` (log-likelihood of candidate continuations, for `ch
 `hf` backend runs the transformers model itself: one prefill of the left-padded batch, then one
 token per forward pass with a KV cache. A vLLM backend would implement the same two methods.
 
+The forward passes go through a runner: `LlamaRunner` (rldojo.llm.fastllama), a lean tensor-op
+forward with preallocated key/value buffers, for plain Llama-architecture models such as rldojo's
+tiny model; transformers' own forward with a growing `DynamicCache` for every other model. Both
+give the same results up to float rounding. The decode loop keeps its per-row state in tensors
+(sampled tokens, log-probabilities, live rows) and reads them back once at the end.
+
 Log-probabilities are those of the temperature-scaled distribution before top-p truncation (the
 distribution the trainers recompute), and of the untempered one when decoding greedily.
 """
@@ -14,6 +20,7 @@ from __future__ import annotations
 from abc import ABC, abstractmethod
 from collections.abc import Hashable
 from dataclasses import dataclass, field
+from typing import Any
 
 import torch
 
@@ -87,7 +94,10 @@ def positions(mask: torch.Tensor) -> torch.Tensor:
 
 def sample_tokens(logits: torch.Tensor, temperature: float, top_p: float,
                   generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
-    """Sample one token per row of (batch, vocab) logits -> (tokens, their log-probabilities)."""
+    """Sample one token per row of (batch, vocab) logits -> (tokens, their log-probabilities).
+
+    Sampling inverts each row's cumulative distribution at one uniform draw (a sorted search):
+    the same distribution as `torch.multinomial`, at a fraction of its cost on CPU."""
     logits = logits.float()
     if temperature <= 0:
         logprobs = torch.log_softmax(logits, dim=-1)
@@ -95,15 +105,17 @@ def sample_tokens(logits: torch.Tensor, temperature: float, top_p: float,
         return tokens, logprobs.gather(-1, tokens[:, None]).squeeze(-1)
     logprobs = torch.log_softmax(logits / temperature, dim=-1)
     probs = logprobs.exp()
+    order = None
     if top_p < 1.0:
-        sorted_probs, order = probs.sort(dim=-1, descending=True)
+        probs, order = probs.sort(dim=-1, descending=True)
         # Keep a token while the mass before it is below top_p (the first token always stays).
-        drop = sorted_probs.cumsum(-1) - sorted_probs >= top_p
-        sorted_probs = sorted_probs.masked_fill(drop, 0.0)
-        choice = torch.multinomial(sorted_probs, 1, generator=generator)
-        tokens = order.gather(-1, choice).squeeze(-1)
-    else:
-        tokens = torch.multinomial(probs, 1, generator=generator).squeeze(-1)
+        drop = probs.cumsum(-1) - probs >= top_p
+        probs = probs.masked_fill(drop, 0.0)
+    cdf = probs.cumsum(-1)
+    draw = torch.rand((cdf.shape[0], 1), generator=generator, dtype=cdf.dtype, device=cdf.device) * cdf[:, -1:]
+    # The first index whose cumulative mass exceeds the draw (a zero-probability token never is).
+    choice = torch.searchsorted(cdf, draw, right=True).clamp_(max=cdf.shape[-1] - 1)
+    tokens = (order.gather(-1, choice) if order is not None else choice).squeeze(-1)
     return tokens, logprobs.gather(-1, tokens[:, None]).squeeze(-1)
 
 
@@ -161,6 +173,28 @@ def _growing_cache(data: list[tuple[torch.Tensor, torch.Tensor]] | None = None):
     return GrowingCache()
 
 
+class _HFRunner:
+    """Forward passes through transformers' own model call (any causal LM)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        self.model = model
+
+    def refresh(self) -> None:
+        """Nothing to prepare: the model call reads its weights itself."""
+
+    def new_cache(self, batch: int, capacity: int):
+        return _growing_cache()
+
+    def cache_from(self, data: list[tuple[torch.Tensor, torch.Tensor]], reserve: int):
+        return _growing_cache(data)
+
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache, keep: int = 1) -> torch.Tensor:
+        device = next(self.model.parameters()).device
+        out = self.model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device),
+                         past_key_values=cache, use_cache=True, logits_to_keep=keep)
+        return out.logits
+
+
 @dataclass
 class _Prefix:
     """A conversation's tokens and their keys and values, per layer (heads, tokens, head_dim)."""
@@ -178,16 +212,21 @@ class HFBackend(GenerationBackend):
     multi-turn episode's next turn costs its new observation, not the whole context again). The
     cache is checked token by token and emptied whenever the weights change (parameter versions),
     so reuse never changes a result.
+
+    `fast` (default on) runs plain Llama-architecture models through `LlamaRunner`; off, or for any
+    other model, every forward is transformers' own.
     """
 
     def __init__(self, model: torch.nn.Module, tokenizer, chat: ChatFormat | None = None,
-                 max_cached: int = 256) -> None:
+                 max_cached: int = 256, fast: bool = True) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
         self.chat = chat
         self.max_cached = max_cached
+        self.fast = fast
         self._prefixes: dict[Hashable, _Prefix] = {}
         self._weights_version: tuple | None = None
+        self._runners: dict[int, Any] = {}
         self.reused_tokens = 0
         """Prompt tokens served from the prefix cache (for throughput reports)."""
 
@@ -198,11 +237,17 @@ class HFBackend(GenerationBackend):
     def sync_weights(self) -> None:
         self._prefixes.clear()
 
-    def _forward(self, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache, keep: int = 1):
-        out = self.model(input_ids=ids.to(self.device), attention_mask=mask.to(self.device),
-                         position_ids=pos.to(self.device), past_key_values=cache, use_cache=True,
-                         logits_to_keep=keep)
-        return out.logits, out.past_key_values
+    def _runner(self):
+        """The runner of the current model (the model object may be swapped), with fresh weights."""
+        key = id(self.model)
+        runner = self._runners.get(key)
+        if runner is None or runner.model is not self.model:
+            from rldojo.llm.fastllama import LlamaRunner
+
+            runner = LlamaRunner(self.model) if self.fast and LlamaRunner.supports(self.model) else _HFRunner(self.model)
+            self._runners = {key: runner}
+        runner.refresh()
+        return runner
 
     # ---- prefix cache -------------------------------------------------------------------------
     def _check_weights(self) -> None:
@@ -211,9 +256,11 @@ class HFBackend(GenerationBackend):
             self._prefixes.clear()
             self._weights_version = version
 
-    def _prefill(self, prompts: list[list[int]], keys: list[Hashable] | None):
-        """Run the prompts (reusing cached prefixes) -> (last logits, cache, mask, next positions)."""
+    def _prefill(self, runner, prompts: list[list[int]], keys: list[Hashable] | None, reserve: int = 0):
+        """Run the prompts (reusing cached prefixes) -> (last logits, cache, mask, next positions);
+        the cache has room for `reserve` more tokens per row."""
         self._check_weights()
+        device = self.device
         reuse: list[_Prefix | None] = [None] * len(prompts)
         if keys is not None:
             for i, (prompt, key) in enumerate(zip(prompts, keys)):
@@ -226,22 +273,23 @@ class HFBackend(GenerationBackend):
             owner = [firsts.setdefault(tuple(prompt), len(firsts)) for prompt in prompts]
             unique = [list(prompt) for prompt in firsts]
             ids, mask = left_pad(unique, self.pad_id)
+            ids, mask = ids.to(device), mask.to(device)
             pos = positions(mask)
-            logits, cache = self._forward(ids, mask, pos, _growing_cache())
+            cache = runner.new_cache(len(unique), ids.shape[1] + reserve)
+            logits = runner.forward(ids, mask, pos, cache)
             if len(unique) < len(prompts):
-                index = torch.tensor(owner, dtype=torch.long)
-                cache.batch_select_indices(index.to(self.device))
-                logits, mask, pos = logits[index.to(logits.device)], mask[index], pos[index]
+                index = torch.tensor(owner, dtype=torch.long, device=device)
+                cache.batch_select_indices(index)
+                logits, mask, pos = logits[index], mask[index], pos[index]
             return logits, cache, mask, pos[:, -1:] + 1
         cached = [len(r.ids) if r is not None else 0 for r in reuse]
         width = max(cached)
         new = [prompt[c:] for prompt, c in zip(prompts, cached)]
         ids, new_mask = left_pad(new, self.pad_id)
         old_mask = torch.zeros((len(prompts), width), dtype=torch.long)
-        layers = len(next(r for r in reuse if r is not None).keys)
         template = next(r for r in reuse if r is not None)
         data = []
-        for layer in range(layers):
+        for layer in range(len(template.keys)):
             heads, _, dim = template.keys[layer].shape
             k = template.keys[layer].new_zeros((len(prompts), heads, width, dim))
             v = template.values[layer].new_zeros((len(prompts), heads, width, dim))
@@ -252,10 +300,10 @@ class HFBackend(GenerationBackend):
             data.append((k, v))
         for row, c in enumerate(cached):
             old_mask[row, width - c:] = 1
-        cache = _growing_cache(data)
-        mask = torch.cat([old_mask, new_mask], dim=1)
-        pos = (torch.tensor(cached)[:, None] + new_mask.cumsum(-1) - 1).clamp_(min=0)
-        logits, cache = self._forward(ids, mask, pos, cache)
+        cache = runner.cache_from(data, ids.shape[1] + reserve)
+        mask = torch.cat([old_mask, new_mask], dim=1).to(device)
+        pos = (torch.tensor(cached)[:, None] + new_mask.cumsum(-1) - 1).clamp_(min=0).to(device)
+        logits = runner.forward(ids.to(device), mask, pos, cache)
         self.reused_tokens += sum(cached)
         return logits, cache, mask, pos[:, -1:] + 1
 
@@ -287,39 +335,71 @@ class HFBackend(GenerationBackend):
         was_training = self.model.training
         self.model.eval()
         try:
-            logits, cache, mask, next_pos = self._prefill(prompts, cache_keys)
-            rows = [_Row() for _ in prompts]
-            for step in range(params.max_new_tokens):
+            runner = self._runner()
+            steps = params.max_new_tokens
+            logits, cache, mask, next_pos = self._prefill(runner, prompts, cache_keys, reserve=steps)
+            device, rows, width = mask.device, len(prompts), mask.shape[1]
+            # Per-row state lives in tensors; nothing is read back per token unless stop strings
+            # need the text.
+            full_mask = torch.zeros((rows, width + steps), dtype=mask.dtype, device=device)
+            full_mask[:, :width] = mask
+            out_tokens = torch.zeros((rows, steps), dtype=torch.long, device=device)
+            out_logprobs = torch.zeros((rows, steps), dtype=torch.float32, device=device)
+            alive = torch.ones(rows, dtype=torch.bool, device=device)
+            lengths = torch.zeros(rows, dtype=torch.long, device=device)
+            by_token = torch.zeros(rows, dtype=torch.bool, device=device)
+            stop_ids = torch.tensor(sorted(params.stop_ids), dtype=torch.long, device=device)
+            texts: list[_Row] | None = [_Row() for _ in prompts] if params.stop_strings else None
+            fed = 0  # decoded tokens fed back to the model (columns after `width`)
+            for step in range(steps):
                 tokens, logprobs = sample_tokens(logits[:, -1, :], params.temperature, params.top_p, generator)
-                for row, token, logprob in zip(rows, tokens.tolist(), logprobs.tolist()):
-                    if row.done:
-                        continue
-                    row.tokens.append(token)
-                    row.logprobs.append(logprob)
-                    if token in params.stop_ids:
-                        row.done, row.reason, row.by_token = True, "stop", True
-                    elif params.stop_strings:
-                        self._check_stop_strings(row, token, params.stop_strings)
-                if all(row.done for row in rows) or step == params.max_new_tokens - 1:
+                out_tokens[:, step] = tokens
+                out_logprobs[:, step] = logprobs
+                lengths += alive
+                if len(stop_ids):
+                    hit = alive & torch.isin(tokens, stop_ids)
+                    by_token |= hit
+                    alive &= ~hit
+                if texts is not None:
+                    self._check_stop_strings(texts, tokens, alive, params.stop_strings)
+                if step == steps - 1 or not bool(alive.any()):
                     break
                 # Rows that are done feed padding that nothing attends to.
-                alive = torch.tensor([not row.done for row in rows])
-                tokens = torch.where(alive.to(tokens.device), tokens, torch.full_like(tokens, self.pad_id))
-                mask = torch.cat([mask, alive[:, None].to(mask.dtype)], dim=1)
-                logits, cache = self._forward(tokens[:, None].cpu(), mask, next_pos, cache)
+                full_mask[:, width + step] = alive
+                feed = torch.where(alive, tokens, self.pad_id)
+                logits = runner.forward(feed[:, None], full_mask[:, :width + step + 1], next_pos, cache)
                 next_pos = next_pos + 1
+                fed = step + 1
+            token_lists, logprob_lists = out_tokens.tolist(), out_logprobs.tolist()
+            counts, stopped = lengths.tolist(), by_token.tolist()
+            replies = []
+            for i in range(rows):
+                row = texts[i] if texts is not None else _Row()
+                row.tokens, row.logprobs = token_lists[i][:counts[i]], logprob_lists[i][:counts[i]]
+                if stopped[i]:
+                    row.reason, row.by_token = "stop", True
+                replies.append(row)
             # Every reply token but the last was fed to the model: that is what the cache holds.
-            self._store(cache_keys, cache, mask, [prompt + row.tokens[:-1] for prompt, row in zip(prompts, rows)])
+            self._store(cache_keys, cache, full_mask[:, :width + fed],
+                        [prompt + row.tokens[:-1] for prompt, row in zip(prompts, replies)])
         finally:
             self.model.train(was_training)
-        return [self._completion(row) for row in rows]
+        return [self._completion(row) for row in replies]
 
-    def _check_stop_strings(self, row: _Row, token: int, stop_strings: tuple[str, ...]) -> None:
-        row.text += self.tokenizer.decode([token], skip_special_tokens=False)
-        for stop in stop_strings:
-            if row.text.find(stop, max(0, len(row.text) - len(stop) - 64)) >= 0:
-                row.done, row.reason, row.stop = True, "stop", stop
-                return
+    def _check_stop_strings(self, rows: list[_Row], tokens: torch.Tensor, alive: torch.Tensor,
+                            stop_strings: tuple[str, ...]) -> None:
+        """Append each live row's new token to its text; rows whose text now holds a stop string
+        end (`alive` is updated in place). Rows that a stop token just ended are left as they are."""
+        flags = alive.tolist()
+        for i, (row, token) in enumerate(zip(rows, tokens.tolist())):
+            if not flags[i] or row.done:
+                continue
+            row.text += self.tokenizer.decode([token], skip_special_tokens=False)
+            for stop in stop_strings:
+                if row.text.find(stop, max(0, len(row.text) - len(stop) - 64)) >= 0:
+                    row.done, row.reason, row.stop = True, "stop", stop
+                    alive[i] = False
+                    break
 
     def _completion(self, row: _Row) -> Completion:
         text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
@@ -338,28 +418,32 @@ class HFBackend(GenerationBackend):
         was_training = self.model.training
         self.model.eval()
         try:
-            logits, cache, mask, next_pos = self._prefill(contexts, cache_keys)
+            runner = self._runner()
+            longest = max((len(c) for cands in candidates for c in cands), default=0)
+            logits, cache, mask, next_pos = self._prefill(runner, contexts, cache_keys, reserve=longest)
             self._store(cache_keys, cache, mask, contexts)
             first = torch.log_softmax(logits[:, -1, :].float(), dim=-1)  # (contexts, vocab)
             owner = [i for i, cands in enumerate(candidates) for _ in cands]
             flat = [cand for cands in candidates for cand in cands]
             if not flat:
                 return [[] for _ in contexts]
-            cache.batch_select_indices(torch.tensor(owner, dtype=torch.long, device=self.device))
-            longest = max(len(c) for c in flat)
+            device = mask.device
+            owner_index = torch.tensor(owner, dtype=torch.long, device=device)
+            cache.batch_select_indices(owner_index)
             cand_ids = torch.full((len(flat), longest), self.pad_id, dtype=torch.long)
             cand_mask = torch.zeros((len(flat), longest), dtype=torch.long)
             for row, cand in enumerate(flat):
                 cand_ids[row, :len(cand)] = torch.tensor(cand, dtype=torch.long)
                 cand_mask[row, :len(cand)] = 1
-            full_mask = torch.cat([mask[owner], cand_mask], dim=1)
-            cand_pos = next_pos[owner] + torch.arange(longest)[None, :]
-            cand_logits, _ = self._forward(cand_ids, full_mask, cand_pos, cache, keep=longest)
+            cand_ids = cand_ids.to(device)
+            full_mask = torch.cat([mask[owner_index], cand_mask.to(device)], dim=1)
+            cand_pos = next_pos[owner_index] + torch.arange(longest, device=device)[None, :]
+            cand_logits = runner.forward(cand_ids, full_mask, cand_pos, cache, keep=longest)
             # Token k of a candidate is predicted by the context's last logits (k = 0) or by
             # the candidate's own position k - 1.
             logprobs = torch.log_softmax(cand_logits[:, :-1, :].float(), dim=-1)
-            first_lp = first[owner].gather(-1, cand_ids[:, :1].to(self.device))  # (rows, 1)
-            rest_lp = logprobs.gather(-1, cand_ids[:, 1:, None].to(self.device)).squeeze(-1)
+            first_lp = first[owner_index].gather(-1, cand_ids[:, :1])  # (rows, 1)
+            rest_lp = logprobs.gather(-1, cand_ids[:, 1:, None]).squeeze(-1)
             per_token = torch.cat([first_lp, rest_lp], dim=1).cpu().tolist()
         finally:
             self.model.train(was_training)

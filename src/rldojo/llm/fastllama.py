@@ -1,0 +1,236 @@
+"""A lean inference forward for plain Llama-architecture causal LMs (rldojo's tiny model is one).
+
+For a model of about a million parameters, transformers' generic forward costs far more in Python
+(module calls, output dataclasses, mask building, cache bookkeeping) than in arithmetic: about
+5 ms per decoded token where the matrix products take a fraction of a millisecond. `LlamaRunner`
+computes the same function with plain tensor ops on the model's own weights:
+
+- q, k and v (and the MLP's gate and up) as one matrix product each, on weights concatenated once
+  per `refresh()` (call it after the weights change: every generate/score call does);
+- rotary embeddings looked up in a table built by the model's own rotary module;
+- keys and values written into preallocated buffers (`KVCache`), no concatenation per token;
+- a boolean attention mask built from the 0/1 padding mask, fed to scaled-dot-product attention.
+
+It is used only where `LlamaRunner.supports(model)` holds (an exact `LlamaForCausalLM` whose
+linear layers are plain `nn.Linear` without biases, SiLU MLP, static rotary embeddings); LoRA-wrapped
+or other models take the generic transformers path. Results equal the generic path's up to float
+rounding (the tests check tokens and log-probabilities against it).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+import torch.nn.functional as F
+
+#: Rotary types whose frequencies do not depend on the sequence length (a lookup table is exact).
+_STATIC_ROPE = frozenset({"default", "linear", "llama3", "yarn"})
+
+
+@dataclass
+class _LayerView:
+    keys: torch.Tensor
+    values: torch.Tensor
+
+
+class KVCache:
+    """Keys and values of every layer in preallocated buffers (batch, kv_heads, capacity, head_dim);
+    the first `length` columns are filled. Exposes `layers[i].keys/values` and
+    `batch_select_indices` like transformers' caches, so the backend treats both alike."""
+
+    def __init__(self, keys: list[torch.Tensor], values: list[torch.Tensor], length: int) -> None:
+        self.keys, self.values, self.length = keys, values, length
+
+    @classmethod
+    def from_data(cls, data: list[tuple[torch.Tensor, torch.Tensor]], reserve: int = 0) -> KVCache:
+        """A cache holding `data` (per layer (keys, values), each (batch, heads, length, dim)) with room
+        for `reserve` more columns."""
+        length = data[0][0].shape[-2]
+        keys, values = [], []
+        for k, v in data:
+            batch, heads, _, dim = k.shape
+            kbuf = k.new_empty((batch, heads, length + reserve, dim))
+            vbuf = v.new_empty((batch, heads, length + reserve, dim))
+            kbuf[:, :, :length] = k
+            vbuf[:, :, :length] = v
+            keys.append(kbuf)
+            values.append(vbuf)
+        return cls(keys, values, length)
+
+    @property
+    def capacity(self) -> int:
+        return self.keys[0].shape[-2]
+
+    def reserve(self, extra: int) -> None:
+        """Make room for `extra` more columns (grows by half again at least, copying once)."""
+        need = self.length + extra
+        if need <= self.capacity:
+            return
+        capacity = max(need, self.capacity + self.capacity // 2)
+        for buffers in (self.keys, self.values):
+            for i, old in enumerate(buffers):
+                batch, heads, _, dim = old.shape
+                new = old.new_empty((batch, heads, capacity, dim))
+                new[:, :, :self.length] = old[:, :, :self.length]
+                buffers[i] = new
+
+    @property
+    def layers(self) -> list[_LayerView]:
+        return [_LayerView(k[:, :, :self.length], v[:, :, :self.length]) for k, v in zip(self.keys, self.values)]
+
+    def batch_select_indices(self, index: torch.Tensor) -> None:
+        """Keep (or repeat) the rows in `index`, in that order."""
+        self.keys = [k.index_select(0, index) for k in self.keys]
+        self.values = [v.index_select(0, index) for v in self.values]
+
+
+@dataclass
+class _Weights:
+    embed: torch.Tensor
+    layers: list[tuple[torch.Tensor, ...]]
+    """Per layer: input norm, fused qkv, o, post-attention norm, fused gate-up, down."""
+    norm: torch.Tensor
+    lm_head: torch.Tensor
+
+
+class LlamaRunner:
+    """Inference forward of a plain `LlamaForCausalLM` (see the module docstring)."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        if not self.supports(model):
+            raise ValueError("LlamaRunner needs a plain LlamaForCausalLM (see LlamaRunner.supports)")
+        cfg = model.config
+        self.model = model
+        self.heads = cfg.num_attention_heads
+        self.kv_heads = cfg.num_key_value_heads or cfg.num_attention_heads
+        self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
+        self.intermediate = cfg.intermediate_size
+        self.eps = float(cfg.rms_norm_eps)
+        self.scale = self.head_dim ** -0.5
+        self.weights: _Weights | None = None
+        self._cos: torch.Tensor | None = None
+        self._sin: torch.Tensor | None = None
+
+    @staticmethod
+    def supports(model: torch.nn.Module) -> bool:
+        """Whether `model` is exactly the architecture this runner computes."""
+        try:
+            from transformers import LlamaForCausalLM
+        except ImportError:  # pragma: no cover - transformers is a dependency of the llm extra
+            return False
+        if type(model) is not LlamaForCausalLM:
+            return False
+        cfg = model.config
+        rope = getattr(model.model.rotary_emb, "rope_type", "default")
+        if (cfg.hidden_act != "silu" or getattr(cfg, "attention_bias", False) or getattr(cfg, "mlp_bias", False)
+                or getattr(cfg, "pretraining_tp", 1) != 1 or rope not in _STATIC_ROPE):
+            return False
+        for module in model.modules():
+            if isinstance(module, torch.nn.Linear) and (type(module) is not torch.nn.Linear or module.bias is not None):
+                return False
+            if module._forward_hooks or module._forward_pre_hooks:
+                return False
+        return type(model.model.embed_tokens) is torch.nn.Embedding
+
+    # ---- weights and tables -----------------------------------------------------------------------
+    @torch.no_grad()
+    def refresh(self) -> None:
+        """Take the model's current weights (concatenating q/k/v and gate/up); call after they change."""
+        inner = self.model.model
+        layers = []
+        for layer in inner.layers:
+            attn, mlp = layer.self_attn, layer.mlp
+            layers.append((
+                layer.input_layernorm.weight.detach(),
+                torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight]).detach(),
+                attn.o_proj.weight.detach(),
+                layer.post_attention_layernorm.weight.detach(),
+                torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).detach(),
+                mlp.down_proj.weight.detach(),
+            ))
+        self.weights = _Weights(embed=inner.embed_tokens.weight.detach(), layers=layers,
+                                norm=inner.norm.weight.detach(), lm_head=self.model.lm_head.weight.detach())
+        self._cos = self._sin = None  # rotary buffers may have moved device or dtype
+
+    @torch.no_grad()
+    def _rope_tables(self, longest: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """(cos, sin) of positions 0..longest-1 from the model's rotary module; sin carries the sign of
+        rotate_half, so that rotate(x) = x * cos + swap_halves(x) * sin."""
+        if self._cos is None or self._cos.shape[0] < longest or self._cos.device != like.device:
+            size = max(longest, 256 if self._cos is None else 2 * self._cos.shape[0])
+            ids = torch.arange(size, device=like.device)[None, :]
+            cos, sin = self.model.model.rotary_emb(like, ids)
+            half = self.head_dim // 2
+            sin = torch.cat([-sin[0, :, :half], sin[0, :, half:]], dim=-1)
+            self._cos, self._sin = cos[0].contiguous(), sin.contiguous()
+        return self._cos, self._sin
+
+    def new_cache(self, batch: int, capacity: int) -> KVCache:
+        """An empty cache for `batch` rows with room for `capacity` tokens."""
+        if self.weights is None:
+            self.refresh()
+        like = self.weights.embed
+        shape = (batch, self.kv_heads, max(capacity, 1), self.head_dim)
+        layers = len(self.weights.layers)
+        return KVCache([like.new_empty(shape) for _ in range(layers)], [like.new_empty(shape) for _ in range(layers)], 0)
+
+    def cache_from(self, data: list[tuple[torch.Tensor, torch.Tensor]], reserve: int) -> KVCache:
+        """A cache holding `data` (per layer (keys, values)) with room for `reserve` more tokens."""
+        return KVCache.from_data(data, reserve)
+
+    # ---- the forward ------------------------------------------------------------------------------
+    def _rms(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
+        # transformers' LlamaRMSNorm op for op (the mean as sum / n: what `mean` computes, with
+        # less dispatch), so the values are the same bit for bit.
+        return weight * (x * torch.rsqrt(x.pow(2).sum(-1, keepdim=True) / x.shape[-1] + self.eps))
+
+    @torch.inference_mode()
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache: KVCache,
+                keep: int = 1) -> torch.Tensor:
+        """Logits (batch, keep, vocab) of the last `keep` of the new tokens `ids` (batch, new) at
+        positions `pos`, attending to the cache's columns and to each other causally where `mask`
+        (batch, cached + new; 1 on real tokens) allows. The new keys and values join the cache."""
+        if self.weights is None:
+            self.refresh()
+        w = self.weights
+        device = w.embed.device
+        ids, mask, pos = ids.to(device), mask.to(device), pos.to(device)
+        batch, new = ids.shape
+        past = cache.length
+        total = past + new
+        cache.reserve(new)
+        x = F.embedding(ids, w.embed)
+        # A position never exceeds the number of real tokens before it: `total` bounds them all.
+        cos_table, sin_table = self._rope_tables(total, x)
+        cos, sin = cos_table[pos][:, None], sin_table[pos][:, None]  # (batch, 1, new, dim)
+        valid = mask[:, None, None, :total].bool()  # (batch, 1, 1, total)
+        if new == 1:
+            attn_mask = valid
+        else:
+            rows = torch.arange(past, total, device=device)[:, None]
+            cols = torch.arange(total, device=device)[None, :]
+            # A query always sees itself: padding queries then attend to something (their output
+            # is never used), and no row of the softmax is empty.
+            attn_mask = (valid & (cols <= rows)) | (cols == rows)
+        # Additive form once here (attention would convert a boolean mask in every layer).
+        attn_mask = torch.zeros(attn_mask.shape, dtype=x.dtype, device=device).masked_fill_(~attn_mask, float("-inf"))
+        heads, kv_heads, dim, half = self.heads, self.kv_heads, self.head_dim, self.head_dim // 2
+        qk_heads = heads + kv_heads
+        for (ln1, wqkv, wo, ln2, wgu, wd), kbuf, vbuf in zip(w.layers, cache.keys, cache.values):
+            h = self._rms(x, ln1)
+            qkv = F.linear(h, wqkv)
+            qk = qkv[..., :qk_heads * dim].view(batch, new, qk_heads, dim).transpose(1, 2)
+            swapped = torch.cat([qk[..., half:], qk[..., :half]], dim=-1)
+            qk = qk * cos + swapped * sin
+            kbuf[:, :, past:total] = qk[:, heads:]
+            vbuf[:, :, past:total] = qkv[..., qk_heads * dim:].view(batch, new, kv_heads, dim).transpose(1, 2)
+            attn = F.scaled_dot_product_attention(qk[:, :heads], kbuf[:, :, :total], vbuf[:, :, :total],
+                                                  attn_mask=attn_mask, scale=self.scale,
+                                                  enable_gqa=kv_heads != heads)
+            x = x + F.linear(attn.transpose(1, 2).reshape(batch, new, heads * dim), wo)
+            gu = F.linear(self._rms(x, ln2), wgu)
+            x = x + F.linear(F.silu(gu[..., :self.intermediate]) * gu[..., self.intermediate:], wd)
+        cache.length = total
+        x = self._rms(x[:, -keep:], w.norm)
+        return F.linear(x, w.lm_head)

@@ -1,0 +1,185 @@
+"""The lean Llama forward (rldojo.llm.fastllama) against transformers' own: same tokens, same
+log-probabilities, left padding and prefix reuse included."""
+
+import pytest
+import torch
+
+from rldojo.llm.fastllama import KVCache, LlamaRunner
+from rldojo.llm.generate import HFBackend, SamplingParams, left_pad, positions, sample_tokens
+
+
+def _prompts(lm):
+    return [lm.chat.prompt_ids(None, text) for text in ("Goal: craft red dye.", "Goal: craft sea lantern. " * 4, "hi")]
+
+
+def _pair(lm):
+    fast = HFBackend(lm.model, lm.tokenizer, lm.chat, fast=True)
+    generic = HFBackend(lm.model, lm.tokenizer, lm.chat, fast=False)
+    assert isinstance(fast._runner(), LlamaRunner) and not isinstance(generic._runner(), LlamaRunner)
+    return fast, generic
+
+
+def _logprobs(completions):
+    return torch.tensor([lp for c in completions for lp in c.logprobs])
+
+
+def _llama(tokenizer, **overrides):
+    from transformers import LlamaConfig, LlamaForCausalLM
+
+    settings = dict(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
+                    num_key_value_heads=4, intermediate_size=48, max_position_embeddings=512,
+                    tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id)
+    settings.update(overrides)
+    torch.manual_seed(1)
+    return LlamaForCausalLM(LlamaConfig(**settings)).eval()
+
+
+def test_runner_logits_equal_the_model_forward_on_a_left_padded_batch(tiny_lm):
+    model = tiny_lm.model.eval()
+    runner = LlamaRunner(model)
+    runner.refresh()
+    ids, mask = left_pad(_prompts(tiny_lm), tiny_lm.tokenizer.pad_token_id)
+    pos = positions(mask)
+    with torch.no_grad():
+        expected = model(input_ids=ids, attention_mask=mask, position_ids=pos).logits
+    cache = runner.new_cache(ids.shape[0], 4)  # too small on purpose: the cache grows
+    got = runner.forward(ids, mask, pos, cache, keep=ids.shape[1])
+    real = mask.bool()
+    torch.testing.assert_close(got[real], expected[real], atol=1e-5, rtol=1e-5)
+    assert cache.length == ids.shape[1] and cache.capacity >= ids.shape[1]
+    # One more token per row on top of the cache gives the full forward's last logits.
+    nxt = torch.tensor([[5], [6], [7]])
+    mask2 = torch.cat([mask, torch.ones((3, 1), dtype=torch.long)], dim=1)
+    step = runner.forward(nxt, mask2, pos[:, -1:] + 1, cache)
+    with torch.no_grad():
+        full = model(input_ids=torch.cat([ids, nxt], 1), attention_mask=mask2, position_ids=positions(mask2)).logits
+    torch.testing.assert_close(step[:, -1], full[:, -1], atol=1e-5, rtol=1e-5)
+
+
+def test_fast_and_generic_paths_agree_greedy_and_sampled(tiny_lm):
+    fast, generic = _pair(tiny_lm)
+    prompts = _prompts(tiny_lm)
+    stop = frozenset(tiny_lm.chat.stop_ids)
+    for temperature, top_p in ((0.0, 1.0), (1.0, 1.0), (0.8, 0.9)):
+        params = SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=12, stop_ids=stop)
+        a = fast.generate(prompts, params, torch.Generator().manual_seed(7))
+        b = generic.generate(prompts, params, torch.Generator().manual_seed(7))
+        assert [c.token_ids for c in a] == [c.token_ids for c in b]
+        assert [(c.finish_reason, c.stopped_by_token, c.text) for c in a] == \
+               [(c.finish_reason, c.stopped_by_token, c.text) for c in b]
+        torch.testing.assert_close(_logprobs(a), _logprobs(b), atol=1e-5, rtol=0)
+
+
+def test_fast_path_left_padded_batch_equals_one_row_at_a_time(tiny_lm):
+    fast, _ = _pair(tiny_lm)
+    prompts = _prompts(tiny_lm)
+    assert len({len(p) for p in prompts}) == 3  # three different lengths: real left padding
+    params = SamplingParams(temperature=0.0, max_new_tokens=10)
+    together = fast.generate(prompts, params)
+    alone = [fast.generate([p], params)[0] for p in prompts]
+    assert [c.token_ids for c in together] == [c.token_ids for c in alone]
+    torch.testing.assert_close(_logprobs(together), _logprobs(alone), atol=1e-5, rtol=0)
+
+
+def test_rows_that_stop_early_do_not_change_the_others(tiny_lm):
+    """A row ended by a stop token keeps feeding masked padding; the other rows are unaffected."""
+    fast, generic = _pair(tiny_lm)
+    prompts = _prompts(tiny_lm)
+    free = fast.generate(prompts, SamplingParams(temperature=0.0, max_new_tokens=10))
+    stop_at = free[0].token_ids[2]
+    params = SamplingParams(temperature=0.0, max_new_tokens=10, stop_ids=frozenset({stop_at}))
+    for backend in (fast, generic):
+        out = backend.generate(prompts, params)
+        assert out[0].token_ids == free[0].token_ids[:free[0].token_ids.index(stop_at) + 1]
+        assert out[0].stopped_by_token and out[0].finish_reason == "stop"
+        for c, f in zip(out[1:], free[1:]):
+            cut = f.token_ids.index(stop_at) + 1 if stop_at in f.token_ids else len(f.token_ids)
+            assert c.token_ids == f.token_ids[:cut]
+
+
+def test_fast_path_scores_and_prefix_reuse_match_the_generic_path(tiny_lm):
+    fast, generic = _pair(tiny_lm)
+    contexts = _prompts(tiny_lm)
+    keys = [("slot", i) for i in range(len(contexts))]
+    params = SamplingParams(temperature=1.0, max_new_tokens=6)
+    for turn in range(3):
+        a = fast.generate(contexts, params, torch.Generator().manual_seed(turn), cache_keys=keys)
+        b = generic.generate(contexts, params, torch.Generator().manual_seed(turn))
+        assert [c.token_ids for c in a] == [c.token_ids for c in b]
+        torch.testing.assert_close(_logprobs(a), _logprobs(b), atol=1e-5, rtol=0)
+        contexts = [ctx + c.token_ids + tiny_lm.chat.turn_ids("Got it. " * (i + 1), c.stopped_by_token)
+                    for i, (ctx, c) in enumerate(zip(contexts, a))]
+    assert fast.reused_tokens > 0
+    cands = [[tiny_lm.chat.reply_ids("Action: inventory"), tiny_lm.chat.reply_ids("Action: get 1 poppy")]] * 3
+    warm, cold = fast.score(contexts, cands, cache_keys=keys), generic.score(contexts, cands)
+    flat = [torch.tensor([lp for per in s for cand in per for lp in cand]) for s in (warm, cold)]
+    torch.testing.assert_close(flat[0], flat[1], atol=1e-5, rtol=0)
+
+
+def test_weights_changed_between_calls_are_picked_up(tiny_lm):
+    fast, generic = _pair(tiny_lm)
+    prompts = _prompts(tiny_lm)[:1]
+    params = SamplingParams(temperature=0.0, max_new_tokens=6)
+    fast.generate(prompts, params)
+    with torch.no_grad():
+        for p in tiny_lm.model.parameters():
+            p.mul_(1.5)
+    a, b = fast.generate(prompts, params)[0], generic.generate(prompts, params)[0]
+    assert a.token_ids == b.token_ids
+    torch.testing.assert_close(torch.tensor(a.logprobs), torch.tensor(b.logprobs), atol=1e-5, rtol=0)
+
+
+def test_grouped_query_attention_matches_the_model(tiny_lm):
+    model = _llama(tiny_lm.tokenizer, num_key_value_heads=2)
+    assert LlamaRunner.supports(model)
+    fast = HFBackend(model, tiny_lm.tokenizer, tiny_lm.chat, fast=True)
+    generic = HFBackend(model, tiny_lm.tokenizer, tiny_lm.chat, fast=False)
+    params = SamplingParams(temperature=0.0, max_new_tokens=8)
+    a, b = fast.generate(_prompts(tiny_lm), params), generic.generate(_prompts(tiny_lm), params)
+    assert [c.token_ids for c in a] == [c.token_ids for c in b]
+    torch.testing.assert_close(_logprobs(a), _logprobs(b), atol=1e-5, rtol=0)
+
+
+def test_other_architectures_take_the_generic_path(tiny_lm):
+    assert LlamaRunner.supports(tiny_lm.model)
+    assert not LlamaRunner.supports(_llama(tiny_lm.tokenizer, attention_bias=True))
+    assert not LlamaRunner.supports(_llama(tiny_lm.tokenizer, hidden_act="gelu"))
+    assert not LlamaRunner.supports(torch.nn.Linear(2, 2))
+    tiny_lm.add_adapters(_lora())
+    assert not LlamaRunner.supports(tiny_lm.model)
+    backend = HFBackend(tiny_lm.model, tiny_lm.tokenizer, tiny_lm.chat)
+    assert not isinstance(backend._runner(), LlamaRunner)
+    out = backend.generate(_prompts(tiny_lm), SamplingParams(temperature=0.0, max_new_tokens=4))
+    assert all(len(c.token_ids) == 4 for c in out)
+    with pytest.raises(ValueError):
+        LlamaRunner(tiny_lm.model)
+
+
+def _lora():
+    from rldojo.llm.config import LoraSettings
+
+    return LoraSettings(r=2, alpha=4, dropout=0.0)
+
+
+def test_kv_cache_grows_and_selects_rows():
+    keys = [torch.arange(2 * 1 * 3 * 2, dtype=torch.float32).view(2, 1, 3, 2)]
+    cache = KVCache.from_data([(keys[0], -keys[0])], reserve=0)
+    assert cache.capacity == 3
+    cache.reserve(5)
+    assert cache.capacity >= 8 and cache.length == 3
+    torch.testing.assert_close(cache.layers[0].keys, keys[0])
+    cache.batch_select_indices(torch.tensor([1, 1, 0]))
+    torch.testing.assert_close(cache.layers[0].values, -keys[0][[1, 1, 0]])
+
+
+def test_sampler_draws_from_the_distribution():
+    probs = torch.tensor([0.5, 0.3, 0.15, 0.05, 0.0])
+    logits = torch.log(probs).expand(4000, 5)
+    tokens, logprobs = sample_tokens(logits, 1.0, 1.0, torch.Generator().manual_seed(0))
+    freq = torch.bincount(tokens, minlength=5).float() / tokens.numel()
+    torch.testing.assert_close(freq, probs, atol=0.02, rtol=0)
+    assert freq[4] == 0
+    torch.testing.assert_close(logprobs, torch.log(probs)[tokens])
+    # The same generator state gives the same draws.
+    again, _ = sample_tokens(logits, 1.0, 1.0, torch.Generator().manual_seed(0))
+    assert torch.equal(tokens, again)
