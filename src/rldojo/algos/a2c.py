@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 from rldojo.algos.actor_critic_agent import ActorCriticAgent
 from rldojo.algos.sil import SILConfig, sil_feedforward_only
 from rldojo.config import NetConfig, OptimConfig, StrictModel
-from rldojo.nets.optim import scheduled, set_lr
+from rldojo.nets.optim import clip_grad_norm, scheduled, set_lr
 
 
 class A2CConfig(StrictModel):
@@ -72,7 +72,7 @@ class A2C(ActorCriticAgent):
         loss.backward()
         grad_norm = float("nan")
         if cfg.max_grad_norm is not None:
-            grad_norm = float(torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.max_grad_norm))
+            grad_norm = float(clip_grad_norm(self.net.parameters(), cfg.max_grad_norm))
         self.optimizer.step()
 
         self.buffer.reset()

@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 from rldojo.algos.actor_critic_agent import ActorCriticAgent
 from rldojo.algos.sil import SILConfig, sil_feedforward_only
 from rldojo.config import NetConfig, OptimConfig, StrictModel
-from rldojo.nets.optim import scheduled, set_lr
+from rldojo.nets.optim import clip_grad_norm, scheduled, set_lr
 
 
 class PPOConfig(StrictModel):
@@ -126,7 +126,7 @@ class PPO(ActorCriticAgent):
                 self.optimizer.zero_grad(set_to_none=True)
                 loss.backward()
                 if cfg.max_grad_norm is not None:
-                    grad_norms.append(torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.max_grad_norm))
+                    grad_norms.append(clip_grad_norm(self.net.parameters(), cfg.max_grad_norm))
                 self.optimizer.step()
                 ratios.append(ratio.detach())
                 losses.append(torch.stack([loss, policy_loss, value_loss]).detach())

@@ -25,7 +25,7 @@ from rldojo.algos.base import TensorAgent
 from rldojo.config import NetConfig, OptimConfig, StrictModel, feedforward_only
 from rldojo.nets.actor_critic import ActorCritic
 from rldojo.nets.mlp import encode_obs
-from rldojo.nets.optim import build_optimizer, scheduled, set_lr
+from rldojo.nets.optim import build_optimizer, clip_grad_norm, scheduled, set_lr
 from rldojo.nets.policy import to_env_actions
 
 
@@ -125,7 +125,7 @@ class Reinforce(TensorAgent):
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         if cfg.max_grad_norm is not None:
-            torch.nn.utils.clip_grad_norm_(self.net.parameters(), cfg.max_grad_norm)
+            clip_grad_norm(self.net.parameters(), cfg.max_grad_norm)
         self.optimizer.step()
 
         used = len(self._finished)

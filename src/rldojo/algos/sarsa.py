@@ -26,7 +26,7 @@ from pydantic import Field, field_validator
 from rldojo.algos.base import TensorAgent
 from rldojo.config import NetConfig, OptimConfig, StrictModel, feedforward_only
 from rldojo.nets.mlp import encode_obs
-from rldojo.nets.optim import build_optimizer, scheduled, set_lr
+from rldojo.nets.optim import build_optimizer, clip_grad_norm, scheduled, set_lr
 from rldojo.nets.q_network import QNetwork
 
 
@@ -135,7 +135,7 @@ class Sarsa(TensorAgent):
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if cfg.max_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(self.q_net.parameters(), cfg.max_grad_norm)
+                clip_grad_norm(self.q_net.parameters(), cfg.max_grad_norm)
             self.optimizer.step()
         self.steps = self.steps[count:]  # the last n steps still need their future actions
         self.updates += 1

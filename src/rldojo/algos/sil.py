@@ -18,6 +18,7 @@ from pydantic import Field
 from rldojo.config import StrictModel
 from rldojo.memory.replay import PrioritizedReplayBuffer
 from rldojo.nets.actor_critic import ActorCritic
+from rldojo.nets.optim import clip_grad_norm
 
 
 class SILConfig(StrictModel):
@@ -93,7 +94,7 @@ class SelfImitation:
             self.optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if max_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(self.net.parameters(), max_grad_norm)
+                clip_grad_norm(self.net.parameters(), max_grad_norm)
             self.optimizer.step()
             self.replay.update_priorities(batch["indices"].numpy(), advantage.detach().numpy())
             losses.append(float(loss.detach()))

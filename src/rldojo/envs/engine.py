@@ -178,16 +178,26 @@ class EngineVectorEnv(VectorEnv):
         where env start+j sits in the returned batch (pool mode), default start+j; `add_info`:
         gymnasium's `_add_info` for a batch of another size (pool mode)."""
         add_info = add_info or self._add_info
-        by_env = {j: (final_info, info) for j, final_info, info in records}
-        done_set = set(done)
-        for j in sorted(done_set.union(by_env)):
-            final_info, info = by_env.get(j, ({}, {}))
-            at = start + j if positions is None else positions[j]
-            if j in done_set:
-                final_obs = finals[j] if finals is not None else _index_tree(self._final_view, start + j)
-                infos = add_info(infos, {"final_obs": final_obs, "final_info": final_info}, at)
+        if done:
+            # final_obs / final_info of every ended episode at once: the arrays and masks gymnasium's
+            # _add_info builds one env at a time (its per-call cost is most of a cheap env's batch)
+            size = add_info.__self__.num_envs
+            if "final_obs" not in infos:
+                infos["final_obs"] = np.full(size, None, dtype=object)
+                infos["_final_obs"] = np.zeros(size, dtype=np.bool_)
+            final_infos = {j: final_info for j, final_info, _ in records if final_info}
+            for j in sorted(done):
+                at = start + j if positions is None else positions[j]
+                infos["final_obs"][at] = finals[j] if finals is not None else _index_tree(self._final_view, start + j)
+                infos["_final_obs"][at] = True
+                if j in final_infos:
+                    infos = add_info(infos, {"final_info": final_infos[j]}, at)
+                else:
+                    infos.setdefault("final_info", {})
+                    infos.setdefault("_final_info", np.zeros(size, dtype=np.bool_))[at] = True
+        for j, _, info in sorted(records, key=lambda record: record[0]):
             if info:
-                infos = add_info(infos, info, at)
+                infos = add_info(infos, info, start + j if positions is None else positions[j])
         return infos
 
     def _merge_reset(self, infos: dict[str, Any], start: int, records: list[Record], positions: Any = None,

@@ -72,7 +72,8 @@ class TwinMLP(nn.Module):
         h = x.unsqueeze(0).expand(2, -1, -1)
         for weight, bias in zip(self.weights, self.biases):
             h = self.activation(torch.baddbmm(bias, h, weight))
-        return h[0], h[1]
+        features_a, features_b = h.unbind(0)  # one backward node; indexing twice allocates two zero grads
+        return features_a, features_b
 
 
 def flat_obs_dim(space: gym.Space) -> int:
