@@ -19,6 +19,7 @@ rounding (the tests check tokens and log-probabilities against it).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -134,30 +135,35 @@ class LlamaRunner:
         return type(model.model.embed_tokens) is torch.nn.Embedding
 
     # ---- weights and tables -----------------------------------------------------------------------
-    @torch.no_grad()
-    def refresh(self) -> None:
-        """Take the model's current weights (concatenating q/k/v and gate/up); call after they change."""
+    def _gather_weights(self) -> _Weights:
+        """The model's weights, q/k/v and gate/up concatenated (inside autograd when grad is on)."""
         inner = self.model.model
         layers = []
         for layer in inner.layers:
             attn, mlp = layer.self_attn, layer.mlp
             layers.append((
-                layer.input_layernorm.weight.detach(),
-                torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight]).detach(),
-                attn.o_proj.weight.detach(),
-                layer.post_attention_layernorm.weight.detach(),
-                torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]).detach(),
-                mlp.down_proj.weight.detach(),
+                layer.input_layernorm.weight,
+                torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight]),
+                attn.o_proj.weight,
+                layer.post_attention_layernorm.weight,
+                torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]),
+                mlp.down_proj.weight,
             ))
-        self.weights = _Weights(embed=inner.embed_tokens.weight.detach(), layers=layers,
-                                norm=inner.norm.weight.detach(), lm_head=self.model.lm_head.weight.detach())
+        return _Weights(embed=inner.embed_tokens.weight, layers=layers, norm=inner.norm.weight,
+                        lm_head=self.model.lm_head.weight)
+
+    @torch.no_grad()
+    def refresh(self) -> None:
+        """Take the model's current weights for inference; call after they change."""
+        self.weights = self._gather_weights()
         self._cos = self._sin = None  # rotary buffers may have moved device or dtype
 
     @torch.no_grad()
     def _rope_tables(self, longest: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(cos, sin) of positions 0..longest-1 from the model's rotary module; sin carries the sign of
         rotate_half, so that rotate(x) = x * cos + swap_halves(x) * sin."""
-        if self._cos is None or self._cos.shape[0] < longest or self._cos.device != like.device:
+        if (self._cos is None or self._cos.shape[0] < longest or self._cos.device != like.device
+                or self._cos.dtype != like.dtype or (self._cos.is_inference() and not torch.is_inference_mode_enabled())):
             size = max(longest, 256 if self._cos is None else 2 * self._cos.shape[0])
             ids = torch.arange(size, device=like.device)[None, :]
             cos, sin = self.model.model.rotary_emb(like, ids)
@@ -185,21 +191,16 @@ class LlamaRunner:
         # less dispatch), so the values are the same bit for bit.
         return weight * (x * torch.rsqrt(x.pow(2).sum(-1, keepdim=True) / x.shape[-1] + self.eps))
 
-    @torch.inference_mode()
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache: KVCache,
-                keep: int = 1) -> torch.Tensor:
-        """Logits (batch, keep, vocab) of the last `keep` of the new tokens `ids` (batch, new) at
-        positions `pos`, attending to the cache's columns and to each other causally where `mask`
-        (batch, cached + new; 1 on real tokens) allows. The new keys and values join the cache."""
-        if self.weights is None:
-            self.refresh()
-        w = self.weights
+    def _compute(self, w: _Weights, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, past: int,
+                 keep: int, attend: Callable[[int, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
+                 ) -> torch.Tensor:
+        """The transformer on new tokens `ids` (batch, new); `attend(layer, keys, values)` joins the
+        new keys and values to the `past` cached ones and returns all of them. Logits of the last
+        `keep` tokens (all of them when keep is 0)."""
         device = w.embed.device
         ids, mask, pos = ids.to(device), mask.to(device), pos.to(device)
         batch, new = ids.shape
-        past = cache.length
         total = past + new
-        cache.reserve(new)
         x = F.embedding(ids, w.embed)
         # A position never exceeds the number of real tokens before it: `total` bounds them all.
         cos_table, sin_table = self._rope_tables(total, x)
@@ -217,20 +218,41 @@ class LlamaRunner:
         attn_mask = torch.zeros(attn_mask.shape, dtype=x.dtype, device=device).masked_fill_(~attn_mask, float("-inf"))
         heads, kv_heads, dim, half = self.heads, self.kv_heads, self.head_dim, self.head_dim // 2
         qk_heads = heads + kv_heads
-        for (ln1, wqkv, wo, ln2, wgu, wd), kbuf, vbuf in zip(w.layers, cache.keys, cache.values):
+        for index, (ln1, wqkv, wo, ln2, wgu, wd) in enumerate(w.layers):
             h = self._rms(x, ln1)
             qkv = F.linear(h, wqkv)
             qk = qkv[..., :qk_heads * dim].view(batch, new, qk_heads, dim).transpose(1, 2)
             swapped = torch.cat([qk[..., half:], qk[..., :half]], dim=-1)
             qk = qk * cos + swapped * sin
-            kbuf[:, :, past:total] = qk[:, heads:]
-            vbuf[:, :, past:total] = qkv[..., qk_heads * dim:].view(batch, new, kv_heads, dim).transpose(1, 2)
-            attn = F.scaled_dot_product_attention(qk[:, :heads], kbuf[:, :, :total], vbuf[:, :, :total],
-                                                  attn_mask=attn_mask, scale=self.scale,
+            keys, values = attend(index, qk[:, heads:],
+                                  qkv[..., qk_heads * dim:].view(batch, new, kv_heads, dim).transpose(1, 2))
+            attn = F.scaled_dot_product_attention(qk[:, :heads], keys, values, attn_mask=attn_mask, scale=self.scale,
                                                   enable_gqa=kv_heads != heads)
             x = x + F.linear(attn.transpose(1, 2).reshape(batch, new, heads * dim), wo)
             gu = F.linear(self._rms(x, ln2), wgu)
             x = x + F.linear(F.silu(gu[..., :self.intermediate]) * gu[..., self.intermediate:], wd)
+        if keep:
+            x = x[:, -keep:]
+        return F.linear(self._rms(x, w.norm), w.lm_head)
+
+    @torch.inference_mode()
+    def forward(self, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache: KVCache,
+                keep: int = 1) -> torch.Tensor:
+        """Logits (batch, keep, vocab) of the last `keep` of the new tokens `ids` (batch, new) at
+        positions `pos`, attending to the cache's columns and to each other causally where `mask`
+        (batch, cached + new; 1 on real tokens) allows. The new keys and values join the cache."""
+        if self.weights is None:
+            self.refresh()
+        past, new = cache.length, ids.shape[1]
+        total = past + new
+        cache.reserve(new)
+
+        def attend(layer: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            kbuf, vbuf = cache.keys[layer], cache.values[layer]
+            kbuf[:, :, past:total] = keys
+            vbuf[:, :, past:total] = values
+            return kbuf[:, :, :total], vbuf[:, :, :total]
+
+        logits = self._compute(self.weights, ids, mask, pos, past, keep, attend)
         cache.length = total
-        x = self._rms(x[:, -keep:], w.norm)
-        return F.linear(x, w.lm_head)
+        return logits

@@ -103,7 +103,7 @@ def sample_tokens(logits: torch.Tensor, temperature: float, top_p: float,
         logprobs = torch.log_softmax(logits, dim=-1)
         tokens = logits.argmax(dim=-1)
         return tokens, logprobs.gather(-1, tokens[:, None]).squeeze(-1)
-    logprobs = torch.log_softmax(logits / temperature, dim=-1)
+    logprobs = torch.log_softmax(logits / temperature if temperature != 1.0 else logits, dim=-1)
     probs = logprobs.exp()
     order = None
     if top_p < 1.0:
@@ -249,6 +249,14 @@ class HFBackend(GenerationBackend):
         runner.refresh()
         return runner
 
+    def _enter_eval(self, runner) -> bool:
+        """Switch the model to eval mode for a transformers forward (dropout off); whether it was
+        training, to switch back. The lean runner has no dropout: the mode is left alone."""
+        if isinstance(runner, _HFRunner) and self.model.training:
+            self.model.eval()
+            return True
+        return False
+
     # ---- prefix cache -------------------------------------------------------------------------
     def _check_weights(self) -> None:
         version = (id(self.model), sum(p._version for p in self.model.parameters()))
@@ -332,10 +340,9 @@ class HFBackend(GenerationBackend):
                  cache_keys: list[Hashable] | None = None) -> list[Completion]:
         if not prompts:
             return []
-        was_training = self.model.training
-        self.model.eval()
+        runner = self._runner()
+        was_training = self._enter_eval(runner)
         try:
-            runner = self._runner()
             steps = params.max_new_tokens
             logits, cache, mask, next_pos = self._prefill(runner, prompts, cache_keys, reserve=steps)
             device, rows, width = mask.device, len(prompts), mask.shape[1]
@@ -383,7 +390,8 @@ class HFBackend(GenerationBackend):
             self._store(cache_keys, cache, full_mask[:, :width + fed],
                         [prompt + row.tokens[:-1] for prompt, row in zip(prompts, replies)])
         finally:
-            self.model.train(was_training)
+            if was_training:
+                self.model.train()
         return [self._completion(row) for row in replies]
 
     def _check_stop_strings(self, rows: list[_Row], tokens: torch.Tensor, alive: torch.Tensor,
@@ -415,10 +423,9 @@ class HFBackend(GenerationBackend):
         of its context's cache."""
         if not contexts:
             return []
-        was_training = self.model.training
-        self.model.eval()
+        runner = self._runner()
+        was_training = self._enter_eval(runner)
         try:
-            runner = self._runner()
             longest = max((len(c) for cands in candidates for c in cands), default=0)
             logits, cache, mask, next_pos = self._prefill(runner, contexts, cache_keys, reserve=longest)
             self._store(cache_keys, cache, mask, contexts)
@@ -446,7 +453,8 @@ class HFBackend(GenerationBackend):
             rest_lp = logprobs.gather(-1, cand_ids[:, 1:, None]).squeeze(-1)
             per_token = torch.cat([first_lp, rest_lp], dim=1).cpu().tolist()
         finally:
-            self.model.train(was_training)
+            if was_training:
+                self.model.train()
         out: list[list[list[float]]] = [[] for _ in contexts]
         for i, cand, values in zip(owner, flat, per_token):
             out[i].append(values[:len(cand)])
