@@ -197,11 +197,22 @@ class _HFRunner:
 
 @dataclass
 class _Prefix:
-    """A conversation's tokens and their keys and values, per layer (heads, tokens, head_dim)."""
+    """A conversation's tokens and where their keys and values are: row `row` of the batch's
+    per-layer (batch, heads, columns, head_dim) tensors, at the columns where `mask` (that row's)
+    is 1. Kept by reference and copied out only when the conversation continues (a single-turn
+    episode's prefix is never used again, and then costs nothing)."""
 
     ids: list[int]
     keys: list[torch.Tensor]
     values: list[torch.Tensor]
+    row: int
+    mask: torch.Tensor
+
+    def layer(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
+        """(keys, values) of this conversation in layer `index`, each (heads, tokens, head_dim)."""
+        columns = self.mask.nonzero().squeeze(-1).to(self.keys[index].device)
+        return (self.keys[index][self.row].index_select(1, columns),
+                self.values[index][self.row].index_select(1, columns))
 
 
 class HFBackend(GenerationBackend):
@@ -298,13 +309,12 @@ class HFBackend(GenerationBackend):
         template = next(r for r in reuse if r is not None)
         data = []
         for layer in range(len(template.keys)):
-            heads, _, dim = template.keys[layer].shape
+            _, heads, _, dim = template.keys[layer].shape
             k = template.keys[layer].new_zeros((len(prompts), heads, width, dim))
             v = template.values[layer].new_zeros((len(prompts), heads, width, dim))
             for row, prefix in enumerate(reuse):
                 if prefix is not None:
-                    k[row, :, width - cached[row]:] = prefix.keys[layer]
-                    v[row, :, width - cached[row]:] = prefix.values[layer]
+                    k[row, :, width - cached[row]:], v[row, :, width - cached[row]:] = prefix.layer(layer)
             data.append((k, v))
         for row, c in enumerate(cached):
             old_mask[row, width - c:] = 1
@@ -316,21 +326,21 @@ class HFBackend(GenerationBackend):
         return logits, cache, mask, pos[:, -1:] + 1
 
     def _store(self, keys: list[Hashable] | None, cache, mask: torch.Tensor, fed: list[list[int]]) -> None:
-        """Keep each keyed row's real (unmasked) keys and values; `fed` are the tokens they hold."""
+        """Remember each keyed row's keys and values (by reference); `fed` are the tokens they hold,
+        at the columns where `mask` is 1."""
         if keys is None:
             return
-        layers = [(layer.keys, layer.values) for layer in cache.layers]
+        layers = cache.layers
+        layer_keys, layer_values = [layer.keys for layer in layers], [layer.values for layer in layers]
+        counts = mask.sum(-1).tolist()
         for row, key in enumerate(keys):
             if key is None:
                 continue
-            columns = mask[row].nonzero().squeeze(-1).to(self.device)
-            if len(columns) != len(fed[row]):  # never expected; then simply do not cache
-                self._prefixes.pop(key, None)
-                continue
             self._prefixes.pop(key, None)
-            self._prefixes[key] = _Prefix(ids=list(fed[row]),
-                                          keys=[k[row].index_select(1, columns) for k, _ in layers],
-                                          values=[v[row].index_select(1, columns) for _, v in layers])
+            if counts[row] != len(fed[row]):  # never expected; then simply do not cache
+                continue
+            self._prefixes[key] = _Prefix(ids=list(fed[row]), keys=layer_keys, values=layer_values, row=row,
+                                          mask=mask[row])
         while len(self._prefixes) > self.max_cached:
             self._prefixes.pop(next(iter(self._prefixes)))
 
