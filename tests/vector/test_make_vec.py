@@ -56,6 +56,31 @@ def test_busy_cores_do_not_count(monkeypatch):
     assert calibrate.idle_cpus() == 2
 
 
+def test_idle_cores_come_from_proc_stat_over_the_calibration(monkeypatch):
+    from rldojo.envs import calibrate
+
+    monkeypatch.setattr(calibrate, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(calibrate.os, "getloadavg", lambda: (5.2, 4.0, 3.0))  # a busy minute, now over
+    # 20 ticks on 2 cores: this process busy on one, the other idle -> both usable
+    monkeypatch.setattr(calibrate, "cpu_ticks", lambda: (1000 + 10, 5000 + 20))
+    assert calibrate.idle_cpus(since=(1000, 5000)) == 2
+    # both cores busy (another process on the second) -> only this process's own core
+    monkeypatch.setattr(calibrate, "cpu_ticks", lambda: (1000 + 1, 5000 + 20))
+    assert calibrate.idle_cpus(since=(1000, 5000)) == 1
+    # too short a span to trust: the load average decides
+    monkeypatch.setattr(calibrate, "cpu_ticks", lambda: (1000 + 2, 5000 + 2))
+    assert calibrate.idle_cpus(since=(1000, 5000)) == 1
+
+
+def test_cpu_ticks_reads_this_machine():
+    from rldojo.envs import calibrate
+
+    ticks = calibrate.cpu_ticks()
+    if ticks is not None:  # Linux
+        idle, total = ticks
+        assert 0 <= idle <= total and total > 0
+
+
 def test_plan_weighs_step_cost_against_the_price_of_workers():
     # 200 us envs, 64 of them, 2 cores: two workers halve 12.8 ms at a cost of ~0.1 ms
     plan = plan_engine(200e-6, 64, cpus=2)
@@ -78,7 +103,7 @@ def test_plan_weighs_step_cost_against_the_price_of_workers():
 
 
 def test_auto_times_the_env_and_logs_its_choice(monkeypatch):
-    monkeypatch.setattr("rldojo.envs.vector.idle_cpus", lambda: 2)  # what a quiet 2-core machine has
+    monkeypatch.setattr("rldojo.envs.vector.idle_cpus", lambda since=None: 2)  # what a quiet 2-core machine has
     lines: list[str] = []
     sink = logger.add(lambda m: lines.append(str(m)), level="INFO")
     try:

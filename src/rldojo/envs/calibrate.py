@@ -5,7 +5,9 @@ processes it costs about `ceil(num_envs / W) * t` plus a fixed price per batch f
 workers and collecting their answers (`WAKE_US + WORKER_US * W`, measured on 2-core machines with
 benchmarks/vector_throughput.py). Auto picks the W (up to the usable CPU cores) with the lowest
 cost, and workers only when they beat in-process stepping by `MIN_GAIN`. Cores that other
-processes keep busy (the load average says how many) do not count.
+processes keep busy do not count: how busy they are is read from /proc/stat over the calibration
+itself (the load average, the fallback elsewhere, remembers the last minute, including work that
+has just finished).
 """
 
 from __future__ import annotations
@@ -24,7 +26,7 @@ WORKER_US = 25.0
 #: Workers must be at least this much faster than in-process stepping to be worth their processes.
 MIN_GAIN = 1.25
 #: Calibration budget: at least MIN_STEPS steps, then up to BUDGET_S seconds or MAX_STEPS steps.
-MIN_STEPS, MAX_STEPS, BUDGET_S = 3, 2000, 0.05
+MIN_STEPS, MAX_STEPS, BUDGET_S = 3, 10000, 0.06
 #: Steps per chunk: long enough to include the env's occasional resets.
 CHUNK = 32
 
@@ -54,10 +56,40 @@ def usable_cpus() -> int:
         return os.cpu_count() or 1
 
 
-def idle_cpus() -> int:
-    """Usable cores not already kept busy by other processes (the last minute's load average, less
-    this process): on a shared machine, workers on busy cores only add switching."""
+#: /proc/stat ticks (1/100 s each) a sample must span per core to be trusted over the load average.
+MIN_TICKS_PER_CPU = 3
+
+
+def cpu_ticks() -> tuple[int, int] | None:
+    """(idle, total) scheduler ticks so far of the cores this process may use, from /proc/stat
+    (None where there is no /proc/stat)."""
+    try:
+        allowed = os.sched_getaffinity(0)
+        with open("/proc/stat") as stat:
+            lines = stat.read().splitlines()
+    except (AttributeError, OSError):
+        return None
+    idle = total = 0
+    for line in lines:
+        name, *fields = line.split()
+        if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in allowed:
+            continue
+        values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+        idle += values[3] + values[4]
+        total += sum(values)
+    return (idle, total) if total else None
+
+
+def idle_cpus(since: tuple[int, int] | None = None) -> int:
+    """Usable cores not kept busy by other processes: on a shared machine, workers on busy cores only
+    add switching. `since`: a `cpu_ticks()` taken before this process ran its calibration; the idle
+    share of the cores since then, plus the core this process used (it waits while workers step).
+    Without it, or over too short a span, the last minute's load average less this process."""
     cpus = usable_cpus()
+    now = cpu_ticks() if since is not None else None
+    if since is not None and now is not None and now[1] - since[1] >= MIN_TICKS_PER_CPU * cpus:
+        idle_share = (now[0] - since[0]) / (now[1] - since[1])
+        return max(1, min(cpus, int(idle_share * cpus + 1 + 0.5)))
     try:
         busy = max(0.0, os.getloadavg()[0] - 1.0)
     except OSError:

@@ -30,7 +30,7 @@ from gymnasium.vector import AutoresetMode
 from loguru import logger
 
 from rldojo.envs.atari import AtariOptions, resolve_atari
-from rldojo.envs.calibrate import EnginePlan, idle_cpus, plan_engine, time_env_step, usable_cpus
+from rldojo.envs.calibrate import EnginePlan, cpu_ticks, idle_cpus, plan_engine, time_env_step, usable_cpus
 from rldojo.envs.crashes import EnvCrashError
 from rldojo.envs.errors import EnvInputError
 from rldojo.envs.registry import check_env_id
@@ -90,11 +90,12 @@ def plan_vectorize(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None
     """`auto`'s decision for `num_envs` copies of `env_id`: time one env's step, then plan."""
     env = probe if probe is not None else make_env(env_id, env_kwargs, max_episode_steps)
     try:
+        ticks = cpu_ticks()
         step_s, steps = time_env_step(env)
     finally:
         if probe is None:
             env.close()
-    return plan_engine(step_s, num_envs, idle_cpus(), max_workers, steps)
+    return plan_engine(step_s, num_envs, idle_cpus(ticks), max_workers, steps)
 
 
 def choose_vectorize(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None,
