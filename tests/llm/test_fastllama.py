@@ -155,6 +155,26 @@ def test_other_architectures_take_the_generic_path(tiny_lm):
         LlamaRunner(tiny_lm.model)
 
 
+def test_adapters_injected_into_the_same_model_object_switch_to_the_generic_path(tiny_lm):
+    from peft import LoraConfig, inject_adapter_in_model
+
+    model = tiny_lm.model.eval()
+    backend = HFBackend(model, tiny_lm.tokenizer, tiny_lm.chat)
+    assert isinstance(backend._runner(), LlamaRunner)
+    prompt = _prompts(tiny_lm)[0]
+    params = SamplingParams(temperature=0.0, max_new_tokens=6)
+    base = backend.generate([prompt], params)[0]
+    inject_adapter_in_model(LoraConfig(r=2, lora_alpha=64, target_modules=["q_proj", "v_proj", "down_proj"],
+                                       init_lora_weights=False), model)
+    assert not isinstance(backend._runner(), LlamaRunner)
+    out = backend.generate([prompt], params)[0]
+    with torch.no_grad():
+        logits = model(torch.tensor([prompt + out.token_ids])).logits[0, len(prompt) - 1:-1]
+    expected = torch.log_softmax(logits, -1).gather(-1, torch.tensor(out.token_ids)[:, None]).squeeze(-1)
+    torch.testing.assert_close(torch.tensor(out.logprobs), expected, atol=1e-5, rtol=0)
+    assert out.logprobs != base.logprobs  # the adapters are in use
+
+
 def _lora():
     from rldojo.llm.config import LoraSettings
 

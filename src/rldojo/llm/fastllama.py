@@ -127,12 +127,23 @@ class LlamaRunner:
         if (cfg.hidden_act != "silu" or getattr(cfg, "attention_bias", False) or getattr(cfg, "mlp_bias", False)
                 or getattr(cfg, "pretraining_tp", 1) != 1 or rope not in _STATIC_ROPE):
             return False
-        for module in model.modules():
-            if isinstance(module, torch.nn.Linear) and (type(module) is not torch.nn.Linear or module.bias is not None):
+        from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRMSNorm
+
+        inner = model.model
+        linears = [model.lm_head]
+        norms = [inner.norm]
+        for layer in inner.layers:
+            if type(layer) is not LlamaDecoderLayer:
                 return False
-            if module._forward_hooks or module._forward_pre_hooks:
-                return False
-        return type(model.model.embed_tokens) is torch.nn.Embedding
+            attn, mlp = layer.self_attn, layer.mlp
+            linears += [attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj]
+            norms += [layer.input_layernorm, layer.post_attention_layernorm]
+        # Exactly these module types (adapters or quantized layers swapped in take the generic path).
+        if any(type(m) is not torch.nn.Linear or m.bias is not None for m in linears):
+            return False
+        if any(type(m) is not LlamaRMSNorm for m in norms) or type(inner.embed_tokens) is not torch.nn.Embedding:
+            return False
+        return not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
 
     # ---- weights and tables -----------------------------------------------------------------------
     def _gather_weights(self) -> _Weights:

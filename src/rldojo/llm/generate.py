@@ -250,12 +250,14 @@ class HFBackend(GenerationBackend):
 
     def _runner(self):
         """The runner of the current model (the model object may be swapped), with fresh weights."""
+        from rldojo.llm.fastllama import LlamaRunner
+
+        # Checked at every call (cheap): adapters injected into the same model object turn it off.
+        fast = self.fast and LlamaRunner.supports(self.model)
         key = id(self.model)
         runner = self._runners.get(key)
-        if runner is None or runner.model is not self.model:
-            from rldojo.llm.fastllama import LlamaRunner
-
-            runner = LlamaRunner(self.model) if self.fast and LlamaRunner.supports(self.model) else _HFRunner(self.model)
+        if runner is None or runner.model is not self.model or isinstance(runner, LlamaRunner) != fast:
+            runner = LlamaRunner(self.model) if fast else _HFRunner(self.model)
             self._runners = {key: runner}
         runner.refresh()
         return runner
