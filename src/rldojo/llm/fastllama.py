@@ -198,9 +198,8 @@ class LlamaRunner:
 
     # ---- the forward ------------------------------------------------------------------------------
     def _rms(self, x: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
-        # transformers' LlamaRMSNorm op for op (the mean as sum / n: what `mean` computes, with
-        # less dispatch), so the values are the same bit for bit.
-        return weight * (x * torch.rsqrt(x.pow(2).sum(-1, keepdim=True) / x.shape[-1] + self.eps))
+        # One fused kernel for LlamaRMSNorm's x * rsqrt(mean(x^2) + eps) * weight.
+        return F.rms_norm(x, (x.shape[-1],), weight, self.eps)
 
     def _compute(self, w: _Weights, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, past: int,
                  keep: int, attend: Callable[[int, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
@@ -260,9 +259,9 @@ class LlamaRunner:
 
         def attend(layer: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
             kbuf, vbuf = cache.keys[layer], cache.values[layer]
-            kbuf[:, :, past:total] = keys
-            vbuf[:, :, past:total] = values
-            return kbuf[:, :, :total], vbuf[:, :, :total]
+            kbuf.narrow(2, past, new).copy_(keys)
+            vbuf.narrow(2, past, new).copy_(values)
+            return kbuf.narrow(2, 0, total), vbuf.narrow(2, 0, total)
 
         logits = self._compute(self.weights, ids, mask, pos, past, keep, attend)
         cache.length = total
