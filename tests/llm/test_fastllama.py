@@ -203,3 +203,95 @@ def test_sampler_draws_from_the_distribution():
     # The same generator state gives the same draws.
     again, _ = sample_tokens(logits, 1.0, 1.0, torch.Generator().manual_seed(0))
     assert torch.equal(tokens, again)
+
+
+def _episodes(lm, backend):
+    """Two groups of two episodes (a shared prompt each) with sampled replies of different lengths."""
+    from rldojo.llm.rollout import EpisodeBuilder
+
+    prompts = [lm.chat.prompt_ids(None, "Goal: craft red dye."), lm.chat.prompt_ids(None, "hi there")]
+    out = backend.generate([prompts[0]] * 2 + [prompts[1]] * 2,
+                           SamplingParams(temperature=1.0, max_new_tokens=7, stop_ids=frozenset(lm.chat.stop_ids)),
+                           torch.Generator().manual_seed(3))
+    episodes = []
+    for i, completion in enumerate(out):
+        builder = EpisodeBuilder(prompts[i // 2], task_id=i // 2, group=i // 2)
+        builder.add_reply(completion.token_ids, completion.logprobs)
+        episodes.append(builder.episode)
+    return episodes
+
+
+@pytest.mark.parametrize("share_prefix", [True, False])
+def test_training_stand_in_gives_the_same_logprobs_and_gradients(tiny_lm, share_prefix):
+    from rldojo.llm.batch import make_batch, token_logprobs
+    from rldojo.llm.fastllama import LlamaTrainForward
+
+    model = tiny_lm.model
+    episodes = _episodes(tiny_lm, HFBackend(model, tiny_lm.tokenizer, tiny_lm.chat))
+    assert len({len(ep) for ep in episodes}) > 1  # replies of different lengths: padded rows
+    batch = make_batch(episodes, tiny_lm.tokenizer.pad_token_id)
+    model.train()
+    results = []
+    for runner in (model, LlamaTrainForward(model)):
+        model.zero_grad(set_to_none=True)
+        logp, entropy = token_logprobs(runner, batch, 0.7, with_entropy=True, share_prefix=share_prefix)
+        ((logp * batch.mask).sum() + 0.1 * (logp.exp() * batch.mask).sum()).backward()
+        results.append((logp.detach(), entropy, {n: p.grad.clone() for n, p in model.named_parameters()}))
+    (lp_a, ent_a, grads_a), (lp_b, ent_b, grads_b) = results
+    torch.testing.assert_close(lp_b, lp_a, atol=1e-5, rtol=1e-5)
+    torch.testing.assert_close(ent_b, ent_a, atol=1e-5, rtol=1e-5)
+    assert grads_a.keys() == grads_b.keys()
+    for name in grads_a:
+        torch.testing.assert_close(grads_b[name], grads_a[name], atol=1e-5, rtol=1e-4, msg=name)
+    # The rollout's sampling log-probabilities are these too (temperature 1).
+    with torch.no_grad():
+        logp, _ = token_logprobs(LlamaTrainForward(model), batch, 1.0)
+    torch.testing.assert_close(logp * batch.mask, batch.sampled_logprobs * batch.mask, atol=1e-5, rtol=0)
+
+
+def test_training_stand_in_is_only_for_plain_llama_models(tiny_lm):
+    from rldojo.llm.fastllama import LlamaTrainForward
+
+    assert LlamaTrainForward.supports(tiny_lm.model)
+    assert not LlamaTrainForward.supports(_llama(tiny_lm.tokenizer, attention_dropout=0.1))
+    tiny_lm.add_adapters(_lora())
+    assert not LlamaTrainForward.supports(tiny_lm.model)
+    with pytest.raises(ValueError):
+        LlamaTrainForward(tiny_lm.model)
+
+
+def test_grpo_updates_through_the_stand_in_equal_those_through_the_model():
+    """Several epochs and minibatches (old log-probabilities), a KL term (reference copy): the same
+    metrics and weights whichever computes the log-probabilities (SGD: Adam would magnify
+    rounding-level differences of near-zero gradients)."""
+    import copy
+
+    from rldojo.llm.fastllama import LlamaTrainForward
+
+    from .test_sft import build, lm_spec
+
+    agent = build(lm_spec({"algo": "grpo", "group_size": 2, "groups": 2, "epochs": 2, "minibatches": 2,
+                           "micro_batch_size": 1, "beta": 0.05, "optim": {"name": "sgd", "lr": 0.1}},
+                          env={"id": "dojo/TextCraft-v0", "num_envs": 4, "kwargs": {"depths": [1], "max_turns": 2}},
+                          max_new_tokens=6))
+    trainer = agent.begin_stage(0)
+    model = agent.lm.model
+    assert isinstance(trainer._forward_of(model), LlamaTrainForward)
+    assert isinstance(trainer._forward_of(trainer.reference), LlamaTrainForward)
+    episodes = agent.play(trainer.runtime.train_tasks.groups(2, 2, first_group=0))
+    for i, ep in enumerate(episodes):  # rewards that differ within each group: non-zero advantages
+        ep.rewards = [float(i % 2)] + [0.0] * (len(ep.rewards) - 1)
+    start = copy.deepcopy(model.state_dict()), copy.deepcopy(trainer.optimizer.state_dict())
+    fast = trainer.update(episodes)
+    fast_weights = {k: v.clone() for k, v in model.state_dict().items()}
+    model.load_state_dict(start[0])
+    trainer.optimizer.load_state_dict(start[1])
+    trainer.updates = 0
+    trainer._forward_of = lambda m: m
+    plain = trainer.update(episodes)
+    assert fast.keys() == plain.keys()
+    for key in fast:
+        assert fast[key] == pytest.approx(plain[key], rel=1e-4, abs=1e-6, nan_ok=True), key
+    for name, value in model.state_dict().items():
+        torch.testing.assert_close(fast_weights[name], value, atol=1e-5, rtol=1e-4)
+    assert any(not torch.equal(fast_weights[k], start[0][k]) for k in fast_weights)  # the weights moved

@@ -173,6 +173,7 @@ class GRPOTrainer(StageTrainer):
         self.epsilon_high = params.epsilon_high if params.epsilon_high is not None else params.epsilon
         self.max_tokens = agent.cfg.generation.max_new_tokens * self.runtime.max_turns()
         self.temperature = agent.cfg.generation.temperature or 1.0
+        self._stand_ins: dict[int, tuple[torch.nn.Module, torch.nn.Module]] = {}
         self.reference = None
         if params.beta > 0 and not agent.lm.has_adapters:
             self.reference = agent.lm.frozen_copy()  # the model as the stage starts
@@ -206,6 +207,18 @@ class GRPOTrainer(StageTrainer):
                              episodes=episodes)
 
     # ---- one update -----------------------------------------------------------------------------
+    def _forward_of(self, model: torch.nn.Module) -> torch.nn.Module:
+        """What computes `model`'s log-probabilities: for a plain Llama model (rldojo's tiny model) a
+        lean stand-in with the same values and gradients (rldojo.llm.fastllama), else the model."""
+        from rldojo.llm.fastllama import LlamaTrainForward
+
+        held = self._stand_ins.get(id(model))
+        fast = LlamaTrainForward.supports(model)
+        if held is None or held[0] is not model or isinstance(held[1], LlamaTrainForward) != fast:
+            held = (model, LlamaTrainForward(model) if fast else model)
+            self._stand_ins[id(model)] = held
+        return held[1]
+
     def _logprobs_of(self, model: torch.nn.Module, episodes: list) -> list[list[float]]:
         """Per-token log-probabilities (aligned with each episode's ids) without gradients."""
         from rldojo.llm.batch import make_batch, token_logprobs
@@ -215,7 +228,7 @@ class GRPOTrainer(StageTrainer):
             for i in range(0, len(episodes), self.params.micro_batch_size):
                 chunk = episodes[i:i + self.params.micro_batch_size]
                 batch = make_batch(chunk, self.pad_id)
-                logp, _ = token_logprobs(model, batch, self.temperature)
+                logp, _ = token_logprobs(self._forward_of(model), batch, self.temperature)
                 out += batch.unpad(logp.cpu(), [len(ep) for ep in chunk])
         return out
 
@@ -224,7 +237,8 @@ class GRPOTrainer(StageTrainer):
 
         params, lm = self.params, self.agent.lm
         model = lm.model
-        model.train()
+        if not model.training:  # generation leaves the mode alone; a full traversal costs a millisecond
+            model.train()
         rewards = torch.tensor([ep.reward for ep in episodes], dtype=torch.float32)
         rewards = rewards.view(params.groups, params.group_size)
         advantages = group_advantages(rewards, params.scale_rewards).view(-1)
@@ -254,7 +268,8 @@ class GRPOTrainer(StageTrainer):
                     idx = chunk[j:j + params.micro_batch_size]
                     micro = [episodes[i] for i in idx]
                     batch = make_batch(micro, self.pad_id, {k: [v[i] for i in idx] for k, v in aligned.items()})
-                    logp, entropy = token_logprobs(model, batch, self.temperature, with_entropy=True)
+                    logp, entropy = token_logprobs(self._forward_of(model), batch, self.temperature,
+                                                   with_entropy=True)
                     device = logp.device
                     mask = batch.mask.to(device)
                     old = batch.aligned["old"].to(device) if fixed_old else logp.detach()

@@ -175,8 +175,9 @@ class LlamaRunner:
     def _rope_tables(self, longest: int, like: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """(cos, sin) of positions 0..longest-1 from the model's rotary module; sin carries the sign of
         rotate_half, so that rotate(x) = x * cos + swap_halves(x) * sin."""
-        if (self._cos is None or self._cos.shape[0] < longest or self._cos.device != like.device
-                or self._cos.dtype != like.dtype):
+        stale = self._cos is None or self._cos.shape[0] < longest or self._cos.device != like.device
+        # Tables made under inference mode cannot be saved for a backward pass.
+        if stale or self._cos.dtype != like.dtype or (self._cos.is_inference() and torch.is_grad_enabled()):
             size = max(longest, 256 if self._cos is None else 2 * self._cos.shape[0])
             ids = torch.arange(size, device=like.device)[None, :]
             cos, sin = self.model.model.rotary_emb(like, ids)
@@ -268,3 +269,62 @@ class LlamaRunner:
         logits = self._compute(self.weights, ids, mask, pos, past, keep, attend)
         cache.length = total
         return logits
+
+
+@dataclass
+class _Past:
+    layers: list[_LayerView]
+
+
+@dataclass
+class _Output:
+    logits: torch.Tensor
+    past_key_values: _Past | None = None
+
+
+class LlamaTrainForward(torch.nn.Module):
+    """A stand-in for a plain `LlamaForCausalLM`'s call where gradients are needed (the trainers'
+    log-probabilities): the same arguments (`input_ids`, `attention_mask`, `position_ids`,
+    `past_key_values` holding `layers[i].keys/values`, `use_cache`, `logits_to_keep`), the same
+    logits and gradients, through `LlamaRunner`'s ops: about half the autograd nodes of
+    transformers' modules (fused q/k/v and gate/up products, one RMSNorm kernel, one rotary pass
+    for q and k). Its parameters are the model's."""
+
+    def __init__(self, model: torch.nn.Module) -> None:
+        super().__init__()
+        if not self.supports(model):
+            raise ValueError("LlamaTrainForward needs a plain LlamaForCausalLM without dropout or checkpointing")
+        self.model = model
+        self.runner = LlamaRunner(model)
+
+    @staticmethod
+    def supports(model: torch.nn.Module) -> bool:
+        """A model `LlamaRunner` supports, without attention dropout or activation checkpointing."""
+        if not LlamaRunner.supports(model) or float(getattr(model.config, "attention_dropout", 0.0) or 0.0) != 0.0:
+            return False
+        name = ("is_activation_checkpointing" if hasattr(type(model), "is_activation_checkpointing")
+                else "is_gradient_checkpointing")
+        return not getattr(model, name, False)
+
+    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
+                position_ids: torch.Tensor | None = None, past_key_values=None, use_cache: bool = False,
+                logits_to_keep: int = 0) -> _Output:
+        past = [(layer.keys, layer.values) for layer in getattr(past_key_values, "layers", None) or []
+                if getattr(layer, "keys", None) is not None and layer.keys.numel()]
+        past_len = past[0][0].shape[-2] if past else 0
+        batch, new = input_ids.shape
+        if attention_mask is None:
+            attention_mask = torch.ones((batch, past_len + new), dtype=torch.long, device=input_ids.device)
+        if position_ids is None:
+            position_ids = (attention_mask.cumsum(-1) - 1).clamp(min=0)[:, past_len:]
+        kept: list[_LayerView] = []
+
+        def attend(layer: int, keys: torch.Tensor, values: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+            if past:
+                keys, values = torch.cat([past[layer][0], keys], dim=2), torch.cat([past[layer][1], values], dim=2)
+            kept.append(_LayerView(keys, values))
+            return keys, values
+
+        logits = self.runner._compute(self.runner._gather_weights(), input_ids, attention_mask, position_ids,
+                                      past_len, logits_to_keep, attend)
+        return _Output(logits=logits, past_key_values=_Past(kept) if use_cache else None)
