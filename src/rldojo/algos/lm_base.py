@@ -62,7 +62,10 @@ def build_lm_optimizer(params: list[torch.nn.Parameter], cfg: LMOptimConfig) -> 
     if cfg.name == "sgd":
         return torch.optim.SGD(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
     cls = torch.optim.AdamW if cfg.name == "adamw" else torch.optim.Adam
-    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay)
+    # The fused kernel (TRL's Trainer default too) saves ~10% of a small model's GRPO step; it needs
+    # floating-point parameters on CPU or CUDA.
+    fused = all(p.is_floating_point() and p.device.type in ("cpu", "cuda") for p in params)
+    return cls(params, lr=cfg.lr, weight_decay=cfg.weight_decay, fused=fused or None)
 
 
 def lr_factor(step: int, total: int, cfg: LMOptimConfig) -> float:

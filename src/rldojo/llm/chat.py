@@ -35,6 +35,7 @@ class ChatFormat:
     """Token ids that end a generated reply."""
     stop_strings: tuple[str, ...] = ()
     """Strings that end a generated reply (the plain format's next `User:`)."""
+    _prompt_cache: dict = field(default_factory=dict, repr=False, compare=False)
 
     @classmethod
     def for_tokenizer(cls, tokenizer, mode: str = "auto") -> ChatFormat:
@@ -77,12 +78,19 @@ class ChatFormat:
                             generation_prompt=True)
 
     def prompt_ids(self, system: str | None, user: str) -> list[int]:
-        """System prompt, first user message and the assistant header."""
-        ids = self.encode(self.prompt_text(system, user))
-        bos = getattr(self.tokenizer, "bos_token_id", None)
-        if self.plain and bos is not None and (not ids or ids[0] != bos):
-            ids = [bos, *ids]
-        return ids
+        """System prompt, first user message and the assistant header (a new list each call)."""
+        key = (system, user)
+        cached = self._prompt_cache.get(key)
+        if cached is None:
+            # A group plays the same prompt several times: render and tokenize it once.
+            cached = self.encode(self.prompt_text(system, user))
+            bos = getattr(self.tokenizer, "bos_token_id", None)
+            if self.plain and bos is not None and (not cached or cached[0] != bos):
+                cached = [bos, *cached]
+            if len(self._prompt_cache) >= 4096:
+                self._prompt_cache.clear()
+            self._prompt_cache[key] = cached
+        return list(cached)
 
     def suffix_text(self, user: str) -> str:
         """Text between an assistant reply and the next reply: end of the reply, the user message,
