@@ -9,6 +9,12 @@ Act epsilon-greedily, store transitions in a replay buffer, and every `train_eve
 
 with importance weights w_i from prioritized replay (1 for uniform replay). The target network is
 copied every `target_update_every` frames, or Polyak-averaged with `tau` < 1.
+
+Target copies happen before a gradient step, once at least `target_update_every` frames have been
+observed since the last copy. As in Stable-Baselines3, where `target_update_interval` counts env
+steps: with `target_update_every` <= `train_every` (the RL Zoo's CartPole setting: 10 and 256) the
+target is the online net as it stands at the start of each update phase, fixed for its
+`gradient_steps` steps.
 """
 
 from __future__ import annotations
@@ -144,6 +150,7 @@ class DQN(TensorAgent):
             beta = scheduled(cfg.prioritized.beta_start, "linear", progress, end=1.0)
         stats = []
         for _ in range(cfg.gradient_steps):
+            self._update_target()
             if cfg.prioritized is None:
                 batch = self.replay.sample(cfg.batch_size, self.rng)
             else:
@@ -168,13 +175,13 @@ class DQN(TensorAgent):
             if cfg.prioritized is not None:
                 self.replay.update_priorities(batch["indices"].numpy(), td.detach().numpy())
             stats.append(torch.stack([loss.detach(), q.detach().mean(), td.detach().abs().mean()]))
-            self._update_target()
         self.updates += 1
         loss_mean, q_mean, td_abs = torch.stack(stats).mean(0).tolist()
         return {"loss": loss_mean, "q_mean": q_mean, "td_abs": td_abs, "epsilon": self.epsilon(), "beta": beta}
 
     @torch.no_grad()
     def _update_target(self) -> None:
+        """Before each gradient step: blend (tau < 1), or copy once `target_update_every` frames have passed."""
         if self.cfg.tau < 1.0:
             for target, online in zip(self.target_net.parameters(), self.q_net.parameters()):
                 target.lerp_(online, self.cfg.tau)
