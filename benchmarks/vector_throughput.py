@@ -95,6 +95,14 @@ def build(engine: str, env_id: str, num_envs: int):
     return make_vec(env_id, num_envs, vectorize=mode, workers=2 if mode in ("workers", "pool") else None)
 
 
+AUTO_CHOICES: dict[tuple[str, int], str] = {}
+
+
+def describe_engine(venv) -> str:
+    workers = getattr(venv, "num_workers", None)
+    return "in-process" if workers is None else f"{workers} workers"
+
+
 def measure(engine: str, env_id: str, num_envs: int, seconds: float, repeats: int) -> float | None:
     rng = np.random.default_rng(0)
     if engine == "raw loop":
@@ -103,6 +111,8 @@ def measure(engine: str, env_id: str, num_envs: int, seconds: float, repeats: in
     if engine == "envpool" and env_id != "CartPole-v1":
         return None
     venv = build(engine, env_id, num_envs)
+    if engine == "rldojo auto":
+        AUTO_CHOICES[(env_id, num_envs)] = describe_engine(venv)
     try:
         width = venv.batch_size if engine == "rldojo pool" else num_envs
         actions = rng.integers(0, 2, (max(64, 4_000_000 // num_envs), width))  # more than any run needs
@@ -183,6 +193,7 @@ def main() -> None:
     for (label, n), row in results.items():
         table.add_row(label, str(n), *(fmt(row[e]) for e in ENGINES))
     console.print(table)
+    console.print("auto chose: " + "; ".join(f"{env_id} x{n}: {choice}" for (env_id, n), choice in AUTO_CHOICES.items()))
 
     frames = 4096 if args.quick else 24_576
     ppo = {path: statistics.median(ppo_fps(path, frames) for _ in range(args.repeats))

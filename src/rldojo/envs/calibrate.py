@@ -62,7 +62,7 @@ MIN_TICKS_PER_CPU = 3
 
 def cpu_ticks() -> tuple[int, int] | None:
     """(idle, total) scheduler ticks so far of the cores this process may use, from /proc/stat
-    (None where there is no /proc/stat)."""
+    (None where there is no /proc/stat). Idle includes iowait."""
     try:
         allowed = os.sched_getaffinity(0)
         with open("/proc/stat") as stat:
@@ -75,6 +75,8 @@ def cpu_ticks() -> tuple[int, int] | None:
         if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in allowed:
             continue
         values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
+        # niced processes count as busy: with scheduler autogroups (common), nice only ranks
+        # processes within one session, so another session's niced work still takes its share
         idle += values[3] + values[4]
         total += sum(values)
     return (idle, total) if total else None
