@@ -75,7 +75,9 @@ class GenerationConfig(StrictModel):
     """`generation:` how the model acts: sampling settings and the action mode."""
 
     backend: Literal["hf"] = "hf"
-    """Generation backend: `hf` (transformers forward passes with a KV cache, CPU or GPU)."""
+    """Generation backend: `hf` (the model's own weights in PyTorch with a preallocated KV cache, CPU or
+    GPU; plain Llama-architecture models such as the tiny one run through a lean forward of the same
+    math (`rldojo.llm.fastllama`), others through transformers' forward)."""
     action_mode: Literal["generate", "choose"] = "generate"
     """`generate`: free text, the action parsed out of it; `choose`: score each available action's
     log-likelihood and sample from the softmax (worlds that list their actions only)."""
