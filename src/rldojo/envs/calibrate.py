@@ -7,7 +7,8 @@ benchmarks/vector_throughput.py). Auto picks the W (up to the usable CPU cores) 
 cost, and workers only when they beat in-process stepping by `MIN_GAIN`. Cores that other
 processes keep busy do not count: how busy they are is read from /proc/stat over the calibration
 itself (the load average, the fallback elsewhere, remembers the last minute, including work that
-has just finished).
+has just finished). When the model picks workers, make_vec starts them and times a few batches
+(`time_vector_batch`); it keeps them only if they really beat in-process stepping by `MIN_GAIN`.
 """
 
 from __future__ import annotations
@@ -16,7 +17,7 @@ import math
 import os
 import statistics
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import gymnasium as gym
 
@@ -41,11 +42,16 @@ class EnginePlan:
     steps_timed: int
     speedup: float
     cpus: int = 0
+    trial_speedup: float | None = None
+    """In-process batch time over the worker engine's, measured on the started workers (None: no trial)."""
 
     def describe(self, num_envs: int) -> str:
         where = "in-process" if self.mode == "sync" else f"{self.workers} worker processes"
+        trial = ""
+        if self.trial_speedup is not None:
+            trial = f"; {self.workers if self.mode == 'workers' else 'the'} workers tried: {self.trial_speedup:.2f}x"
         return (f"one env step takes {self.step_us:.1f} us ({self.steps_timed} steps timed), {self.cpus} idle "
-                f"cores; {num_envs} envs -> {where} (expected {self.speedup:.2f}x in-process)")
+                f"cores; {num_envs} envs -> {where} (expected {self.speedup:.2f}x in-process{trial})")
 
 
 def usable_cpus() -> int:
@@ -121,6 +127,36 @@ def time_env_step(env: gym.Env, seed: int = 0) -> tuple[float, int]:
     chunk = max(1, min(CHUNK, len(times) // 4))
     chunks = [sum(times[i:i + chunk]) / chunk for i in range(0, len(times) - chunk + 1, chunk)]
     return statistics.median(chunks), len(times)
+
+
+#: Batches a worker-engine trial times (after TRIAL_WARMUP), or fewer when TRIAL_BUDGET_S runs out.
+TRIAL_BATCHES, TRIAL_WARMUP, TRIAL_BUDGET_S = 20, 3, 0.3
+
+
+def time_vector_batch(venv, seed: int = 0) -> float:
+    """Median seconds per batch of `venv` under random actions (reset first, seeded)."""
+    venv.action_space.seed(seed)
+    actions = [venv.action_space.sample() for _ in range(8)]
+    venv.reset(seed=seed)
+    for k in range(TRIAL_WARMUP):
+        venv.step(actions[k % len(actions)])
+    times: list[float] = []
+    started = time.perf_counter()
+    while len(times) < TRIAL_BATCHES and (len(times) < 3 or time.perf_counter() - started < TRIAL_BUDGET_S):
+        before = time.perf_counter()
+        venv.step(actions[len(times) % len(actions)])
+        times.append(time.perf_counter() - before)
+    return statistics.median(times)
+
+
+def confirm_workers(plan: EnginePlan, num_envs: int, worker_batch_s: float) -> EnginePlan:
+    """Keep the workers only if the trial shows them beating in-process stepping by MIN_GAIN.
+
+    The model's fixed costs are typical ones; on a loaded machine waking workers costs more."""
+    trial = num_envs * plan.step_us * 1e-6 / worker_batch_s
+    if trial >= MIN_GAIN:
+        return replace(plan, trial_speedup=trial)
+    return EnginePlan("sync", 1, plan.step_us, plan.steps_timed, 1.0, plan.cpus, trial)
 
 
 def plan_engine(step_s: float, num_envs: int, cpus: int, max_workers: int | None = None,

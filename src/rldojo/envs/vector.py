@@ -13,7 +13,8 @@ Engines (`vectorize`):
 - `pool`: the same workers, but each step returns the first `batch_size` envs that are ready,
   with their ids in `infos["env_id"]` (EnvPool-style, `PoolVectorEnv`);
 - `ray`: env workers as Ray actors, on this machine or a cluster (`RayVectorEnv`);
-- `auto`: times the env's step and picks `sync` or `workers` and the worker count (logged);
+- `auto`: times the env's step and picks `sync` or `workers` and the worker count, confirming
+  workers with a short trial on the started processes (the decision is logged);
 - `async`: gymnasium's own AsyncVectorEnv, kept for comparison.
 """
 
@@ -30,7 +31,9 @@ from gymnasium.vector import AutoresetMode
 from loguru import logger
 
 from rldojo.envs.atari import AtariOptions, resolve_atari
-from rldojo.envs.calibrate import EnginePlan, cpu_ticks, idle_cpus, plan_engine, time_env_step, usable_cpus
+from rldojo.envs.calibrate import (
+    EnginePlan, confirm_workers, cpu_ticks, idle_cpus, plan_engine, time_env_step, time_vector_batch, usable_cpus,
+)
 from rldojo.envs.crashes import EnvCrashError
 from rldojo.envs.errors import EnvInputError
 from rldojo.envs.registry import check_env_id
@@ -100,7 +103,8 @@ def plan_vectorize(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None
 
 def choose_vectorize(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None,
                      max_episode_steps: int | None = None) -> str:
-    """The engine `auto` picks for `num_envs` copies of `env_id` ("sync" or "workers")."""
+    """The engine `auto`'s model picks for `num_envs` copies of `env_id` ("sync" or "workers"), before
+    make_vec's trial of the workers."""
     return plan_vectorize(env_id, num_envs, env_kwargs, max_episode_steps).mode
 
 
@@ -156,12 +160,25 @@ def make_vec(
     probe = factory()
     try:
         mode, count = vectorize, workers or usable_cpus()
+        plan = None
         if vectorize == "auto":
             plan = plan_vectorize(env_id, num_envs, max_workers=workers, probe=probe)
             mode, count = plan.mode, plan.workers
-            logger.info("make_vec auto: {} {}", env_id, plan.describe(num_envs))
         venv = _build(mode, env_fns, count, probe, spec.id, batch_size=batch_size, step_timeout=step_timeout,
                       max_restarts=max_restarts, ray_address=ray_address)
+        if plan is not None and plan.mode == "workers":
+            # The model says workers pay off: check it on the started workers before keeping them.
+            try:
+                plan = confirm_workers(plan, num_envs, time_vector_batch(venv))
+            except BaseException:
+                venv.close()
+                raise
+            if plan.mode == "sync":
+                venv.close()
+                venv = _build("sync", env_fns, 1, probe, spec.id, batch_size=None, step_timeout=step_timeout,
+                              max_restarts=max_restarts, ray_address=None)
+        if plan is not None:
+            logger.info("make_vec auto: {} {}", env_id, plan.describe(num_envs))
     finally:
         probe.close()
     if seed is not None:
