@@ -100,7 +100,9 @@ def steps_per_second_single(world: str, steps: int, seed: int) -> float:
 
 
 def steps_per_second_vector(world: str, steps: int, seed: int, mode: str, num_envs: int = 8) -> float:
-    venv = make_vec(world, num_envs, seed=seed, vectorize=mode)
+    # A SciWorld step that ends episodes resets them inside the step (task loading takes seconds,
+    # tens of seconds on a loaded machine): give it room before a worker counts as hung.
+    venv = make_vec(world, num_envs, seed=seed, vectorize=mode, step_timeout=600.0)
     rng = np.random.default_rng(seed)
     obs, infos = venv.reset(seed=seed)
     start = time.perf_counter()
