@@ -7,7 +7,8 @@ benchmarks/vector_throughput.py). Auto picks the W (up to the usable CPU cores) 
 cost, and workers only when they beat in-process stepping by `MIN_GAIN`. Cores that other
 processes keep busy do not count: how busy they are is read from /proc/stat over the calibration
 itself (the load average, the fallback elsewhere, remembers the last minute, including work that
-has just finished). When the model picks workers, make_vec starts them and times a few batches
+has just finished). When the model picks workers for an env that steps in under a millisecond
+(where the fixed costs matter), make_vec starts them and times a few batches
 (`time_vector_batch`); it keeps them only if they really beat in-process stepping (`TRIAL_MIN_GAIN`).
 """
 
@@ -133,6 +134,9 @@ def time_env_step(env: gym.Env, seed: int = 0) -> tuple[float, int]:
 #: (lower than MIN_GAIN: it is a measurement, not a prediction, and freshly started workers run a
 #: little slower than they will in a few hundred steps).
 TRIAL_MIN_GAIN = 1.1
+#: Envs slower than this per step skip the trial: the workers' fixed costs are noise beside the
+#: step, and a trial would reset every env once more (seconds for a JVM-backed world).
+TRIAL_MAX_STEP_US = 1000.0
 #: Batches a worker-engine trial times (after TRIAL_WARMUP), or fewer when TRIAL_BUDGET_S runs out.
 TRIAL_BATCHES, TRIAL_WARMUP, TRIAL_BUDGET_S = 20, 3, 0.3
 

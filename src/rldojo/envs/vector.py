@@ -32,7 +32,8 @@ from loguru import logger
 
 from rldojo.envs.atari import AtariOptions, resolve_atari
 from rldojo.envs.calibrate import (
-    EnginePlan, confirm_workers, cpu_ticks, idle_cpus, plan_engine, time_env_step, time_vector_batch, usable_cpus,
+    TRIAL_MAX_STEP_US, EnginePlan, confirm_workers, cpu_ticks, idle_cpus, plan_engine, time_env_step,
+    time_vector_batch, usable_cpus,
 )
 from rldojo.envs.crashes import EnvCrashError
 from rldojo.envs.errors import EnvInputError
@@ -166,7 +167,7 @@ def make_vec(
             mode, count = plan.mode, plan.workers
         venv = _build(mode, env_fns, count, probe, spec.id, batch_size=batch_size, step_timeout=step_timeout,
                       max_restarts=max_restarts, ray_address=ray_address)
-        if plan is not None and plan.mode == "workers":
+        if plan is not None and plan.mode == "workers" and plan.step_us < TRIAL_MAX_STEP_US:
             # The model says workers pay off: check it on the started workers before keeping them.
             try:
                 plan = confirm_workers(plan, num_envs, time_vector_batch(venv))
