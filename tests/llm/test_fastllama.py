@@ -7,9 +7,7 @@ import torch
 from rldojo.llm.fastllama import KVCache, LlamaRunner
 from rldojo.llm.generate import HFBackend, SamplingParams, left_pad, positions, sample_tokens
 
-
-def _prompts(lm):
-    return [lm.chat.prompt_ids(None, text) for text in ("Goal: craft red dye.", "Goal: craft sea lantern. " * 4, "hi")]
+from .conversations import play_turns_alike, sample_prompts
 
 
 def _pair(lm):
@@ -38,7 +36,7 @@ def test_runner_logits_equal_the_model_forward_on_a_left_padded_batch(tiny_lm):
     model = tiny_lm.model.eval()
     runner = LlamaRunner(model)
     runner.refresh()
-    ids, mask = left_pad(_prompts(tiny_lm), tiny_lm.tokenizer.pad_token_id)
+    ids, mask = left_pad(sample_prompts(tiny_lm), tiny_lm.tokenizer.pad_token_id)
     pos = positions(mask)
     with torch.no_grad():
         expected = model(input_ids=ids, attention_mask=mask, position_ids=pos).logits
@@ -58,7 +56,7 @@ def test_runner_logits_equal_the_model_forward_on_a_left_padded_batch(tiny_lm):
 
 def test_fast_and_generic_paths_agree_greedy_and_sampled(tiny_lm):
     fast, generic = _pair(tiny_lm)
-    prompts = _prompts(tiny_lm)
+    prompts = sample_prompts(tiny_lm)
     stop = frozenset(tiny_lm.chat.stop_ids)
     for temperature, top_p in ((0.0, 1.0), (1.0, 1.0), (0.8, 0.9)):
         params = SamplingParams(temperature=temperature, top_p=top_p, max_new_tokens=12, stop_ids=stop)
@@ -72,7 +70,7 @@ def test_fast_and_generic_paths_agree_greedy_and_sampled(tiny_lm):
 
 def test_fast_path_left_padded_batch_equals_one_row_at_a_time(tiny_lm):
     fast, _ = _pair(tiny_lm)
-    prompts = _prompts(tiny_lm)
+    prompts = sample_prompts(tiny_lm)
     assert len({len(p) for p in prompts}) == 3  # three different lengths: real left padding
     params = SamplingParams(temperature=0.0, max_new_tokens=10)
     together = fast.generate(prompts, params)
@@ -84,7 +82,7 @@ def test_fast_path_left_padded_batch_equals_one_row_at_a_time(tiny_lm):
 def test_rows_that_stop_early_do_not_change_the_others(tiny_lm):
     """A row ended by a stop token keeps feeding masked padding; the other rows are unaffected."""
     fast, generic = _pair(tiny_lm)
-    prompts = _prompts(tiny_lm)
+    prompts = sample_prompts(tiny_lm)
     free = fast.generate(prompts, SamplingParams(temperature=0.0, max_new_tokens=10))
     stop_at = free[0].token_ids[2]
     params = SamplingParams(temperature=0.0, max_new_tokens=10, stop_ids=frozenset({stop_at}))
@@ -99,16 +97,7 @@ def test_rows_that_stop_early_do_not_change_the_others(tiny_lm):
 
 def test_fast_path_scores_and_prefix_reuse_match_the_generic_path(tiny_lm):
     fast, generic = _pair(tiny_lm)
-    contexts = _prompts(tiny_lm)
-    keys = [("slot", i) for i in range(len(contexts))]
-    params = SamplingParams(temperature=1.0, max_new_tokens=6)
-    for turn in range(3):
-        a = fast.generate(contexts, params, torch.Generator().manual_seed(turn), cache_keys=keys)
-        b = generic.generate(contexts, params, torch.Generator().manual_seed(turn))
-        assert [c.token_ids for c in a] == [c.token_ids for c in b]
-        torch.testing.assert_close(_logprobs(a), _logprobs(b), atol=1e-5, rtol=0)
-        contexts = [ctx + c.token_ids + tiny_lm.chat.turn_ids("Got it. " * (i + 1), c.stopped_by_token)
-                    for i, (ctx, c) in enumerate(zip(contexts, a))]
+    contexts, keys = play_turns_alike(tiny_lm, fast, generic, atol=1e-5)
     assert fast.reused_tokens > 0
     cands = [[tiny_lm.chat.reply_ids("Action: inventory"), tiny_lm.chat.reply_ids("Action: get 1 poppy")]] * 3
     warm, cold = fast.score(contexts, cands, cache_keys=keys), generic.score(contexts, cands)
@@ -118,7 +107,7 @@ def test_fast_path_scores_and_prefix_reuse_match_the_generic_path(tiny_lm):
 
 def test_weights_changed_between_calls_are_picked_up(tiny_lm):
     fast, generic = _pair(tiny_lm)
-    prompts = _prompts(tiny_lm)[:1]
+    prompts = sample_prompts(tiny_lm)[:1]
     params = SamplingParams(temperature=0.0, max_new_tokens=6)
     fast.generate(prompts, params)
     with torch.no_grad():
@@ -135,7 +124,7 @@ def test_grouped_query_attention_matches_the_model(tiny_lm):
     fast = HFBackend(model, tiny_lm.tokenizer, tiny_lm.chat, fast=True)
     generic = HFBackend(model, tiny_lm.tokenizer, tiny_lm.chat, fast=False)
     params = SamplingParams(temperature=0.0, max_new_tokens=8)
-    a, b = fast.generate(_prompts(tiny_lm), params), generic.generate(_prompts(tiny_lm), params)
+    a, b = fast.generate(sample_prompts(tiny_lm), params), generic.generate(sample_prompts(tiny_lm), params)
     assert [c.token_ids for c in a] == [c.token_ids for c in b]
     torch.testing.assert_close(_logprobs(a), _logprobs(b), atol=1e-5, rtol=0)
 
@@ -149,7 +138,7 @@ def test_other_architectures_take_the_generic_path(tiny_lm):
     assert not LlamaRunner.supports(tiny_lm.model)
     backend = HFBackend(tiny_lm.model, tiny_lm.tokenizer, tiny_lm.chat)
     assert not isinstance(backend._runner(), LlamaRunner)
-    out = backend.generate(_prompts(tiny_lm), SamplingParams(temperature=0.0, max_new_tokens=4))
+    out = backend.generate(sample_prompts(tiny_lm), SamplingParams(temperature=0.0, max_new_tokens=4))
     assert all(len(c.token_ids) == 4 for c in out)
     with pytest.raises(ValueError):
         LlamaRunner(tiny_lm.model)
@@ -161,7 +150,7 @@ def test_adapters_injected_into_the_same_model_object_switch_to_the_generic_path
     model = tiny_lm.model.eval()
     backend = HFBackend(model, tiny_lm.tokenizer, tiny_lm.chat)
     assert isinstance(backend._runner(), LlamaRunner)
-    prompt = _prompts(tiny_lm)[0]
+    prompt = sample_prompts(tiny_lm)[0]
     params = SamplingParams(temperature=0.0, max_new_tokens=6)
     base = backend.generate([prompt], params)[0]
     inject_adapter_in_model(LoraConfig(r=2, lora_alpha=64, target_modules=["q_proj", "v_proj", "down_proj"],

@@ -2,6 +2,8 @@ import torch
 
 from rldojo.llm.generate import HFBackend, SamplingParams, sample_tokens
 
+from .conversations import play_turns_alike, sample_prompts
+
 
 def _full_forward_logprobs(model, ids: list[int]) -> torch.Tensor:
     """log p(ids[i] | ids[:i]) for i >= 1 from one plain forward pass (no cache, no padding)."""
@@ -10,13 +12,9 @@ def _full_forward_logprobs(model, ids: list[int]) -> torch.Tensor:
     return torch.log_softmax(logits[:-1], -1).gather(-1, torch.tensor(ids[1:])[:, None]).squeeze(-1)
 
 
-def _prompts(lm):
-    return [lm.chat.prompt_ids(None, text) for text in ("Goal: craft red dye.", "Goal: craft sea lantern. " * 4, "hi")]
-
-
 def test_batched_generation_logprobs_match_a_plain_forward_pass(tiny_lm):
     backend = HFBackend(tiny_lm.model, tiny_lm.tokenizer, tiny_lm.chat)
-    prompts = _prompts(tiny_lm)
+    prompts = sample_prompts(tiny_lm)
     out = backend.generate(prompts, SamplingParams(temperature=1.0, max_new_tokens=10),
                            torch.Generator().manual_seed(0))
     for prompt, completion in zip(prompts, out):
@@ -27,7 +25,7 @@ def test_batched_generation_logprobs_match_a_plain_forward_pass(tiny_lm):
 
 def test_left_padding_does_not_change_greedy_replies(tiny_lm):
     backend = HFBackend(tiny_lm.model, tiny_lm.tokenizer, tiny_lm.chat)
-    prompts = _prompts(tiny_lm)
+    prompts = sample_prompts(tiny_lm)
     params = SamplingParams(temperature=0.0, max_new_tokens=8)
     together = backend.generate(prompts, params)
     alone = [backend.generate([p], params)[0] for p in prompts]
@@ -36,7 +34,7 @@ def test_left_padding_does_not_change_greedy_replies(tiny_lm):
 
 def test_stop_tokens_and_stop_strings_end_a_reply(tiny_lm):
     backend = HFBackend(tiny_lm.model, tiny_lm.tokenizer, tiny_lm.chat)
-    prompt = _prompts(tiny_lm)[:1]
+    prompt = sample_prompts(tiny_lm)[:1]
     free = backend.generate(prompt, SamplingParams(temperature=0.0, max_new_tokens=12))[0]
     stop_at = free.token_ids[3]
     stopped = backend.generate(prompt, SamplingParams(temperature=0.0, max_new_tokens=12,
@@ -64,7 +62,7 @@ def test_top_p_keeps_only_the_nucleus():
 
 def test_candidate_scores_match_a_plain_forward_pass(tiny_lm):
     backend = HFBackend(tiny_lm.model, tiny_lm.tokenizer, tiny_lm.chat)
-    contexts = _prompts(tiny_lm)
+    contexts = sample_prompts(tiny_lm)
     candidates = [[tiny_lm.chat.reply_ids(f"Action: {a}") for a in actions]
                   for actions in (["get 1 poppy", "inventory"], ["craft 1 sea lantern using 4 prismarine shard"],
                                   ["a", "bb", "ccc ddd"])]
@@ -79,18 +77,7 @@ def test_prefix_reuse_across_turns_gives_the_same_replies_and_logprobs(tiny_lm):
     """A conversation continued with its cache key costs only its new tokens, and nothing changes."""
     cached = HFBackend(tiny_lm.model, tiny_lm.tokenizer, tiny_lm.chat)
     plain = HFBackend(tiny_lm.model, tiny_lm.tokenizer, tiny_lm.chat)
-    contexts = _prompts(tiny_lm)
-    keys = [("slot", i) for i in range(len(contexts))]
-    params = SamplingParams(temperature=1.0, max_new_tokens=6)
-    for turn in range(3):
-        a = cached.generate(contexts, params, torch.Generator().manual_seed(turn), cache_keys=keys)
-        b = plain.generate(contexts, params, torch.Generator().manual_seed(turn))
-        assert [c.token_ids for c in a] == [c.token_ids for c in b]
-        torch.testing.assert_close(torch.tensor([c.logprobs for c in a]), torch.tensor([c.logprobs for c in b]),
-                                   atol=1e-4, rtol=0)
-        # Next turn: the reply and a new user message of a different length per row are appended.
-        contexts = [ctx + c.token_ids + tiny_lm.chat.turn_ids("Got it. " * (i + 1), c.stopped_by_token)
-                    for i, (ctx, c) in enumerate(zip(contexts, a))]
+    contexts, keys = play_turns_alike(tiny_lm, cached, plain, atol=1e-4)
     assert cached.reused_tokens > 0 and plain.reused_tokens == 0
     # Scoring reuses the same prefixes and agrees with a cold backend.
     cands = [[tiny_lm.chat.reply_ids("Action: inventory"), tiny_lm.chat.reply_ids("Action: get 1 poppy")]] * 3
@@ -104,16 +91,16 @@ def test_prefix_reuse_across_turns_gives_the_same_replies_and_logprobs(tiny_lm):
     before = cached.reused_tokens
     with torch.no_grad():
         next(tiny_lm.model.parameters()).add_(0.01)
-    cached.generate(contexts, params, torch.Generator().manual_seed(0), cache_keys=keys)
+    cached.generate(contexts, SamplingParams(temperature=1.0, max_new_tokens=6), torch.Generator().manual_seed(0), cache_keys=keys)
     assert cached.reused_tokens == before
 
 
 def test_identical_prompts_share_one_prefill_and_still_sample_independently(tiny_lm):
     backend = HFBackend(tiny_lm.model, tiny_lm.tokenizer, tiny_lm.chat)
-    prompt = _prompts(tiny_lm)[1]
-    out = backend.generate([prompt] * 4 + [_prompts(tiny_lm)[0]], SamplingParams(temperature=1.0, max_new_tokens=8),
+    prompt = sample_prompts(tiny_lm)[1]
+    out = backend.generate([prompt] * 4 + [sample_prompts(tiny_lm)[0]], SamplingParams(temperature=1.0, max_new_tokens=8),
                            torch.Generator().manual_seed(3))
     assert len({tuple(c.token_ids) for c in out[:4]}) > 1  # one prefill, four different samples
-    for completion, context in zip(out, [prompt] * 4 + [_prompts(tiny_lm)[0]]):
+    for completion, context in zip(out, [prompt] * 4 + [sample_prompts(tiny_lm)[0]]):
         expected = _full_forward_logprobs(tiny_lm.model, context + completion.token_ids)[-8:]
         torch.testing.assert_close(torch.tensor(completion.logprobs), expected, atol=1e-4, rtol=0)
