@@ -18,7 +18,7 @@ from pydantic import Field, model_validator
 from rldojo.algos.actor_critic_agent import ActorCriticAgent
 from rldojo.algos.sil import SILConfig, sil_feedforward_only
 from rldojo.config import NetConfig, OptimConfig, StrictModel
-from rldojo.nets.optim import clip_grad_norm, scheduled, set_lr
+from rldojo.nets.optim import gradient_step, scheduled, set_lr
 
 
 class A2CConfig(StrictModel):
@@ -68,12 +68,8 @@ class A2C(ActorCriticAgent):
         value_loss = 0.5 * (values - batch["returns"]).pow(2).mean()
         loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
 
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        grad_norm = float("nan")
-        if cfg.max_grad_norm is not None:
-            grad_norm = float(clip_grad_norm(self.net.parameters(), cfg.max_grad_norm))
-        self.optimizer.step()
+        norm = gradient_step(self.optimizer, self.params, loss, cfg.max_grad_norm)
+        grad_norm = float("nan") if norm is None else float(norm)
 
         self.buffer.reset()
         self.updates += 1

@@ -31,7 +31,8 @@ class ActorCriticAgent(TensorAgent):
         super().__init__(obs_space, action_space, num_envs, total_frames, seed)
         self.cfg = cfg
         self.net = ActorCritic(obs_space, action_space, cfg.net)
-        self.optimizer = build_optimizer(self.net.parameters(), cfg.optim)
+        self.params = list(self.net.parameters())
+        self.optimizer = build_optimizer(self.params, cfg.optim)
         action_shape = () if self.net.head.discrete else (self.net.head.out_dim,)
         action_dtype = np.int64 if self.net.head.discrete else np.float32
         obs_shape, obs_dtype = obs_storage(obs_space)

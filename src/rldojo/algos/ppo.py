@@ -24,7 +24,7 @@ from pydantic import Field, model_validator
 from rldojo.algos.actor_critic_agent import ActorCriticAgent
 from rldojo.algos.sil import SILConfig, sil_feedforward_only
 from rldojo.config import NetConfig, OptimConfig, StrictModel
-from rldojo.nets.optim import clip_grad_norm, scheduled, set_lr
+from rldojo.nets.optim import gradient_step, scheduled, set_lr
 
 
 class PPOConfig(StrictModel):
@@ -123,11 +123,9 @@ class PPO(ActorCriticAgent):
                 if cfg.ent_coef > 0:
                     loss = loss - cfg.ent_coef * self.net.head.entropy(head_out).mean()
 
-                self.optimizer.zero_grad(set_to_none=True)
-                loss.backward()
-                if cfg.max_grad_norm is not None:
-                    grad_norms.append(clip_grad_norm(self.net.parameters(), cfg.max_grad_norm))
-                self.optimizer.step()
+                grad_norm = gradient_step(self.optimizer, self.params, loss, cfg.max_grad_norm)
+                if grad_norm is not None:
+                    grad_norms.append(grad_norm)
                 ratios.append(ratio.detach())
                 losses.append(torch.stack([loss, policy_loss, value_loss]).detach())
             if cfg.target_kl is not None and approx_kl(ratios[-1]) > cfg.target_kl:

@@ -28,7 +28,10 @@ class CategoricalHead(nn.Module):
     def sample(self, logits: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Actions drawn with the agent's generator, and their log-probabilities."""
         log_probs = torch.log_softmax(logits, dim=-1)
-        actions = torch.multinomial(log_probs.exp(), 1, generator=generator)
+        # Inverse-CDF draw: the number of cumulative probabilities below one uniform number per row.
+        # The same distribution as torch.multinomial at a fraction of its cost on small batches.
+        uniform = torch.rand(log_probs.shape[:-1] + (1,), generator=generator)
+        actions = (uniform > log_probs.exp().cumsum(-1)).sum(-1, keepdim=True).clamp_(max=self.out_dim - 1)
         return actions.squeeze(-1), log_probs.gather(-1, actions).squeeze(-1)
 
 
