@@ -49,6 +49,29 @@ def test_twin_mlp_forward_and_gradients_match_autograd(activation, rows):
         torch.testing.assert_close(net(x)[0], fast_a.detach())
 
 
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+def test_twin_mlp_with_heads_matches_autograd(activation):
+    torch.manual_seed(4)
+    net, head_a, head_b = TwinMLP(5, [16, 12], activation), nn.Linear(12, 3), nn.Linear(12, 1)
+    x = torch.randn(300, 5, requires_grad=True)
+    upstream_a, upstream_b = torch.randn(300, 3), torch.randn(300, 1)
+    params = [x, *net.parameters(), *head_a.parameters(), *head_b.parameters()]
+
+    out_a, out_b = net.forward_heads(x, head_a, head_b)
+    fast = torch.autograd.grad((out_a * upstream_a).sum() + (out_b * upstream_b).sum(), params)
+    ref_a, ref_b = reference_twin(net, x)
+    ref_out_a, ref_out_b = head_a(ref_a), head_b(ref_b)
+    ref = torch.autograd.grad((ref_out_a * upstream_a).sum() + (ref_out_b * upstream_b).sum(), params)
+
+    torch.testing.assert_close(out_a, ref_out_a, atol=2e-6, rtol=1e-5)
+    torch.testing.assert_close(out_b, ref_out_b, atol=2e-6, rtol=1e-5)
+    for a, b in zip(fast, ref):
+        torch.testing.assert_close(a, b, atol=5e-5, rtol=1e-4)
+    # Only one head in the loss (a value-only update): the other head's parameters get zero gradient.
+    value_only = torch.autograd.grad(net.forward_heads(x, head_a, head_b)[1].sum(), [head_a.weight, head_b.bias])
+    assert value_only[0].abs().sum() == 0 and value_only[1].item() == 300
+
+
 def test_twin_mlp_gradients_when_only_one_twin_is_used_and_input_needs_none():
     torch.manual_seed(1)
     net = TwinMLP(3, [8], "tanh")

@@ -56,8 +56,11 @@ class ActorCritic(nn.Module):
         return self.trunk(x)
 
     def forward(self, obs: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        actor_features, critic_features = self._features(self.encoder(obs))
-        return self.actor(actor_features), self.critic(critic_features).squeeze(-1)
+        if not self.shared:
+            head_out, values = self.trunk.forward_heads(self.encoder(obs), self.actor, self.critic)
+            return head_out, values.squeeze(-1)
+        features = self.trunk(self.encoder(obs))
+        return self.actor(features), self.critic(features).squeeze(-1)
 
     def policy(self, obs: torch.Tensor) -> torch.Tensor:
         return self.actor(self._features(self.encoder(obs))[0])

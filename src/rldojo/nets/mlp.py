@@ -72,7 +72,7 @@ class TwinMLP(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.activation_name in _TwinTrunk.activations:
             if torch.is_grad_enabled():
-                h = _TwinTrunk.apply(self.activation_name, x, *self.weights, *self.biases)
+                h = _TwinTrunk.apply(self.activation_name, False, x, *self.weights, *self.biases)
             else:  # acting: the same numbers without the autograd node
                 h = _twin_layers(self.activation_name, x, self.weights, self.biases)[0]
         else:
@@ -81,6 +81,16 @@ class TwinMLP(nn.Module):
                 h = self.activation(torch.baddbmm(bias, h, weight))
         features_a, features_b = h.unbind(0)  # one backward node; indexing twice allocates two zero grads
         return features_a, features_b
+
+
+    def forward_heads(self, x: torch.Tensor, head_a: nn.Linear, head_b: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
+        """`(head_a(features_a), head_b(features_b))`; when training with tanh or relu, the layers
+        and both heads run as one autograd node."""
+        if self.activation_name in _TwinTrunk.activations and torch.is_grad_enabled():
+            return _TwinTrunk.apply(self.activation_name, True, x, *self.weights, *self.biases,
+                                    head_a.weight, head_a.bias, head_b.weight, head_b.bias)
+        features_a, features_b = self(x)
+        return head_a(features_a), head_b(features_b)
 
 
 def _twin_layers(activation: str, x: torch.Tensor, weights, biases) -> tuple[torch.Tensor, list, list]:
@@ -101,29 +111,47 @@ def _twin_layers(activation: str, x: torch.Tensor, weights, biases) -> tuple[tor
 
 
 class _TwinTrunk(torch.autograd.Function):
-    """TwinMLP's layers as one autograd node, with the backward written out: per layer a batched
-    matmul for the weight gradient, one for the input gradient, a sum for the bias. Autograd's
-    generic graph of the same layers costs several times more than the math on small CPU batches
-    (PPO runs 20 gradient steps per 256 frames). tanh is computed as 2 sigmoid(2x) - 1 (within
-    1e-6 of torch.tanh): torch's CPU tanh kernel is about 3x slower than its sigmoid."""
+    """TwinMLP's layers (and optionally one linear head on each twin) as one autograd node, with the
+    backward written out: per layer a batched matmul for the weight gradient, one for the input
+    gradient, a sum for the bias. Autograd's generic graph of the same layers costs several times
+    more than the math on small CPU batches (PPO runs 20 gradient steps per 256 frames). tanh is
+    computed as 2 sigmoid(2x) - 1 on large batches (within 1e-6 of torch.tanh): torch's CPU tanh
+    kernel is about 3x slower than its sigmoid.
+
+    apply(activation, heads, x, *weights, *biases[, weight_a, bias_a, weight_b, bias_b])
+    -> the stacked features [2, B, H], or with heads (out_a [B, A], out_b [B, C])."""
 
     activations = ("tanh", "relu")
 
     @staticmethod
-    def forward(ctx, activation: str, x: torch.Tensor, *params: torch.Tensor) -> torch.Tensor:
-        layers = len(params) // 2
+    def forward(ctx, activation: str, heads: bool, x: torch.Tensor, *params: torch.Tensor):
+        layers = (len(params) - (4 if heads else 0)) // 2
         weights = params[:layers]
-        h, inputs, outputs = _twin_layers(activation, x, weights, params[layers:])
-        ctx.activation = activation
-        ctx.save_for_backward(*inputs, *outputs, *weights)
-        return h
+        h, inputs, outputs = _twin_layers(activation, x, weights, params[layers:2 * layers])
+        ctx.activation, ctx.heads, ctx.layers = activation, heads, layers
+        if not heads:
+            ctx.save_for_backward(*inputs, *outputs, *weights)
+            return h
+        weight_a, bias_a, weight_b, bias_b = params[2 * layers:]
+        ctx.save_for_backward(*inputs, *outputs, *weights, weight_a, weight_b)
+        return torch.addmm(bias_a, h[0], weight_a.t()), torch.addmm(bias_b, h[1], weight_b.t())
 
     @staticmethod
-    def backward(ctx, grad: torch.Tensor):
-        saved = ctx.saved_tensors
-        layers = len(saved) // 3
-        inputs, outputs, weights = saved[:layers], saved[layers:2 * layers], saved[2 * layers:]
-        needs = ctx.needs_input_grad  # (activation, x, weights..., biases...)
+    def backward(ctx, *output_grads: torch.Tensor):
+        saved, layers = ctx.saved_tensors, ctx.layers
+        inputs, outputs, weights = saved[:layers], saved[layers:2 * layers], saved[2 * layers:3 * layers]
+        needs = ctx.needs_input_grad[3:]  # weights..., biases..., [head params]
+        head_grads: list[torch.Tensor | None] = []
+        if ctx.heads:
+            (grad_a, grad_b), (weight_a, weight_b) = output_grads, saved[3 * layers:]
+            features = outputs[-1]
+            head_grads = [grad_a.t() @ features[0] if needs[2 * layers] else None,
+                          grad_a.sum(0) if needs[2 * layers + 1] else None,
+                          grad_b.t() @ features[1] if needs[2 * layers + 2] else None,
+                          grad_b.sum(0) if needs[2 * layers + 3] else None]
+            grad = torch.stack((grad_a @ weight_a, grad_b @ weight_b))
+        else:
+            grad = output_grads[0]
         weight_grads: list[torch.Tensor | None] = [None] * layers
         bias_grads: list[torch.Tensor | None] = [None] * layers
         input_grad = None
@@ -133,15 +161,15 @@ class _TwinTrunk(torch.autograd.Function):
                 grad = torch.ops.aten.tanh_backward(grad, y)  # grad * (1 - y^2), one kernel
             else:
                 grad = torch.ops.aten.threshold_backward(grad, y, 0.0)
-            if needs[2 + layer]:
+            if needs[layer]:
                 weight_grads[layer] = torch.bmm(inputs[layer].transpose(1, 2), grad)
-            if needs[2 + layers + layer]:
+            if needs[layers + layer]:
                 bias_grads[layer] = grad.sum(1, keepdim=True)
             if layer > 0:
                 grad = torch.bmm(grad, weights[layer].transpose(1, 2))
-            elif needs[1]:  # both copies read the same x
+            elif ctx.needs_input_grad[2]:  # both copies read the same x
                 input_grad = torch.bmm(grad, weights[0].transpose(1, 2)).sum(0)
-        return (None, input_grad, *weight_grads, *bias_grads)
+        return (None, None, input_grad, *weight_grads, *bias_grads, *head_grads)
 
 
 def flat_obs_dim(space: gym.Space) -> int:
