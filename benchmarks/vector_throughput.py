@@ -4,7 +4,8 @@ Steps/s (env steps summed over envs) for CartPole-v1 at 8, 64 and 200 envs and f
 wrapper that busy-waits 200 us per step at 8 and 64 envs: rldojo sync / workers / pool / auto,
 gymnasium SyncVectorEnv and AsyncVectorEnv (SAME_STEP autoreset), envpool (C++, CartPole only),
 and one env stepped in a plain loop (the single-core limit). Random actions are drawn in advance;
-each figure is the median of 3 timed runs of ~0.6 s on an env built and warmed up once. Then PPO on
+each figure is the median of 3 timed runs of ~0.6 s, each on an env built and warmed up afresh,
+with the repeats taken in turn across the engines. Then PPO on
 CartPole (the default spec) in frames/s of training time: make_vec's auto engine and the worker
 engine against the core's gymnasium SyncVectorEnv path, median of 3 sessions.
 
@@ -95,7 +96,7 @@ def build(engine: str, env_id: str, num_envs: int):
     return make_vec(env_id, num_envs, vectorize=mode, workers=2 if mode in ("workers", "pool") else None)
 
 
-AUTO_CHOICES: dict[tuple[str, int], str] = {}
+AUTO_CHOICES: dict[tuple[str, int], list[str]] = {}
 
 
 def describe_engine(venv) -> str:
@@ -103,16 +104,16 @@ def describe_engine(venv) -> str:
     return "in-process" if workers is None else f"{workers} workers"
 
 
-def measure(engine: str, env_id: str, num_envs: int, seconds: float, repeats: int) -> float | None:
+def measure(engine: str, env_id: str, num_envs: int, seconds: float) -> float | None:
+    """One timed run of `seconds` on a freshly built and warmed-up vector env (None: not applicable)."""
     rng = np.random.default_rng(0)
     if engine == "raw loop":
-        actions = rng.integers(0, 2, 2_000_000)
-        return statistics.median(time_raw(env_id, actions, seconds) for _ in range(repeats))
+        return time_raw(env_id, rng.integers(0, 2, 2_000_000), seconds)
     if engine == "envpool" and env_id != "CartPole-v1":
         return None
     venv = build(engine, env_id, num_envs)
     if engine == "rldojo auto":
-        AUTO_CHOICES[(env_id, num_envs)] = describe_engine(venv)
+        AUTO_CHOICES.setdefault((env_id, num_envs), []).append(describe_engine(venv))
     try:
         width = venv.batch_size if engine == "rldojo pool" else num_envs
         actions = rng.integers(0, 2, (max(64, 4_000_000 // num_envs), width))  # more than any run needs
@@ -121,7 +122,7 @@ def measure(engine: str, env_id: str, num_envs: int, seconds: float, repeats: in
         else:
             venv.reset(seed=0)
         time_vector(venv, actions, seconds / 5)  # warm-up
-        return statistics.median(time_vector(venv, actions, seconds) for _ in range(repeats))
+        return time_vector(venv, actions, seconds)
     finally:
         venv.close()
 
@@ -164,6 +165,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny budgets: check the script runs")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--cases", nargs="+", metavar="ENVxN",
+                        help="only these table rows, e.g. CartPole-v1x200 (skips PPO and the target lines)")
     args = parser.parse_args()
 
     from loguru import logger
@@ -178,13 +181,24 @@ def main() -> None:
     seconds = 0.05 if args.quick else 0.6  # of stepping per timed run
     cases = [("CartPole-v1", "CartPole-v1", n) for n in (8, 64, 200)] + [
         (f"CartPole + {BUSY_US:.0f} us", BUSY_ID, n) for n in (8, 64)]
+    if args.cases:
+        cases = [case for case in cases if f"{case[1]}x{case[2]}" in args.cases]
     results: dict[tuple[str, int], dict[str, float | None]] = {}
     started = time.perf_counter()
     for label, env_id, n in cases:
+        # Repeats go round the engines (A B C .. A B C ..), so a slow spell of this shared machine
+        # lands on every engine alike instead of on whichever was being timed.
+        runs: dict[str, list[float]] = {engine: [] for engine in ENGINES}
+        for _repeat in range(args.repeats):
+            for engine in ENGINES:
+                rate = measure(engine, env_id, n, seconds)
+                if rate is not None:
+                    runs[engine].append(rate)
         row = results.setdefault((label, n), {})
         for engine in ENGINES:
-            row[engine] = measure(engine, env_id, n, seconds, args.repeats)
-            console.log(f"{label} x{n} {engine}: {fmt(row[engine])} steps/s")
+            row[engine] = statistics.median(runs[engine]) if runs[engine] else None
+            console.log(f"{label} x{n} {engine}: {fmt(row[engine])} steps/s "
+                        f"(runs: {', '.join(fmt(r) for r in runs[engine])})")
     table = Table(title=f"Env steps/s (median of {args.repeats}; 2 workers for workers/pool)")
     table.add_column("env")
     table.add_column("envs", justify="right")
@@ -193,7 +207,10 @@ def main() -> None:
     for (label, n), row in results.items():
         table.add_row(label, str(n), *(fmt(row[e]) for e in ENGINES))
     console.print(table)
-    console.print("auto chose: " + "; ".join(f"{env_id} x{n}: {choice}" for (env_id, n), choice in AUTO_CHOICES.items()))
+    console.print("auto chose: " + "; ".join(f"{env_id} x{n}: {', '.join(choices)}"
+                                             for (env_id, n), choices in AUTO_CHOICES.items()))
+    if args.cases:
+        return
 
     frames = 4096 if args.quick else 24_576
     ppo = {path: statistics.median(ppo_fps(path, frames) for _ in range(args.repeats))
