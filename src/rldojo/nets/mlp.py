@@ -69,25 +69,31 @@ class TwinMLP(nn.Module):
         self.activation = ACTIVATIONS[activation]()
         self.activation_name = activation
 
+    def _layers(self) -> tuple[list[nn.Parameter], list[nn.Parameter]]:
+        # The lists' own dicts: iterating a ParameterList goes through string indexing per item,
+        # which costs as much as a layer's matmul on the few rows of an acting step.
+        return list(self.weights._parameters.values()), list(self.biases._parameters.values())
+
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        weights, biases = self._layers()
         if self.activation_name in _TwinTrunk.activations:
             if torch.is_grad_enabled():
-                h = _TwinTrunk.apply(self.activation_name, False, x, *self.weights, *self.biases)
+                h = _TwinTrunk.apply(self.activation_name, False, x, *weights, *biases)
             else:  # acting: the same numbers without the autograd node
-                h = _twin_layers(self.activation_name, x, self.weights, self.biases)[0]
+                h = _twin_layers(self.activation_name, x, weights, biases)[0]
         else:
             h = x.unsqueeze(0).expand(2, -1, -1)
-            for weight, bias in zip(self.weights, self.biases):
+            for weight, bias in zip(weights, biases):
                 h = self.activation(torch.baddbmm(bias, h, weight))
         features_a, features_b = h.unbind(0)  # one backward node; indexing twice allocates two zero grads
         return features_a, features_b
-
 
     def forward_heads(self, x: torch.Tensor, head_a: nn.Linear, head_b: nn.Linear) -> tuple[torch.Tensor, torch.Tensor]:
         """`(head_a(features_a), head_b(features_b))`; when training with tanh or relu, the layers
         and both heads run as one autograd node."""
         if self.activation_name in _TwinTrunk.activations and torch.is_grad_enabled():
-            return _TwinTrunk.apply(self.activation_name, True, x, *self.weights, *self.biases,
+            weights, biases = self._layers()
+            return _TwinTrunk.apply(self.activation_name, True, x, *weights, *biases,
                                     head_a.weight, head_a.bias, head_b.weight, head_b.bias)
         features_a, features_b = self(x)
         return head_a(features_a), head_b(features_b)
