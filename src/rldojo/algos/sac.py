@@ -29,7 +29,7 @@ from rldojo.algos.base import TensorAgent
 from rldojo.config import NetConfig, OptimConfig, StrictModel, feedforward_only
 from rldojo.memory.replay import ReplayBuffer
 from rldojo.nets.mlp import encode_obs, flat_obs_dim, is_image_space, mlp
-from rldojo.nets.optim import build_optimizer
+from rldojo.nets.optim import build_optimizer, gradient_step
 
 _LOG_STD_MIN, _LOG_STD_MAX = -20.0, 2.0
 
@@ -158,8 +158,11 @@ class SAC(TensorAgent):
         self.target_entropy = cfg.target_entropy if cfg.target_entropy is not None else default_target
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
         self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.initial_alpha)))
-        self.actor_optim = build_optimizer(self.actor.parameters(), cfg.optim)
-        self.critic_optim = build_optimizer(self.critic.parameters(), cfg.optim)
+        self.actor_params = list(self.actor.parameters())
+        self.critic_params = list(self.critic.parameters())
+        self.critic_target_params = list(self.critic_target.parameters())
+        self.actor_optim = build_optimizer(self.actor_params, cfg.optim)
+        self.critic_optim = build_optimizer(self.critic_params, cfg.optim)
         self.alpha_optim = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr)
         self.replay = ReplayBuffer(cfg.buffer_size, (obs_dim,), action_shape, action_dtype)
         self.steps = 0
@@ -233,11 +236,10 @@ class SAC(TensorAgent):
             else:
                 q1, q2 = (q.squeeze(-1) for q in self.critic(torch.cat([obs, actions], -1)))
             critic_loss = 0.5 * ((q1 - target).pow(2).mean() + (q2 - target).pow(2).mean())
-            self.critic_optim.zero_grad(set_to_none=True)
-            critic_loss.backward()
-            self.critic_optim.step()
+            gradient_step(self.critic_optim, self.critic_params, critic_loss, None)
 
-            # Actor: the critic is held fixed (its gradients are not used here).
+            # Actor: the critic is held fixed (gradient_step differentiates for the actor's
+            # parameters only, so no gradient of the critic's weights is computed here).
             if self.discrete:
                 probs, log_probs = self.actor(obs)
                 with torch.no_grad():
@@ -249,9 +251,7 @@ class SAC(TensorAgent):
                 min_q = torch.min(*self.critic(torch.cat([obs, new_actions], -1))).squeeze(-1)
                 actor_loss = (self.alpha * log_prob - min_q).mean()
                 expected_log_prob = log_prob.detach()
-            self.actor_optim.zero_grad(set_to_none=True)
-            actor_loss.backward()
-            self.actor_optim.step()
+            gradient_step(self.actor_optim, self.actor_params, actor_loss, None)
 
             alpha_loss = torch.zeros(())
             if cfg.auto_alpha:
@@ -260,9 +260,8 @@ class SAC(TensorAgent):
                 alpha_loss.backward()
                 self.alpha_optim.step()
 
-            with torch.no_grad():
-                for target_param, param in zip(self.critic_target.parameters(), self.critic.parameters()):
-                    target_param.lerp_(param, cfg.tau)
+            with torch.no_grad():  # Polyak averaging of the target critic
+                torch._foreach_lerp_(self.critic_target_params, self.critic_params, cfg.tau)
             stats.append(torch.stack([critic_loss.detach(), actor_loss.detach(), self.alpha,
                                       alpha_loss.detach(), -expected_log_prob.mean(), q1.detach().mean()]))
         self.updates += 1
