@@ -141,3 +141,32 @@ def test_auto_times_the_env_and_logs_its_choice(monkeypatch):
         else:
             assert kind == "InProcessVectorEnv" and "8 envs -> in-process" in decision[1]
     assert choose_vectorize("CartPole-v1", 2) == "sync"
+
+
+def test_workers_spin_only_when_they_fit_the_cores_and_answer_during_and_after_the_spin(monkeypatch):
+    import time
+
+    import rldojo.envs.worker_engine as worker_engine
+    from rldojo.envs.workers import SPIN_SECONDS
+
+    monkeypatch.setattr(worker_engine, "usable_cpus", lambda: 2)
+    crowded = make_vec("CartPole-v1", 6, vectorize="workers", workers=3)
+    assert crowded._spin_s == 0.0
+    crowded.close()
+    venv = make_vec("CartPole-v1", 4, vectorize="workers", workers=2)
+    reference = make_vec("CartPole-v1", 4, vectorize="sync")
+    try:
+        assert venv._spin_s == SPIN_SECONDS > 0
+        obs, _ = venv.reset(seed=3)
+        ref_obs, _ = reference.reset(seed=3)
+        np.testing.assert_array_equal(obs, ref_obs)
+        for step in range(40):
+            if step % 10 == 9:
+                time.sleep(3 * SPIN_SECONDS)  # the workers have stopped spinning and block on their pipes
+            actions = np.full(4, step % 2, dtype=np.int64)
+            result, expected = venv.step(actions), reference.step(actions)
+            for got, want in zip(result[:4], expected[:4]):
+                np.testing.assert_array_equal(got, want)
+    finally:
+        venv.close()
+        reference.close()

@@ -25,12 +25,14 @@ import numpy as np
 from gymnasium.vector.utils import batch_space
 from loguru import logger
 
+from rldojo.envs.calibrate import usable_cpus
 from rldojo.envs.crashes import Crash, CrashBook, EnvCrashError
 from rldojo.envs.engine import EngineVectorEnv, buffer_specs
 from rldojo.envs.shm import SharedArrays
 from rldojo.envs.slice import Record
 from rldojo.envs.workers import (
-    CALL, CLOSE, CRASH, DIED, ERROR, HUNG, READY, RESET, SET_ATTR, STEP, ReplyPoller, WorkerHandle, get_context,
+    CALL, CLOSE, CRASH, DIED, ERROR, HUNG, READY, RESET, SET_ATTR, SPIN_SECONDS, STEP, ReplyPoller, WorkerHandle,
+    get_context,
     wait_replies,
 )
 
@@ -98,6 +100,8 @@ class WorkerVectorEnv(EngineVectorEnv):
         self.step_timeout = step_timeout
         self.max_restarts = max_restarts
         self.num_workers = workers
+        # Spinning workers would take CPU from each other where there are more of them than cores.
+        self._spin_s = SPIN_SECONDS if workers <= usable_cpus() else 0.0
         self._ctx = get_context(context)
         self._book = CrashBook(self.env_name, max_restarts)
         self._restarts = [0] * workers
@@ -133,7 +137,8 @@ class WorkerVectorEnv(EngineVectorEnv):
 
     def _new_handle(self, w: int) -> WorkerHandle:
         self._cursor[w] = -1
-        return WorkerHandle(self._ctx, w, self._slices[w], self._shm.name, self._shm.specs, self._payloads[w])
+        return WorkerHandle(self._ctx, w, self._slices[w], self._shm.name, self._shm.specs, self._payloads[w],
+                            self._spin_s)
 
     def _send(self, w: int, message: bytes) -> bool:
         """Send a request to worker w, first reading any answer it still owes (an interrupted call)."""
