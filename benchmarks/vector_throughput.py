@@ -7,7 +7,7 @@ and one env stepped in a plain loop (the single-core limit). Random actions are 
 each figure is the median of 3 timed runs of ~0.6 s, each on an env built and warmed up afresh,
 with the repeats taken in turn across the engines. Then PPO on
 CartPole (the default spec) in frames/s of training time: make_vec's auto engine and the worker
-engine against the core's gymnasium SyncVectorEnv path, median of 3 sessions.
+engine against the core's gymnasium SyncVectorEnv path, median of 3 sessions taken in turn.
 
     ./dojo bench benchmarks/vector_throughput.py            # the full table (~4 minutes)
     ./dojo bench benchmarks/vector_throughput.py --quick    # a smoke run of the script
@@ -213,8 +213,13 @@ def main() -> None:
         return
 
     frames = 4096 if args.quick else 24_576
-    ppo = {path: statistics.median(ppo_fps(path, frames) for _ in range(args.repeats))
-           for path in ("gymnasium", "auto", "workers")}
+    ppo_runs: dict[str, list[float]] = {path: [] for path in ("gymnasium", "auto", "workers")}
+    for _repeat in range(args.repeats):  # in turn across the paths, as above
+        for path in ppo_runs:
+            ppo_runs[path].append(ppo_fps(path, frames))
+    ppo = {path: statistics.median(runs) for path, runs in ppo_runs.items()}
+    console.log("PPO frames/s runs: " + "; ".join(f"{path}: {', '.join(f'{r:,.0f}' for r in runs)}"
+                                                  for path, runs in ppo_runs.items()))
     ppo_table = Table(title=f"PPO CartPole-v1 (default spec, 8 envs), training frames/s, {frames} frames, "
                             f"median of {args.repeats}")
     for name in ("core gymnasium SyncVectorEnv", "rldojo auto", "rldojo workers (forced)"):
