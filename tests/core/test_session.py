@@ -118,3 +118,23 @@ def test_ctrl_c_writes_a_checkpoint_and_exits_cleanly(tmp_path):
     from rldojo.run.checkpoint import load_checkpoint
 
     assert load_checkpoint(run_dir / "s0/ckpt/last.pt")["frame"] == result["frames"]
+
+
+def test_evaluation_and_its_best_checkpoint_are_not_training_time(tmp_path, monkeypatch):
+    """fps and time-to-solve count training only: evaluations and the best checkpoints they write
+    are kept out (here each best checkpoint is made to take 0.3 s)."""
+    written = []
+    original = Session._checkpoint
+
+    def slow_checkpoint(self, name, agent, state):
+        if name == "best":
+            written.append(name)
+            time.sleep(0.3)
+        return original(self, name, agent, state)
+
+    monkeypatch.setattr(Session, "_checkpoint", slow_checkpoint)
+    spec = fast_spec("train.max_frames=1024", "train.eval_every=256", "train.eval_episodes=1",
+                     "train.checkpoint_every=0")
+    result = Session(spec, new_run_dir(tmp_path, spec.name), 0).run()
+    assert written  # the first evaluation is always a best
+    assert result["train_seconds"] < result["wall_s"] - 0.3 * len(written)

@@ -286,9 +286,6 @@ class Session:
                                   atari=env_spec.atari_options())
         summary = summarize_episodes(episodes)
         summary["frame"] = frame
-        # Evaluation time is not training time: keep it out of fps and time-to-solve.
-        state["eval_seconds"] += time.perf_counter() - started
-        state["eval_cpu_seconds"] += time.process_time() - cpu_started
         state["last_eval"] = summary
         logger.info("session {} frame {}: eval return {:.1f} +- {:.1f} over {} episodes{}", self.index, frame,
                     summary["return_mean"], summary["return_std"], summary["episodes"],
@@ -296,6 +293,10 @@ class Session:
         if summary["return_mean"] > state["best_eval_return"]:
             state["best_eval_return"] = summary["return_mean"]
             self._checkpoint("best", agent, state)
+        # Evaluation, and the best checkpoint it writes, is not training time: keep it out of fps
+        # and time-to-solve.
+        state["eval_seconds"] += time.perf_counter() - started
+        state["eval_cpu_seconds"] += time.process_time() - cpu_started
         target = train.stop_at_eval_return
         if target is not None and summary["return_mean"] >= target and state["solved_frame"] is None:
             state["solved_frame"] = frame
