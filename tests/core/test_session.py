@@ -135,6 +135,6 @@ def test_evaluation_and_its_best_checkpoint_are_not_training_time(tmp_path, monk
     monkeypatch.setattr(Session, "_checkpoint", slow_checkpoint)
     spec = fast_spec("train.max_frames=1024", "train.eval_every=256", "train.eval_episodes=1",
                      "train.checkpoint_every=0")
-    result = Session(spec, new_run_dir(tmp_path, spec.name), 0).run()
+    result = Session(spec, new_run_dir(spec, tmp_path), 0).run()
     assert written  # the first evaluation is always a best
     assert result["train_seconds"] < result["wall_s"] - 0.3 * len(written)
