@@ -32,8 +32,7 @@ from rldojo.envs.shm import SharedArrays
 from rldojo.envs.slice import Record
 from rldojo.envs.workers import (
     CALL, CLOSE, CRASH, DIED, ERROR, HUNG, READY, RESET, SET_ATTR, SPIN_SECONDS, STEP, ReplyPoller, WorkerHandle,
-    get_context,
-    wait_replies,
+    get_context, wait_replies,
 )
 
 #: Seconds a new worker may take to build its envs (a JVM-backed world needs several).

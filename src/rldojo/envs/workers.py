@@ -17,8 +17,8 @@ call/reset the worker survives.
 from __future__ import annotations
 
 import ctypes
-import os
 import multiprocessing as mp
+import os
 import pickle
 import select
 import signal
@@ -86,9 +86,10 @@ def worker_main(conn: Any, index: int, start: int, shm_name: str, specs: list[Ar
     try:
         while True:
             try:
-                spin_until = time.perf_counter() + spin_s
-                while time.perf_counter() < spin_until and not conn.poll(0):
-                    os.sched_yield()  # a runnable parent or worker on this core goes first
+                if spin_s:
+                    spin_until = time.perf_counter() + spin_s
+                    while time.perf_counter() < spin_until and not conn.poll(0):
+                        os.sched_yield()  # a runnable parent or worker on this core goes first
                 message = conn.recv_bytes()
             except (EOFError, OSError):
                 return  # the parent is gone

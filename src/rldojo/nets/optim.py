@@ -54,8 +54,9 @@ def gradient_step(optimizer: torch.optim.Optimizer, params: list[torch.nn.Parame
     if len(used) < len(pairs):  # a parameter the loss does not reach is skipped, as torch.optim does
         pairs, grads = [pairs[i] for i in used], [grads[i] for i in used]
     norm = None if max_grad_norm is None else clip_gradients_(grads, max_grad_norm)
-    if grads and _fused_adam_kernel(optimizer) is not None:
-        _fused_adam_apply(optimizer, pairs, grads)
+    kernel = _fused_adam_kernel(optimizer) if grads else None
+    if kernel is not None:
+        _fused_adam_apply(kernel, optimizer, pairs, grads)
     else:
         for param, grad in zip(pairs, grads):
             param.grad = grad
@@ -75,7 +76,7 @@ def _fused_adam_kernel(optimizer: torch.optim.Optimizer):
     return torch._fused_adamw_ if type(optimizer) is torch.optim.AdamW else torch._fused_adam_
 
 
-def _fused_adam_apply(optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter],
+def _fused_adam_apply(kernel, optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter],
                       grads: list[torch.Tensor]) -> None:
     """What `torch.optim.Adam(fused=True).step()` does on CPU for one group, given the gradients."""
     group = optimizer.param_groups[0]
@@ -91,9 +92,9 @@ def _fused_adam_apply(optimizer: torch.optim.Optimizer, params: list[torch.nn.Pa
         steps.append(state["step"])
     beta1, beta2 = group["betas"]
     torch._foreach_add_(steps, 1)
-    _fused_adam_kernel(optimizer)(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False,
-                                  lr=float(group["lr"]), beta1=float(beta1), beta2=float(beta2),
-                                  weight_decay=group["weight_decay"], eps=group["eps"], maximize=False)
+    kernel(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=float(group["lr"]),
+           beta1=float(beta1), beta2=float(beta2), weight_decay=group["weight_decay"], eps=group["eps"],
+           maximize=False)
 
 
 def scheduled(start: float, schedule: str, progress: float, end: float = 0.0) -> float:
