@@ -2,6 +2,7 @@
 
 import os
 import shutil
+import time
 
 import gymnasium as gym
 import numpy as np
@@ -109,7 +110,19 @@ def test_a_hung_step_restarts_the_jvm_and_close_stops_it(env):
     env.reset(seed=0, options={"task_family": SHORT})
     first = env.jvm_pid
     assert alive(first)
-    env.step_timeout = 1e-6  # every step now "hangs"
+    # A world call that really hangs (a 1 us timeout raced the JVM's answer on a loaded machine).
+    server = env._sw.server
+
+    class HangingServer:
+        def step(self, action):
+            time.sleep(3.0)
+            return server.step(action)
+
+        def __getattr__(self, name):
+            return getattr(server, name)
+
+    env._sw.server = HangingServer()
+    env.step_timeout = 0.5
     obs, reward, term, trunc, info = env.step("look around")
     assert trunc and not term and "restarted" in obs and env.jvm_pid is None
     assert not alive(first)
