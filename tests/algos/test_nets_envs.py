@@ -344,3 +344,26 @@ def test_halfcheetah_specs_build_and_step(name):
         agent.observe(rewards, terminated, truncated, next_obs, next_obs)
         obs = next_obs
     env.close()
+
+
+# ---- Box2D --------------------------------------------------------------------------------------
+@pytest.mark.parametrize("env_id,algo", [("LunarLander-v3", "dqn"), ("BipedalWalker-v3", "sac"),
+                                         ("BipedalWalker-v3", "ppo")])
+def test_box2d_envs_train_checkpoint_and_evaluate(tmp_path, env_id, algo):
+    agents = {"dqn": {"algo": "dqn", "learning_starts": 64, "batch_size": 32, "net": {"hidden": [32]}},
+              "sac": {"algo": "sac", "learning_starts": 64, "batch_size": 32, "actor_net": {"hidden": [32]},
+                      "critic_net": {"hidden": [32]}},
+              "ppo": {"algo": "ppo", "rollout_steps": 64, "minibatch_size": 64, "epochs": 1, "net": {"hidden": [32]}}}
+    spec = spec_from_raw({"name": "box2d", "env": {"id": env_id, "num_envs": 2, "vectorize": "sync"},
+                          "agent": agents[algo],
+                          "train": {"max_frames": 256, "eval_every": 256, "eval_episodes": 1, "checkpoint_every": 128,
+                                    "log_every": 128},
+                          "meta": {"sessions": 1, "seed": 0}, "track": {"tensorboard": False, "plots": False}}, [], "test")
+    result = Session(spec, tmp_path, 0).run()
+    assert result["status"] == "done" and result["frames"] == 256
+    assert np.isfinite(result["last_eval"]["return_mean"])
+    saved = torch.load(tmp_path / "s0/ckpt/last.pt", weights_only=False)
+    assert saved["frame"] == 256
+    env = make_env(env_id)
+    assert env.action_space.shape == ((4,) if env_id == "BipedalWalker-v3" else ())
+    env.close()
