@@ -2,7 +2,7 @@
 
 Every `rollout_steps` vector steps, one gradient step on
 
-    loss = -mean(log pi(a|s) * A) + vf_coef * mean((V(s) - R)^2) - ent_coef * mean(entropy)
+    loss = -mean(log pi(a|s) * A) + vf_coef * 0.5 * mean((V(s) - R)^2) - ent_coef * mean(entropy)
 
 with A from GAE(gamma, gae_lambda) (gae_lambda = 1 gives n-step returns) and R = A + V(s).
 """
@@ -33,7 +33,9 @@ class A2CConfig(StrictModel):
     rollout_steps: int = Field(5, ge=1)
     """Steps per env between updates (the n of n-step)."""
     vf_coef: float = Field(0.5, ge=0)
-    """Weight of the value loss."""
+    """Weight of the value loss 0.5 * mean((V - R)^2). The 0.5 is CleanRL's convention; SB3 drops it, so with
+    a shared actor-critic trunk SB3's vf_coef c is 2c here. With separate trunks (`net.shared: false`, the default)
+    Adam and RMSprop are nearly scale-free per parameter and the factor acts only through grad-norm clipping."""
     ent_coef: float = Field(0.0, ge=0)
     """Weight of the entropy bonus."""
     max_grad_norm: float | None = Field(0.5, gt=0)

@@ -4,7 +4,7 @@ Collect `rollout_steps` steps from every env, compute GAE advantages, then run `
 minibatch gradient steps on
 
     loss = -min(ratio * A, clip(ratio, 1 - clip, 1 + clip) * A)      (policy)
-           + vf_coef * (V - R)^2   [or the clipped value loss]       (value)
+           + vf_coef * 0.5 * (V - R)^2   [or the clipped value loss] (value)
            - ent_coef * entropy                                      (exploration)
 
 with ratio = pi(a|s) / pi_old(a|s). Discrete actions use a categorical head, continuous ones a
@@ -50,7 +50,9 @@ class PPOConfig(StrictModel):
     value_clip: float | None = Field(None, gt=0)
     """Clip the value update to +-value_clip around the old prediction (None: plain MSE)."""
     vf_coef: float = Field(0.5, ge=0)
-    """Weight of the value loss."""
+    """Weight of the value loss 0.5 * mean((V - R)^2). The 0.5 is CleanRL's convention; SB3 drops it, so with
+    a shared actor-critic trunk SB3's vf_coef c is 2c here. With separate trunks (`net.shared: false`, the default)
+    Adam and RMSprop are nearly scale-free per parameter and the factor acts only through grad-norm clipping."""
     ent_coef: float = Field(0.0, ge=0)
     """Weight of the entropy bonus."""
     max_grad_norm: float | None = Field(0.5, gt=0)

@@ -4,7 +4,7 @@ learned baseline.
 Once every env has finished `episodes_per_env` new episodes, one gradient step on
 
     loss = -mean_t( log pi(a_t|s_t) * (G_t - b(s_t)) ) - ent_coef * mean(entropy)
-           + vf_coef * mean( (V(s_t) - G_t)^2 )          (baseline: true; b = V, else b = 0)
+           + vf_coef * 0.5 * mean((V(s_t) - G_t)^2)        (baseline: true; b = V, else b = 0)
 
 with G_t the discounted return from step t to the episode's end. Episodes still running at an
 update were started by an older policy; they are dropped when they finish, so every gradient uses
