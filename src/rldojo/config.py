@@ -17,7 +17,7 @@ class StrictModel(BaseModel):
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_default=True)
 
 
-Activation = Literal["tanh", "relu", "elu", "gelu", "silu"]
+Activation = Literal["tanh", "relu", "elu", "gelu", "silu", "selu"]
 
 
 class NetConfig(StrictModel):

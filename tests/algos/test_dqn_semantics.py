@@ -90,3 +90,27 @@ def test_double_target_uses_online_argmax_valued_by_target_net():
     # SGD with lr 1 on huber(q - target) moves the chosen action's bias by -clip(q - target, -1, 1).
     expected = q - float(np.clip(q - target, -1, 1))
     assert abs(agent.q_net.q.bias[action].item() - expected) < 1e-6
+
+
+def test_boltzmann_exploration_samples_softmax_of_q_over_temperature():
+    # Q(s, .) = (0, ln 3) whatever s: softmax at temperature 1 gives P(a=1) = 3/4; at the end
+    # temperature 0.25 it gives 3^4 / (1 + 3^4) = 81/82.
+    agent = DQN(DQNConfig(exploration="boltzmann", temperature_start=1.0, temperature_end=0.25,
+                          exploration_fraction=0.5, net={"hidden": []}), OBS, ACTIONS,
+                num_envs=4000, total_frames=16_000, seed=0)
+    with torch.no_grad():
+        agent.q_net.q.weight.zero_()
+        agent.q_net.q.bias.copy_(torch.tensor([0.0, np.log(3.0)]))
+    obs = np.zeros((4000, 3), np.float32)
+    assert agent.temperature() == 1.0 and agent.epsilon() == 0.0
+    assert abs(agent.act(obs).mean() - 0.75) < 0.03  # 4000 draws: 3 sigma is 0.021
+    agent.frames = 8_000  # the end of the decay (half of the budget)
+    assert agent.temperature() == 0.25
+    assert abs(agent.act(obs).mean() - 81 / 82) < 0.01
+    assert np.array_equal(agent.act_greedy(obs), np.ones(4000, np.int64))
+
+
+def test_epsilon_greedy_has_no_temperature_and_boltzmann_has_no_epsilon():
+    assert make_agent().temperature() == 0.0 and make_agent().epsilon() == 1.0
+    boltzmann = make_agent(exploration="boltzmann")
+    assert boltzmann.epsilon() == 0.0 and boltzmann.temperature() == 1.0

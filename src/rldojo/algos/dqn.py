@@ -1,6 +1,6 @@
 """DQN (Mnih et al., 2015), with the Double-DQN target, dueling heads and prioritized replay.
 
-Act epsilon-greedily, store transitions in a replay buffer, and every `train_every` vector steps
+Act epsilon-greedily (or sample softmax(Q / temperature), `exploration: boltzmann`), store transitions in a replay buffer, and every `train_every` vector steps
 (after `learning_starts` frames) take `gradient_steps` steps on the Huber TD loss
 
     y    = r + gamma * (1 - terminated) * Q_target(s', argmax_a Q(s', a))   (double: true)
@@ -72,12 +72,19 @@ class DQNConfig(StrictModel):
     """Frames between copies of the online net into the target net (when tau = 1)."""
     tau: float = Field(1.0, gt=0, le=1)
     """Polyak factor: 1 copies the net every target_update_every frames; < 1 blends every update."""
+    exploration: Literal["epsilon_greedy", "boltzmann"] = "epsilon_greedy"
+    """How training actions explore: a random action with probability epsilon, or an action sampled
+    from softmax(Q / temperature) (SLM-Lab's `boltzmann` policy: it prefers the near-best actions)."""
     epsilon_start: float = Field(1.0, ge=0, le=1)
-    """Exploration rate at the start."""
+    """epsilon_greedy: exploration rate at the start."""
     epsilon_end: float = Field(0.05, ge=0, le=1)
-    """Exploration rate after the decay."""
+    """epsilon_greedy: exploration rate after the decay."""
+    temperature_start: float = Field(1.0, gt=0)
+    """boltzmann: softmax temperature at the start."""
+    temperature_end: float = Field(0.05, gt=0)
+    """boltzmann: softmax temperature after the decay."""
     exploration_fraction: float = Field(0.1, gt=0, le=1)
-    """Share of the frame budget over which epsilon decays linearly."""
+    """Share of the frame budget over which epsilon (or the temperature) decays linearly."""
     max_grad_norm: float | None = Field(10.0, gt=0)
     """Clip the gradient norm to this (None: no clipping)."""
     prioritized: PrioritizedConfig | None = None
@@ -94,7 +101,7 @@ class DQNConfig(StrictModel):
 
 
 class DQN(TensorAgent):
-    metric_names = ("loss", "q_mean", "td_abs", "epsilon", "beta")
+    metric_names = ("loss", "q_mean", "td_abs", "epsilon", "temperature", "beta")
 
     def __init__(self, cfg: DQNConfig, obs_space: gym.Space, action_space: gym.Space, num_envs: int,
                  total_frames: int, seed: int) -> None:
@@ -115,17 +122,37 @@ class DQN(TensorAgent):
         self._obs: np.ndarray | None = None
         self._actions: np.ndarray | None = None
 
+    def _exploration_progress(self) -> float:
+        return self.frames / (self.cfg.exploration_fraction * self.total_frames)
+
     def epsilon(self) -> float:
-        progress = self.frames / (self.cfg.exploration_fraction * self.total_frames)
-        return scheduled(self.cfg.epsilon_start, "linear", progress, end=self.cfg.epsilon_end)
+        """Probability of a uniformly random action now (0 under boltzmann exploration)."""
+        if self.cfg.exploration != "epsilon_greedy":
+            return 0.0
+        return scheduled(self.cfg.epsilon_start, "linear", self._exploration_progress(), end=self.cfg.epsilon_end)
+
+    def temperature(self) -> float:
+        """Softmax temperature now (0 under epsilon-greedy exploration)."""
+        if self.cfg.exploration != "boltzmann":
+            return 0.0
+        return scheduled(self.cfg.temperature_start, "linear", self._exploration_progress(),
+                         end=self.cfg.temperature_end)
 
     # ---- acting -------------------------------------------------------------------------------
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
         obs_t = encode_obs(obs, self.obs_space)
-        actions = self.q_net(obs_t).argmax(-1).numpy()
-        explore = self.rng.random(len(actions)) < self.epsilon()
-        actions = np.where(explore, self.rng.integers(0, self.q_net.n_actions, len(actions)), actions)
+        q_values = self.q_net(obs_t)
+        if self.cfg.exploration == "boltzmann":
+            probs = torch.softmax(q_values / self.temperature(), dim=-1).double().numpy()
+            # Inverse-CDF sampling, one uniform draw per env: vectorized, seeded by the agent's rng.
+            cdf = probs.cumsum(-1)
+            draws = self.rng.random((len(probs), 1)) * cdf[:, -1:]
+            actions = np.minimum((draws > cdf).sum(-1), self.q_net.n_actions - 1)
+        else:
+            actions = q_values.argmax(-1).numpy()
+            explore = self.rng.random(len(actions)) < self.epsilon()
+            actions = np.where(explore, self.rng.integers(0, self.q_net.n_actions, len(actions)), actions)
         self._obs, self._actions = obs_t.numpy(), actions
         return actions + int(self.action_space.start)
 
@@ -177,7 +204,8 @@ class DQN(TensorAgent):
             stats.append(torch.stack([loss.detach(), q.detach().mean(), td.detach().abs().mean()]))
         self.updates += 1
         loss_mean, q_mean, td_abs = torch.stack(stats).mean(0).tolist()
-        return {"loss": loss_mean, "q_mean": q_mean, "td_abs": td_abs, "epsilon": self.epsilon(), "beta": beta}
+        return {"loss": loss_mean, "q_mean": q_mean, "td_abs": td_abs, "epsilon": self.epsilon(),
+                "temperature": self.temperature(), "beta": beta}
 
     @torch.no_grad()
     def _update_target(self) -> None:
