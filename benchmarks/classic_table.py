@@ -7,7 +7,8 @@ stdout (rich) and, as markdown with the date and machine, to --out.
 
 Two figures, the same for every spec:
 - "final return MA" is the mean return of the last `train.return_window` (100) TRAINING episodes,
-  played with the agent's exploration on (epsilon-greedy for DQN, sampled actions for PPO/SAC).
+  played with the agent's exploration on (epsilon-greedy or Boltzmann for DQN, sampled actions
+  for PPO/SAC).
   The target and the "met" column judge this figure. It lags: at CartPole's 500-step episodes,
   100 episodes are 50k frames, so an agent that solves the task half-way through a 50k budget
   cannot show an MA of 500 at the end.
