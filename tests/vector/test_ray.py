@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import gymnasium as gym
 import numpy as np
 import pytest
@@ -21,6 +23,19 @@ def local_ray():
     ray.shutdown()
 
 
+def wait_until_dead(actor, timeout_s: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        try:
+            ray.get(actor.ready.remote(), timeout=1.0)
+        except ray.exceptions.RayActorError:
+            return
+        except ray.exceptions.GetTimeoutError:
+            pass
+        time.sleep(0.05)
+    raise AssertionError(f"the killed actor still answers after {timeout_s:.0f} s")
+
+
 def test_ray_actors_match_sync_and_survive_a_killed_actor(local_ray):
     n = 4
     expected = gym.vector.SyncVectorEnv([lambda: gym.make("CartPole-v1")] * n, autoreset_mode=AutoresetMode.SAME_STEP)
@@ -34,7 +49,9 @@ def test_ray_actors_match_sync_and_survive_a_killed_actor(local_ray):
             assert_same_step(expected.step(action), venv.step(action), t)
         last_obs = expected.step(action)[0]
         venv_obs = venv.step(action)[0]
-        ray.kill(venv.actors[1], no_restart=True)
+        killed = venv.actors[1]
+        ray.kill(killed, no_restart=True)
+        wait_until_dead(killed)  # ray.kill returns before the actor is gone; the next step must see it dead
         obs, rew, term, trunc, infos = venv.step(action)
         assert trunc.tolist() == [False, False, True, True] and rew[2:].tolist() == [0.0, 0.0]
         assert infos["worker_restarted"].tolist() == [False, False, True, True]
