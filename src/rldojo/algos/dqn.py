@@ -1,7 +1,8 @@
 """DQN (Mnih et al., 2015), with the Double-DQN target, dueling heads and prioritized replay.
 
-Act epsilon-greedily (or sample softmax(Q / temperature), `exploration: boltzmann`), store transitions in a replay buffer, and every `train_every` vector steps
-(after `learning_starts` frames) take `gradient_steps` steps on the Huber TD loss
+Act epsilon-greedily (or sample softmax(Q / temperature), `exploration: boltzmann`), store
+transitions in a replay buffer, and every `train_every` vector steps (after `learning_starts`
+frames) take `gradient_steps` steps on the Huber TD loss
 
     y    = r + gamma * (1 - terminated) * Q_target(s', argmax_a Q(s', a))   (double: true)
                                         * max_a Q_target(s', a)             (double: false)
