@@ -38,12 +38,29 @@ from rldojo.run.trial import mean_ci, new_run_dir, run_trial, write_spec_file
 
 # Targets within the anchors' frame budgets (SLM-Lab's table, the SB3 RL Zoo), from issue 3.
 TARGETS: dict[str, float] = {
-    "ppo_cartpole": 400, "a2c_cartpole": 400, "dqn_cartpole": 400, "ddqn_per_cartpole": 400,
-    "sac_cartpole": 400, "sarsa_cartpole": 400, "reinforce_cartpole": 300, "a2c_sil_cartpole": 400,
-    "ppo_sil_cartpole": 400, "ppo_lunar": 200, "ddqn_per_lunar": 200, "sac_pendulum": -200,
+    "ppo_cartpole": 400,
+    "a2c_cartpole": 400,
+    "dqn_cartpole": 400,
+    "ddqn_per_cartpole": 400,
+    "sac_cartpole": 400,
+    "sarsa_cartpole": 400,
+    "reinforce_cartpole": 300,
+    "a2c_sil_cartpole": 400,
+    "ppo_sil_cartpole": 400,
+    "ppo_lunar": 200,
+    "ddqn_per_lunar": 200,
+    "sac_pendulum": -200,
 }
-DEFAULT_SPECS = ["ppo_cartpole", "a2c_cartpole", "dqn_cartpole", "ddqn_per_cartpole", "sac_cartpole",
-                 "sarsa_cartpole", "reinforce_cartpole", "sac_pendulum"]
+DEFAULT_SPECS = [
+    "ppo_cartpole",
+    "a2c_cartpole",
+    "dqn_cartpole",
+    "ddqn_per_cartpole",
+    "sac_cartpole",
+    "sarsa_cartpole",
+    "reinforce_cartpole",
+    "sac_pendulum",
+]
 
 
 def fmt_ci(agg: dict) -> str:
@@ -66,7 +83,7 @@ class LoadSampler:
         while not self._stop.wait(self.period):
             self.samples.append(os.getloadavg()[0])
 
-    def __enter__(self) -> "LoadSampler":
+    def __enter__(self) -> LoadSampler:
         self._thread.start()
         return self
 
@@ -108,11 +125,24 @@ def main() -> None:
         target = TARGETS.get(spec.name)
         mean = agg["final_return_ma"]["mean"]
         met = "—" if target is None or mean is None else ("yes" if mean >= target else f"no ({mean:.0f} < {target})")
-        rows.append((spec.env.id, spec.name, fmt_ci(agg["final_return_ma"]), "—" if target is None else str(target),
-                     met, fmt_ci(final_eval(trial)), f"{spec.train.max_frames:,}", f"{agg['fps']['mean']:,.0f}",
-                     f"{wall:,.0f}", load.summary()))
-        console.print(f"{spec.name}: final return MA {fmt_ci(agg['final_return_ma'])}, final greedy eval "
-                      f"{fmt_ci(final_eval(trial))}, load {load.summary()} ({run_dir})")
+        rows.append(
+            (
+                spec.env.id,
+                spec.name,
+                fmt_ci(agg["final_return_ma"]),
+                "—" if target is None else str(target),
+                met,
+                fmt_ci(final_eval(trial)),
+                f"{spec.train.max_frames:,}",
+                f"{agg['fps']['mean']:,.0f}",
+                f"{wall:,.0f}",
+                load.summary(),
+            )
+        )
+        console.print(
+            f"{spec.name}: final return MA {fmt_ci(agg['final_return_ma'])}, final greedy eval "
+            f"{fmt_ci(final_eval(trial))}, load {load.summary()} ({run_dir})"
+        )
         write_markdown(args.out, rows, args.sessions)  # after every spec: a long run keeps what it measured
 
     table = Table(title="classic algorithm results")
@@ -125,19 +155,33 @@ def main() -> None:
 
 
 def header(sessions: int) -> tuple[str, ...]:
-    return ("env", "spec", f"final return MA, last 100 training episodes (mean [95% CI], {sessions} sessions)",
-            "target", "met", "final greedy eval (mean [95% CI])", "frames", "frames/s per session", "wall s",
-            "load average during the run")
+    return (
+        "env",
+        "spec",
+        f"final return MA, last 100 training episodes (mean [95% CI], {sessions} sessions)",
+        "target",
+        "met",
+        "final greedy eval (mean [95% CI])",
+        "frames",
+        "frames/s per session",
+        "wall s",
+        "load average during the run",
+    )
 
 
 def write_markdown(out: Path, rows: list[tuple[str, ...]], sessions: int) -> None:
     machine = f"{platform.machine()}, {os.cpu_count()} CPU cores, {platform.python_version()}"
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
     names = header(sessions)
-    lines = [f"Measured {date.today().isoformat()} on {machine} (load average {load} at the last row) with "
-             "`benchmarks/classic_table.py`. \"final return MA\": last 100 training episodes, exploration on "
-             "(judged against the target); \"final greedy eval\": the last evaluation at the end of the budget, "
-             "greedy actions.", "", "| " + " | ".join(names) + " |", "|" + "---|" * len(names)]
+    lines = [
+        f"Measured {date.today().isoformat()} on {machine} (load average {load} at the last row) with "
+        '`benchmarks/classic_table.py`. "final return MA": last 100 training episodes, exploration on '
+        '(judged against the target); "final greedy eval": the last evaluation at the end of the budget, '
+        "greedy actions.",
+        "",
+        "| " + " | ".join(names) + " |",
+        "|" + "---|" * len(names),
+    ]
     lines += ["| " + " | ".join(row) + " |" for row in rows]
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text("\n".join(lines) + "\n")

@@ -87,10 +87,15 @@ def save_model(folder: Path) -> None:
     from rldojo.llm.tiny import tiny_model, tiny_tokenizer_dir
 
     settings = TinyModelSettings()
-    tok_dir = tiny_tokenizer_dir(settings, f"bench-grpo-vs-trl-{SHORT_PROMPTS}",
-                                 env_factory=lambda: gym.make(BENCH_ENV),
-                                 accept_task=lambda t: True, extra_text=[], user_text=lambda obs, info: obs,
-                                 reply_text=lambda a: a)
+    tok_dir = tiny_tokenizer_dir(
+        settings,
+        f"bench-grpo-vs-trl-{SHORT_PROMPTS}",
+        env_factory=lambda: gym.make(BENCH_ENV),
+        accept_task=lambda t: True,
+        extra_text=[],
+        user_text=lambda obs, info: obs,
+        reply_text=lambda a: a,
+    )
     tokenizer = AutoTokenizer.from_pretrained(str(tok_dir))
     model = tiny_model(settings, tokenizer, seed=0)
     LanguageModel(model, tokenizer, ChatFormat.for_tokenizer(tokenizer), 4096).export(folder)
@@ -102,15 +107,29 @@ def rldojo_run(folder: Path, steps: int, seed: int) -> tuple[float, float, float
     from rldojo.run.episode_loop import _make_envs, build_lm_agent
     from rldojo.run.spec import spec_from_raw
 
-    spec = spec_from_raw({
-        "name": "bench", "env": {"id": BENCH_ENV, "num_envs": BATCH},
-        "agent": {"algo": "grpo", "model": {"path": str(folder), "max_model_len": 1024},
-                  "generation": {"max_new_tokens": MAX_COMPLETION, "temperature": 1.0},
-                  "prompt": {"template": "raw", "system": ""}, "tasks": {"held_out": 0.01},
-                  "group_size": GROUP, "groups": BATCH // GROUP, "loss": "dapo", "beta": 0.0,
-                  "micro_batch_size": BATCH, "optim": {"lr": 1e-5}},
-        "train": {"iterations": steps + 2}, "meta": {"seed": seed},
-    }, [], source="benchmark")
+    spec = spec_from_raw(
+        {
+            "name": "bench",
+            "env": {"id": BENCH_ENV, "num_envs": BATCH},
+            "agent": {
+                "algo": "grpo",
+                "model": {"path": str(folder), "max_model_len": 1024},
+                "generation": {"max_new_tokens": MAX_COMPLETION, "temperature": 1.0},
+                "prompt": {"template": "raw", "system": ""},
+                "tasks": {"held_out": 0.01},
+                "group_size": GROUP,
+                "groups": BATCH // GROUP,
+                "loss": "dapo",
+                "beta": 0.0,
+                "micro_batch_size": BATCH,
+                "optim": {"lr": 1e-5},
+            },
+            "train": {"iterations": steps + 2},
+            "meta": {"seed": seed},
+        },
+        [],
+        source="benchmark",
+    )
     envs = _make_envs(spec, BATCH)
     agent = build_lm_agent(spec, seed, envs)
     trainer = agent.begin_stage(0)
@@ -156,13 +175,32 @@ def trl_run(folder: Path, steps: int, seed: int) -> tuple[float, float, float]:
 
     with tempfile.TemporaryDirectory() as out:
         config = GRPOConfig(
-            output_dir=out, use_cpu=True, bf16=False, report_to="none", save_strategy="no", logging_steps=1,
-            max_steps=steps + 2, per_device_train_batch_size=BATCH, num_generations=GROUP,
-            max_completion_length=MAX_COMPLETION, temperature=1.0, beta=0.0, loss_type="dapo",
-            learning_rate=1e-5, gradient_checkpointing=False, seed=seed, disable_tqdm=True,
+            output_dir=out,
+            use_cpu=True,
+            bf16=False,
+            report_to="none",
+            save_strategy="no",
+            logging_steps=1,
+            max_steps=steps + 2,
+            per_device_train_batch_size=BATCH,
+            num_generations=GROUP,
+            max_completion_length=MAX_COMPLETION,
+            temperature=1.0,
+            beta=0.0,
+            loss_type="dapo",
+            learning_rate=1e-5,
+            gradient_checkpointing=False,
+            seed=seed,
+            disable_tqdm=True,
         )
-        trainer = GRPOTrainer(model=model, reward_funcs=reward_fn, args=config, train_dataset=data,
-                              processing_class=tokenizer, callbacks=[Timer()])
+        trainer = GRPOTrainer(
+            model=model,
+            reward_funcs=reward_fn,
+            args=config,
+            train_dataset=data,
+            processing_class=tokenizer,
+            callbacks=[Timer()],
+        )
         trainer.train()
     return float(np.mean(step_times[2:])), float(np.mean(lengths[2:])) * BATCH, float(np.mean(step_cpu[2:]))
 
@@ -191,11 +229,19 @@ def main() -> None:
             results["rldojo"].append(rldojo_run(folder, args.steps, seed=run))
             results[f"trl {trl.__version__}"].append(trl_run(folder, args.steps, seed=run))
     kind = "one-line prompts" if args.short else "SAT prompts"
-    table = Table(title=f"GRPO step ({kind}): group {GROUP}, {BATCH} completions, "
-                        f"max_completion_length {MAX_COMPLETION}, "
-                        f"tiny model, 1 torch thread; median of {args.runs} runs x {args.steps} steps")
-    for column in ("trainer", "s / step", "CPU s / step", "completion tokens / step", "completion tokens / s",
-                   "per-run s / step"):
+    table = Table(
+        title=f"GRPO step ({kind}): group {GROUP}, {BATCH} completions, "
+        f"max_completion_length {MAX_COMPLETION}, "
+        f"tiny model, 1 torch thread; median of {args.runs} runs x {args.steps} steps"
+    )
+    for column in (
+        "trainer",
+        "s / step",
+        "CPU s / step",
+        "completion tokens / step",
+        "completion tokens / s",
+        "per-run s / step",
+    ):
         table.add_column(column, justify="right")
     rates, cpu_rates = {}, {}
     for name, runs in results.items():
@@ -204,13 +250,21 @@ def main() -> None:
         tokens = statistics.median(r[1] for r in runs)
         rates[name] = statistics.median(r[1] / r[0] for r in runs)
         cpu_rates[name] = statistics.median(r[1] / r[2] for r in runs)
-        table.add_row(name, f"{step:.3f}", f"{cpu:.3f}", f"{tokens:.0f}", f"{rates[name]:,.0f}",
-                      ", ".join(f"{r[0]:.3f}" for r in runs))
+        table.add_row(
+            name,
+            f"{step:.3f}",
+            f"{cpu:.3f}",
+            f"{tokens:.0f}",
+            f"{rates[name]:,.0f}",
+            ", ".join(f"{r[0]:.3f}" for r in runs),
+        )
     console.print(table)
     names = list(rates)
-    console.print(f"rldojo / TRL completion tokens/s: {rates[names[0]] / rates[names[1]]:.2f}x wall-clock, "
-                  f"{cpu_rates[names[0]] / cpu_rates[names[1]]:.2f}x per CPU second; load average "
-                  f"{', '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores")
+    console.print(
+        f"rldojo / TRL completion tokens/s: {rates[names[0]] / rates[names[1]]:.2f}x wall-clock, "
+        f"{cpu_rates[names[0]] / cpu_rates[names[1]]:.2f}x per CPU second; load average "
+        f"{', '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores"
+    )
 
 
 if __name__ == "__main__":

@@ -48,11 +48,21 @@ def main() -> None:
     args = parser.parse_args()
     setup_console(False)
     table = Table(title="base -> SFT -> GRPO on held-out tasks (tiny model, CPU)")
-    for column in ("world", "stage", "success", "Jeffreys 80%", "mean reward", "mean turns", "stage wall s",
-                   "load avg (1 min), start -> end"):
+    for column in (
+        "world",
+        "stage",
+        "success",
+        "Jeffreys 80%",
+        "mean reward",
+        "mean turns",
+        "stage wall s",
+        "load avg (1 min), start -> end",
+    ):
         table.add_column(column, justify="right")
-    markdown = ["| world | stage | success | Jeffreys 80% | mean reward | mean turns | stage wall s | load avg |",
-                "|---|---|---|---|---|---|---|---|"]
+    markdown = [
+        "| world | stage | success | Jeffreys 80% | mean reward | mean turns | stage wall s | load avg |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     verdicts: list[str] = []
     for ref in args.specs:
         spec = load_spec(ref, args.overrides)
@@ -65,9 +75,16 @@ def main() -> None:
         load = f"{load_start:.2f} -> {os.getloadavg()[0]:.2f}"
         for session in trial["sessions"]:
             for row in session.get("stages", []):
-                cells = (spec.env.id, row["stage"], f"{row['success']:.3f}",
-                         f"[{row['success_low']:.3f}, {row['success_high']:.3f}]", f"{row['return_mean']:.3f}",
-                         f"{row['length_mean']:.2f}", f"{row['wall_s']:.0f}", load)
+                cells = (
+                    spec.env.id,
+                    row["stage"],
+                    f"{row['success']:.3f}",
+                    f"[{row['success_low']:.3f}, {row['success_high']:.3f}]",
+                    f"{row['return_mean']:.3f}",
+                    f"{row['length_mean']:.2f}",
+                    f"{row['wall_s']:.0f}",
+                    load,
+                )
                 table.add_row(*cells)
                 markdown.append("| " + " | ".join(cells) + " |")
             verdicts.append(f"{spec.env.id}: {_verdict(session.get('stages', []))}")

@@ -30,12 +30,20 @@ console = Console()
 
 
 def build(env_id: str, kwargs: dict, num_envs: int, max_new_tokens: int):
-    spec = spec_from_raw({
-        "name": "rollout_bench", "env": {"id": env_id, "num_envs": num_envs, "kwargs": kwargs},
-        "agent": {"algo": "grpo", "model": {"path": "tiny", "max_model_len": 2048},
-                  "generation": {"max_new_tokens": max_new_tokens, "temperature": 1.0}},
-        "meta": {"sessions": 1, "seed": 0},
-    }, [], source="benchmark")
+    spec = spec_from_raw(
+        {
+            "name": "rollout_bench",
+            "env": {"id": env_id, "num_envs": num_envs, "kwargs": kwargs},
+            "agent": {
+                "algo": "grpo",
+                "model": {"path": "tiny", "max_model_len": 2048},
+                "generation": {"max_new_tokens": max_new_tokens, "temperature": 1.0},
+            },
+            "meta": {"sessions": 1, "seed": 0},
+        },
+        [],
+        source="benchmark",
+    )
     envs = _make_envs(spec, num_envs)
     return build_lm_agent(spec, 0, envs), envs
 
@@ -84,9 +92,11 @@ def main() -> None:
             rate, count, _ = run(agent, group, starts, cache, seed=repeat)
             rates[name].append(rate)
             tokens[name] = count
-    table = Table(title=f"{args.env}: {args.episodes} episodes, up to {args.max_turns} turns, "
-                        f"{args.max_new_tokens} new tokens per turn; tiny model "
-                        f"({agent.lm.parameter_count():,} parameters), torch threads 1, median of {args.repeats}")
+    table = Table(
+        title=f"{args.env}: {args.episodes} episodes, up to {args.max_turns} turns, "
+        f"{args.max_new_tokens} new tokens per turn; tiny model "
+        f"({agent.lm.parameter_count():,} parameters), torch threads 1, median of {args.repeats}"
+    )
     for column in ("rollout", "completion tokens", "completion tokens/s", "vs one env"):
         table.add_column(column, justify="right")
     base = statistics.median(rates["one env at a time"])
@@ -94,8 +104,9 @@ def main() -> None:
         median = statistics.median(values)
         table.add_row(name, f"{tokens[name]:,}", f"{median:,.0f}", f"{median / base:.2f}x")
     console.print(table)
-    console.print(f"load average while measuring: {', '.join(f'{v:.2f}' for v in os.getloadavg())} "
-                  f"on {os.cpu_count()} cores")
+    console.print(
+        f"load average while measuring: {', '.join(f'{v:.2f}' for v in os.getloadavg())} on {os.cpu_count()} cores"
+    )
     for env in envs:
         env.close()
 

@@ -35,18 +35,30 @@ def run_rldojo(seed: int, eval_every: int, threads: int) -> dict:
     from rldojo.track.log import setup_quiet_child
 
     setup_quiet_child()
-    spec = load_spec("classic/ppo_cartpole", [
-        f"meta.seed={seed}", "meta.sessions=1", f"meta.torch_threads={threads}",
-        f"train.max_frames={MAX_FRAMES}", f"train.eval_every={eval_every}",
-        f"train.eval_episodes={EVAL_EPISODES}", f"train.stop_at_eval_return={SOLVED}",
-        "train.checkpoint_every=0", "train.log_every=8192", "track.tensorboard=false", "track.plots=false",
-    ])
+    spec = load_spec(
+        "classic/ppo_cartpole",
+        [
+            f"meta.seed={seed}",
+            "meta.sessions=1",
+            f"meta.torch_threads={threads}",
+            f"train.max_frames={MAX_FRAMES}",
+            f"train.eval_every={eval_every}",
+            f"train.eval_episodes={EVAL_EPISODES}",
+            f"train.stop_at_eval_return={SOLVED}",
+            "train.checkpoint_every=0",
+            "train.log_every=8192",
+            "track.tensorboard=false",
+            "track.plots=false",
+        ],
+    )
     with tempfile.TemporaryDirectory() as tmp:
         result = Session(spec, Path(tmp), 0).run()
     return {
-        "solved_s": result["solved_train_seconds"], "solved_frame": result["solved_frame"],
+        "solved_s": result["solved_train_seconds"],
+        "solved_frame": result["solved_frame"],
         "fps": result["frames"] / result["train_seconds"],
-        "solved_cpu_s": result["solved_cpu_seconds"], "cpu_fps": result["frames"] / result["cpu_seconds"],
+        "solved_cpu_s": result["solved_cpu_seconds"],
+        "cpu_fps": result["frames"] / result["cpu_seconds"],
     }
 
 
@@ -99,17 +111,33 @@ def run_sb3(seed: int, eval_every: int, threads: int) -> dict:
             return True
 
     env = make_vec_env("CartPole-v1", n_envs=num_envs, seed=seed)
-    model = PPO("MlpPolicy", env, n_steps=32, batch_size=256, gae_lambda=0.8, gamma=0.98, n_epochs=20,
-                ent_coef=0.0, learning_rate=lambda progress: progress * 1e-3,
-                clip_range=lambda progress: progress * 0.2, seed=seed, verbose=0, device="cpu")
+    model = PPO(
+        "MlpPolicy",
+        env,
+        n_steps=32,
+        batch_size=256,
+        gae_lambda=0.8,
+        gamma=0.98,
+        n_epochs=20,
+        ent_coef=0.0,
+        learning_rate=lambda progress: progress * 1e-3,
+        clip_range=lambda progress: progress * 0.2,
+        seed=seed,
+        verbose=0,
+        device="cpu",
+    )
     callback = SolveCallback()
     callback.start, callback.cpu_start = time.perf_counter(), time.process_time()
     model.learn(MAX_FRAMES, callback=callback)
     train_s = time.perf_counter() - callback.start - callback.eval_seconds
     train_cpu_s = time.process_time() - callback.cpu_start - callback.eval_cpu_seconds
-    return {"solved_s": callback.solved_s, "solved_frame": callback.solved_frame,
-            "fps": model.num_timesteps / train_s, "solved_cpu_s": callback.solved_cpu_s,
-            "cpu_fps": model.num_timesteps / train_cpu_s}
+    return {
+        "solved_s": callback.solved_s,
+        "solved_frame": callback.solved_frame,
+        "fps": model.num_timesteps / train_s,
+        "solved_cpu_s": callback.solved_cpu_s,
+        "cpu_fps": model.num_timesteps / train_cpu_s,
+    }
 
 
 def main() -> None:
@@ -129,10 +157,23 @@ def main() -> None:
     def fmt(value, digits=2):
         return "not solved" if value is None else f"{value:,.{digits}f}"
 
-    table = Table(title=f"PPO CartPole-v1 time to solve (eval mean of {EVAL_EPISODES} greedy episodes >= {SOLVED:.0f}, "
-                        f"checked every {args.eval_every} frames; eval time excluded; torch threads {args.threads})")
-    columns = ("seed", "rldojo s", "rldojo CPU s", "rldojo frames", "rldojo fps", "rldojo CPU fps",
-               "SB3 s", "SB3 CPU s", "SB3 frames", "SB3 fps", "SB3 CPU fps")
+    table = Table(
+        title=f"PPO CartPole-v1 time to solve (eval mean of {EVAL_EPISODES} greedy episodes >= {SOLVED:.0f}, "
+        f"checked every {args.eval_every} frames; eval time excluded; torch threads {args.threads})"
+    )
+    columns = (
+        "seed",
+        "rldojo s",
+        "rldojo CPU s",
+        "rldojo frames",
+        "rldojo fps",
+        "rldojo CPU fps",
+        "SB3 s",
+        "SB3 CPU s",
+        "SB3 frames",
+        "SB3 fps",
+        "SB3 CPU fps",
+    )
     for column in columns:
         table.add_column(column, justify="right")
     keys = (("solved_s", 2), ("solved_cpu_s", 2), ("solved_frame", 0), ("fps", 0), ("cpu_fps", 0))
@@ -143,16 +184,25 @@ def main() -> None:
         values = [r[which][key] for r in rows if r[which][key] is not None]
         return statistics.median(values) if values else None
 
-    table.add_row("median", *[fmt(median(k, 1), d) for k, d in keys], *[fmt(median(k, 2), d) for k, d in keys],
-                  style="bold")
+    table.add_row(
+        "median", *[fmt(median(k, 1), d) for k, d in keys], *[fmt(median(k, 2), d) for k, d in keys], style="bold"
+    )
     console.print(table)
-    for label, key, target in (("time-to-solve, wall", "solved_s", "<= 0.5"), ("time-to-solve, CPU", "solved_cpu_s", "<= 0.5"),
-                               ("training frames/s, wall", "fps", ">= 2"), ("training frames/s, CPU", "cpu_fps", ">= 2")):
+    for label, key, target in (
+        ("time-to-solve, wall", "solved_s", "<= 0.5"),
+        ("time-to-solve, CPU", "solved_cpu_s", "<= 0.5"),
+        ("training frames/s, wall", "fps", ">= 2"),
+        ("training frames/s, CPU", "cpu_fps", ">= 2"),
+    ):
         ours_m, theirs_m = median(key, 1), median(key, 2)
         if ours_m and theirs_m:
             console.print(f"{label} ratio rldojo/SB3 (medians): [bold]{ours_m / theirs_m:.2f}[/] (target {target})")
-    unsolved = [(seed, lib) for seed, ours, theirs in rows
-                for lib, r in (("rldojo", ours), ("SB3", theirs)) if r["solved_s"] is None]
+    unsolved = [
+        (seed, lib)
+        for seed, ours, theirs in rows
+        for lib, r in (("rldojo", ours), ("SB3", theirs))
+        if r["solved_s"] is None
+    ]
     console.print(f"unsolved within {MAX_FRAMES:,} frames: {unsolved or 'none'}")
 
 

@@ -82,8 +82,13 @@ def bench_sandbox(runs: int, repeats: int) -> None:
     for label, rates in rows.items():
         rate = statistics.median(rates)
         overhead = f"{(1 / rate - 1 / anchor) * WORKERS * 1000:+.1f} ms ({anchor / rate:.2f}x)"
-        table.add_row(label, f"{rate:.1f}", f"{WORKERS * 1000 / rate:.1f}", "-" if label.startswith("bare") else overhead,
-                      names.get(label, "none"))
+        table.add_row(
+            label,
+            f"{rate:.1f}",
+            f"{WORKERS * 1000 / rate:.1f}",
+            "-" if label.startswith("bare") else overhead,
+            names.get(label, "none"),
+        )
     console.print(table)
 
 
@@ -168,7 +173,7 @@ def bench_references(sample: int | None) -> bool:
         start = time.perf_counter()
         chunks = [ids[i::parallel] for i in range(parallel)]
         with ThreadPoolExecutor(parallel) as pool:
-            outcomes = list(pool.map(lambda chunk: _answer_all(factory, chunk), chunks))
+            outcomes = list(pool.map(lambda chunk, factory=factory: _answer_all(factory, chunk), chunks))
         seconds = time.perf_counter() - start
         failures = [t for _, f in outcomes for t in f]
         won = len(ids) - len(failures)

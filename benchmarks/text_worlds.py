@@ -155,8 +155,9 @@ class FamilyRow:
     score: float
 
 
-def sciworld_by_family(variations: int, max_turns: int, random_max_turns: int,
-                       families: list[str] | None = None) -> list[FamilyRow]:
+def sciworld_by_family(
+    variations: int, max_turns: int, random_max_turns: int, families: list[str] | None = None
+) -> list[FamilyRow]:
     """Gold-path expert and random valid actions on the first train variations of every family."""
     from rldojo.envs.text.sciworld import task_families
 
@@ -182,10 +183,21 @@ def sciworld_by_family(variations: int, max_turns: int, random_max_turns: int,
                 obs, reward, term, trunc, info = random_env.step(random_action(rng, info["available_actions"]))
                 done = term or trunc
             random_wins += bool(info["won"])
-        rows.append(FamilyRow(family, wins, random_wins, variations, float(np.mean(turns)), float(np.mean(gold)),
-                              float(np.mean(loads)), float(np.mean(scores))))
-        logger.info(f"{family}: gold {wins}/{variations} (score {np.mean(scores):.2f}), "
-                    f"random {random_wins}/{variations}")
+        rows.append(
+            FamilyRow(
+                family,
+                wins,
+                random_wins,
+                variations,
+                float(np.mean(turns)),
+                float(np.mean(gold)),
+                float(np.mean(loads)),
+                float(np.mean(scores)),
+            )
+        )
+        logger.info(
+            f"{family}: gold {wins}/{variations} (score {np.mean(scores):.2f}), random {random_wins}/{variations}"
+        )
     env.close()
     random_env.close()
     return rows
@@ -253,10 +265,13 @@ def measure(world: str, args: argparse.Namespace) -> Row:
         steps_8_workers = median(steps_per_second_vector, world, args.steps // 8 + 1, 0, "workers")
     args.sciworld_rows = getattr(args, "sciworld_rows", [])
     if args.no_success:
-        return Row(world, steps_1, steps_8_sync, steps_8_async, steps_8_workers, float("nan"), float("nan"), float("nan"))
+        return Row(
+            world, steps_1, steps_8_sync, steps_8_async, steps_8_workers, float("nan"), float("nan"), float("nan")
+        )
     if world == "dojo/SciWorld-v0":
-        rows = sciworld_by_family(args.sciworld_variations, args.sciworld_max_turns, args.random_max_turns,
-                                  args.sciworld_families)
+        rows = sciworld_by_family(
+            args.sciworld_variations, args.sciworld_max_turns, args.random_max_turns, args.sciworld_families
+        )
         episodes = sum(r.episodes for r in rows)
         expert = sum(r.expert_wins for r in rows) / episodes
         random = sum(r.random_wins for r in rows) / episodes
@@ -278,22 +293,39 @@ def main() -> None:
     parser.add_argument("--sciworld-max-turns", type=int, default=1000, help="turn limit of SciWorld gold paths")
     parser.add_argument("--sciworld-families", nargs="*", default=None, help="only these SciWorld families")
     parser.add_argument("--no-speed", action="store_true", help="skip the steps/s measurements")
-    parser.add_argument("--first-seed", type=int, default=0, help="sampled tasks use seeds first-seed, first-seed + 1, ...")
+    parser.add_argument(
+        "--first-seed", type=int, default=0, help="sampled tasks use seeds first-seed, first-seed + 1, ..."
+    )
     parser.add_argument("--no-success", action="store_true", help="skip the success runs (speed only)")
     args = parser.parse_args()
     logger.remove()  # the library's debug lines (e.g. the BabyAI bot giving up after a random detour)
     logger.add(sys.stderr, level="INFO")
     console = Console(width=150)
     table = Table(title=f"Text worlds ({args.tasks} sampled tasks each; steps/s median of {args.repeats})")
-    for column in ("world", "steps/s 1 env", "steps/s 8 sync", "steps/s 8 gym async", "steps/s 8 rldojo workers",
-                   "expert success",
-                   "expert turns", f"random success (<= {args.random_max_turns} turns)"):
+    for column in (
+        "world",
+        "steps/s 1 env",
+        "steps/s 8 sync",
+        "steps/s 8 gym async",
+        "steps/s 8 rldojo workers",
+        "expert success",
+        "expert turns",
+        f"random success (<= {args.random_max_turns} turns)",
+    ):
         table.add_column(column, justify="left" if column == "world" else "right")
     for world in args.worlds:
         console.log(f"measuring {world} ...")
         row = measure(world, args)
-        table.add_row(row.world, f"{row.steps_1:,.0f}", f"{row.steps_8_sync:,.0f}", f"{row.steps_8_async:,.0f}",
-                      f"{row.steps_8_workers:,.0f}", f"{row.expert_success:.1%}", f"{row.expert_turns:.1f}", f"{row.random_success:.1%}")
+        table.add_row(
+            row.world,
+            f"{row.steps_1:,.0f}",
+            f"{row.steps_8_sync:,.0f}",
+            f"{row.steps_8_async:,.0f}",
+            f"{row.steps_8_workers:,.0f}",
+            f"{row.expert_success:.1%}",
+            f"{row.expert_turns:.1f}",
+            f"{row.random_success:.1%}",
+        )
     console.print(table)
     if "dojo/ALFWorld-v0" in args.worlds:
         by_type = Table(title=f"ALFWorld-style expert success per task type ({args.tasks} sampled tasks)")
@@ -303,13 +335,22 @@ def main() -> None:
             by_type.add_row(kind, f"{wins}/{n}", f"{wins / n:.1%}")
         console.print(by_type)
     if "dojo/SciWorld-v0" in args.worlds:
-        per_family = Table(title=f"SciWorld per task family ({args.sciworld_variations} train variations each; gold "
-                                 f"path up to {args.sciworld_max_turns} turns, random up to {args.random_max_turns})")
+        per_family = Table(
+            title=f"SciWorld per task family ({args.sciworld_variations} train variations each; gold "
+            f"path up to {args.sciworld_max_turns} turns, random up to {args.random_max_turns})"
+        )
         for column in ("family", "gold wins", "gold score", "gold length", "expert turns", "random wins", "load s"):
             per_family.add_column(column, justify="left" if column == "family" else "right")
         for r in args.sciworld_rows:
-            per_family.add_row(r.family, f"{r.expert_wins}/{r.episodes}", f"{r.score:.2f}", f"{r.gold_length:.0f}",
-                               f"{r.expert_turns:.0f}", f"{r.random_wins}/{r.episodes}", f"{r.load_s:.1f}")
+            per_family.add_row(
+                r.family,
+                f"{r.expert_wins}/{r.episodes}",
+                f"{r.score:.2f}",
+                f"{r.gold_length:.0f}",
+                f"{r.expert_turns:.0f}",
+                f"{r.random_wins}/{r.episodes}",
+                f"{r.load_s:.1f}",
+            )
         console.print(per_family)
         if not args.no_speed:
             console.print(f"SciWorld JVM resident memory per env: {jvm_memory_mb(args.steps // 4):,.0f} MB")

@@ -30,8 +30,16 @@ from rich.table import Table
 
 BUSY_ID = "rldojo-bench/BusyCartPole-v0"
 BUSY_US = 200.0
-ENGINES = ["raw loop", "gym sync", "gym async", "envpool", "rldojo sync", "rldojo workers", "rldojo pool",
-           "rldojo auto"]
+ENGINES = [
+    "raw loop",
+    "gym sync",
+    "gym async",
+    "envpool",
+    "rldojo sync",
+    "rldojo workers",
+    "rldojo pool",
+    "rldojo auto",
+]
 
 
 class BusyWait(gym.Wrapper):
@@ -57,8 +65,10 @@ def register_busy() -> None:
 def time_vector(venv, actions: np.ndarray, seconds: float) -> float:
     """Env steps per second, stepping through `actions` (one batch per row) for about `seconds`."""
     start = time.perf_counter()
-    for done, row in enumerate(actions, 1):
+    done = 0
+    for row in actions:
         venv.step(row)
+        done += 1
         elapsed = time.perf_counter() - start
         if elapsed >= seconds:
             break
@@ -69,8 +79,10 @@ def time_raw(env_id: str, actions: np.ndarray, seconds: float) -> float:
     env = gym.make(env_id)
     env.reset(seed=0)
     start = time.perf_counter()
-    for done, action in enumerate(actions, 1):
+    done = 0
+    for action in actions:
         _, _, terminated, truncated, _ = env.step(action)
+        done += 1
         if terminated or truncated:
             env.reset()
         elapsed = time.perf_counter() - start
@@ -83,7 +95,9 @@ def time_raw(env_id: str, actions: np.ndarray, seconds: float) -> float:
 def build(engine: str, env_id: str, num_envs: int):
     from rldojo.envs import make_vec
 
-    make = (lambda: gym.make(env_id))
+    def make():
+        return gym.make(env_id)
+
     if engine == "gym sync":
         return gym.vector.SyncVectorEnv([make] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP)
     if engine == "gym async":
@@ -134,15 +148,26 @@ def ppo_fps(vectorize: str, frames: int) -> float:
     from rldojo.run.session import Session
     from rldojo.run.spec import load_spec
 
-    spec = load_spec("classic/ppo_cartpole", [
-        f"env.vectorize={'sync' if vectorize == 'gymnasium' else vectorize}", "meta.sessions=1",
-        f"train.max_frames={frames}", "train.eval_every=0", "train.checkpoint_every=0", "train.log_every=8192",
-        "track.tensorboard=false", "track.plots=false"])
+    spec = load_spec(
+        "classic/ppo_cartpole",
+        [
+            f"env.vectorize={'sync' if vectorize == 'gymnasium' else vectorize}",
+            "meta.sessions=1",
+            f"train.max_frames={frames}",
+            "train.eval_every=0",
+            "train.checkpoint_every=0",
+            "train.log_every=8192",
+            "track.tensorboard=false",
+            "track.plots=false",
+        ],
+    )
     original = session_module.make_vec
     if vectorize == "gymnasium":
+
         def gym_make_vec(env_id, num_envs, seed=None, **_):
-            venv = gym.vector.SyncVectorEnv([lambda: gym.make(env_id)] * num_envs,
-                                            autoreset_mode=AutoresetMode.SAME_STEP)
+            venv = gym.vector.SyncVectorEnv(
+                [lambda: gym.make(env_id)] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP
+            )
             if seed is not None:
                 venv.action_space.seed(seed)
             return venv
@@ -165,8 +190,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--quick", action="store_true", help="tiny budgets: check the script runs")
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--cases", nargs="+", metavar="ENVxN",
-                        help="only these table rows, e.g. CartPole-v1x200 (skips PPO and the target lines)")
+    parser.add_argument(
+        "--cases",
+        nargs="+",
+        metavar="ENVxN",
+        help="only these table rows, e.g. CartPole-v1x200 (skips PPO and the target lines)",
+    )
     args = parser.parse_args()
 
     from loguru import logger
@@ -180,7 +209,8 @@ def main() -> None:
     load_before = os.getloadavg()
     seconds = 0.05 if args.quick else 0.6  # of stepping per timed run
     cases = [("CartPole-v1", "CartPole-v1", n) for n in (8, 64, 200)] + [
-        (f"CartPole + {BUSY_US:.0f} us", BUSY_ID, n) for n in (8, 64)]
+        (f"CartPole + {BUSY_US:.0f} us", BUSY_ID, n) for n in (8, 64)
+    ]
     if args.cases:
         cases = [case for case in cases if f"{case[1]}x{case[2]}" in args.cases]
     results: dict[tuple[str, int], dict[str, float | None]] = {}
@@ -197,8 +227,9 @@ def main() -> None:
         row = results.setdefault((label, n), {})
         for engine in ENGINES:
             row[engine] = statistics.median(runs[engine]) if runs[engine] else None
-            console.log(f"{label} x{n} {engine}: {fmt(row[engine])} steps/s "
-                        f"(runs: {', '.join(fmt(r) for r in runs[engine])})")
+            console.log(
+                f"{label} x{n} {engine}: {fmt(row[engine])} steps/s (runs: {', '.join(fmt(r) for r in runs[engine])})"
+            )
     table = Table(title=f"Env steps/s (median of {args.repeats}; 2 workers for workers/pool)")
     table.add_column("env")
     table.add_column("envs", justify="right")
@@ -207,8 +238,10 @@ def main() -> None:
     for (label, n), row in results.items():
         table.add_row(label, str(n), *(fmt(row[e]) for e in ENGINES))
     console.print(table)
-    console.print("auto chose: " + "; ".join(f"{env_id} x{n}: {', '.join(choices)}"
-                                             for (env_id, n), choices in AUTO_CHOICES.items()))
+    console.print(
+        "auto chose: "
+        + "; ".join(f"{env_id} x{n}: {', '.join(choices)}" for (env_id, n), choices in AUTO_CHOICES.items())
+    )
     if args.cases:
         return
 
@@ -218,10 +251,13 @@ def main() -> None:
         for path in ppo_runs:
             ppo_runs[path].append(ppo_fps(path, frames))
     ppo = {path: statistics.median(runs) for path, runs in ppo_runs.items()}
-    console.log("PPO frames/s runs: " + "; ".join(f"{path}: {', '.join(f'{r:,.0f}' for r in runs)}"
-                                                  for path, runs in ppo_runs.items()))
-    ppo_table = Table(title=f"PPO CartPole-v1 (default spec, 8 envs), training frames/s, {frames} frames, "
-                            f"median of {args.repeats}")
+    console.log(
+        "PPO frames/s runs: "
+        + "; ".join(f"{path}: {', '.join(f'{r:,.0f}' for r in runs)}" for path, runs in ppo_runs.items())
+    )
+    ppo_table = Table(
+        title=f"PPO CartPole-v1 (default spec, 8 envs), training frames/s, {frames} frames, median of {args.repeats}"
+    )
     for name in ("core gymnasium SyncVectorEnv", "rldojo auto", "rldojo workers (forced)"):
         ppo_table.add_column(name, justify="right")
     ppo_table.add_row(*(f"{ppo[p]:,.0f}" for p in ("gymnasium", "auto", "workers")))
@@ -233,17 +269,24 @@ def main() -> None:
     busy64 = results[(f"CartPole + {BUSY_US:.0f} us", 64)]
     cart200 = results[("CartPole-v1", 200)]
     console.print("Targets (2 cores):")
-    console.print(f"  200 us env x64: rldojo workers / gym sync = {ratio(busy64, 'rldojo workers', 'gym sync')} "
-                  f"(target >= 1.8x; auto: {ratio(busy64, 'rldojo auto', 'gym sync')})")
-    console.print(f"  CartPole x200: rldojo auto / gym sync = {ratio(cart200, 'rldojo auto', 'gym sync')} "
-                  f"(target >= 1.0x)")
-    console.print(f"  CartPole x200: rldojo workers / gym async = {ratio(cart200, 'rldojo workers', 'gym async')} "
-                  f"(target >= 15x)")
-    console.print(f"  PPO CartPole: rldojo auto / core gymnasium path = {ppo['auto'] / ppo['gymnasium']:.2f}x "
-                  f"(target >= 1.0x)")
-    console.print(f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; "
-                  f"after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; cores: {os.cpu_count()}; "
-                  f"wall {time.perf_counter() - started:.0f} s")
+    console.print(
+        f"  200 us env x64: rldojo workers / gym sync = {ratio(busy64, 'rldojo workers', 'gym sync')} "
+        f"(target >= 1.8x; auto: {ratio(busy64, 'rldojo auto', 'gym sync')})"
+    )
+    console.print(
+        f"  CartPole x200: rldojo auto / gym sync = {ratio(cart200, 'rldojo auto', 'gym sync')} (target >= 1.0x)"
+    )
+    console.print(
+        f"  CartPole x200: rldojo workers / gym async = {ratio(cart200, 'rldojo workers', 'gym async')} (target >= 15x)"
+    )
+    console.print(
+        f"  PPO CartPole: rldojo auto / core gymnasium path = {ppo['auto'] / ppo['gymnasium']:.2f}x (target >= 1.0x)"
+    )
+    console.print(
+        f"load average before: {load_before[0]:.2f} {load_before[1]:.2f} {load_before[2]:.2f}; "
+        f"after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}; cores: {os.cpu_count()}; "
+        f"wall {time.perf_counter() - started:.0f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -34,8 +34,7 @@ EXIT_INTERRUPTED = 130
 
 SetOption = Annotated[
     list[str] | None,
-    typer.Option("--set", "-s", help="Override a spec field: dotted.path=value (repeatable).",
-                 show_default=False),
+    typer.Option("--set", "-s", help="Override a spec field: dotted.path=value (repeatable).", show_default=False),
 ]
 
 
@@ -61,8 +60,17 @@ def guarded(fn):
 
 def _trial_summary(trial: dict[str, Any]) -> None:
     table = Table(title=f"{trial['name']}: {trial['algo']} on {trial['env']} ({trial['status']})")
-    for column in ("session", "seed", "frames", "final return MA", "best return MA", "best eval",
-                   "success MA", "fps", "wall s"):
+    for column in (
+        "session",
+        "seed",
+        "frames",
+        "final return MA",
+        "best return MA",
+        "best eval",
+        "success MA",
+        "fps",
+        "wall s",
+    ):
         table.add_column(column, justify="right")
 
     def fmt(value: Any, digits: int = 1) -> str:
@@ -71,9 +79,17 @@ def _trial_summary(trial: dict[str, Any]) -> None:
         return f"{value:,.{digits}f}" if isinstance(value, float) else f"{value:,}"
 
     for r in trial["sessions"]:
-        table.add_row(str(r["session"]), str(r["seed"]), fmt(r["frames"]), fmt(r["final_return_ma"]),
-                      fmt(r["best_return_ma"]), fmt(r["best_eval_return"]), fmt(r["success_ma"], 2),
-                      fmt(r["fps"], 0), fmt(r["wall_s"]))
+        table.add_row(
+            str(r["session"]),
+            str(r["seed"]),
+            fmt(r["frames"]),
+            fmt(r["final_return_ma"]),
+            fmt(r["best_return_ma"]),
+            fmt(r["best_eval_return"]),
+            fmt(r["success_ma"], 2),
+            fmt(r["fps"], 0),
+            fmt(r["wall_s"]),
+        )
     agg = trial["aggregate"]["final_return_ma"]
     console().print(table)
     if agg["mean"] is not None:
@@ -82,8 +98,15 @@ def _trial_summary(trial: dict[str, Any]) -> None:
     console().print(f"run folder: [bold]{trial['run_dir']}[/]  (report.md, curve.png, trial.json)")
 
 
-def _train(spec_ref: str | None, overrides: list[str], resume: Path | None, runs_dir: Path,
-           verbose: bool, quiet: bool, dev_frames: int | None = None) -> None:
+def _train(
+    spec_ref: str | None,
+    overrides: list[str],
+    resume: Path | None,
+    runs_dir: Path,
+    verbose: bool,
+    quiet: bool,
+    dev_frames: int | None = None,
+) -> None:
     from rldojo.run.spec import load_spec
     from rldojo.run.trial import check_resume, new_run_dir, preflight, read_run_spec, run_trial, write_spec_file
 
@@ -106,21 +129,24 @@ def _train(spec_ref: str | None, overrides: list[str], resume: Path | None, runs
     trial = run_trial(spec, run_dir, verbose=verbose, show_progress=not quiet)
     _trial_summary(trial)
     if trial["status"] == "interrupted":
-        console().print(f"[yellow]interrupted[/]: checkpoints written; resume with "
-                        f"[bold]rldojo train --resume {run_dir}[/]")
+        console().print(
+            f"[yellow]interrupted[/]: checkpoints written; resume with [bold]rldojo train --resume {run_dir}[/]"
+        )
         raise typer.Exit(EXIT_INTERRUPTED)
 
 
 def _dev_spec(spec, frames: int):
     """One session on a small budget, with evaluation and checkpoints still exercised."""
-    train = spec.train.model_copy(update={
-        "max_frames": min(spec.train.max_frames, frames),
-        "eval_every": max(1, frames // 2) if spec.train.eval_every else 0,
-        "eval_episodes": min(spec.train.eval_episodes, 3),
-        "checkpoint_every": max(1, frames // 2),
-        "log_every": max(1, min(spec.train.log_every, frames // 4)),
-        "iterations": None if spec.train.iterations is None else min(spec.train.iterations, 2),
-    })
+    train = spec.train.model_copy(
+        update={
+            "max_frames": min(spec.train.max_frames, frames),
+            "eval_every": max(1, frames // 2) if spec.train.eval_every else 0,
+            "eval_episodes": min(spec.train.eval_episodes, 3),
+            "checkpoint_every": max(1, frames // 2),
+            "log_every": max(1, min(spec.train.log_every, frames // 4)),
+            "iterations": None if spec.train.iterations is None else min(spec.train.iterations, 2),
+        }
+    )
     meta = spec.meta.model_copy(update={"sessions": 1})
     # Language-model agents scale their stages down (a few demonstrations, small groups).
     scale = getattr(spec.agent, "scaled_for_dev", None)
@@ -131,11 +157,17 @@ def _dev_spec(spec, frames: int):
 @app.command()
 @guarded
 def train(
-    spec: Annotated[str | None, typer.Argument(
-        help="Spec file (path.yaml, path.yaml:name) or a shipped spec name; default: classic/ppo_cartpole.",
-        show_default=False)] = None,
+    spec: Annotated[
+        str | None,
+        typer.Argument(
+            help="Spec file (path.yaml, path.yaml:name) or a shipped spec name; default: classic/ppo_cartpole.",
+            show_default=False,
+        ),
+    ] = None,
     set_: SetOption = None,
-    resume: Annotated[Path | None, typer.Option("--resume", help="Continue this run folder from its last checkpoints.")] = None,
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Continue this run folder from its last checkpoints.")
+    ] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where new run folders go.")] = Path("runs"),
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
@@ -162,12 +194,14 @@ def dev(
 def eval_(
     target: Annotated[Path, typer.Argument(help="Run folder, session folder (s0) or checkpoint file.")],
     episodes: Annotated[int, typer.Option(min=1, help="Episodes to play on each env.")] = 100,
-    envs: Annotated[str | None, typer.Option(
-        "--envs", help="Comma-separated env ids to evaluate on (default: the run's env).")] = None,
+    envs: Annotated[
+        str | None, typer.Option("--envs", help="Comma-separated env ids to evaluate on (default: the run's env).")
+    ] = None,
     ckpt: Annotated[str, typer.Option(help="Which checkpoint of a run: best or last.")] = "best",
     session: Annotated[int | None, typer.Option(help="Session index (default: the best session).")] = None,
-    seed: Annotated[int, typer.Option(help="Seed of the first evaluation episode (language models: of the "
-                                           "held-out task draws).")] = 1_000_000,
+    seed: Annotated[
+        int, typer.Option(help="Seed of the first evaluation episode (language models: of the held-out task draws).")
+    ] = 1_000_000,
     out: Annotated[Path | None, typer.Option(help="Where to write eval.json (default: in the run folder).")] = None,
 ) -> None:
     """Evaluate a trained agent on its env or several: per-env return and success rate with 80%
@@ -179,9 +213,18 @@ def eval_(
     setup_console()
     env_ids = parse_env_ids(envs)
     spec, played, ckpt_path = evaluate_run(target, env_ids, episodes, ckpt, session, seed)
-    report = build_eval_report(played, {
-        "checkpoint": str(ckpt_path), "spec": spec.name, "algo": spec.agent.algo, "env_ids": list(played),
-        "seeds": [seed], "episodes": episodes, "deterministic": _is_deterministic(spec)})
+    report = build_eval_report(
+        played,
+        {
+            "checkpoint": str(ckpt_path),
+            "spec": spec.name,
+            "algo": spec.agent.algo,
+            "env_ids": list(played),
+            "seeds": [seed],
+            "episodes": episodes,
+            "deterministic": _is_deterministic(spec),
+        },
+    )
     console().print(_eval_table(report, ckpt_path))
     out_path = out or (ckpt_path.parent.parent.parent / "eval.json")
     write_eval_json(out_path, report)
@@ -205,20 +248,41 @@ def _eval_table(report: dict, ckpt_path: Path):
 
     level = int(round(report["level"] * 100))
     table = Table(title=f"evaluation of {ckpt_path}")
-    for column in ("env", "episodes", "return mean ± std", f"return {level}% CI", "success", f"success {level}% CI",
-                   "mean length"):
+    for column in (
+        "env",
+        "episodes",
+        "return mean ± std",
+        f"return {level}% CI",
+        "success",
+        f"success {level}% CI",
+        "mean length",
+    ):
         table.add_column(column, justify="left" if column == "env" else "right")
     for env, row in report["envs"].items():
         std = "" if row["std_return"] is None else f" ± {row['std_return']:.2f}"
         success = "–" if row["success_rate"] is None else f"{row['success_rate']:.3f}"
         length = "–" if row["mean_length"] is None else f"{row['mean_length']:.1f}"
-        table.add_row(env, str(row["episodes"]), f"{row['mean_return']:.2f}{std}", interval(row["return_ci"], 2),
-                      success, interval(row["success_ci"], 3), length)
+        table.add_row(
+            env,
+            str(row["episodes"]),
+            f"{row['mean_return']:.2f}{std}",
+            interval(row["return_ci"], 2),
+            success,
+            interval(row["success_ci"], 3),
+            length,
+        )
     agg = report["aggregate"]
     if agg["envs"] > 1:
         success = "–" if agg["success_rate"] is None else f"{agg['success_rate']:.3f}"
-        table.add_row("[bold]all (weighted by episodes)[/]", str(agg["episodes"]),
-                      f"{agg['weighted_mean_return']:.2f}", "", success, interval(agg["success_ci"], 3), "")
+        table.add_row(
+            "[bold]all (weighted by episodes)[/]",
+            str(agg["episodes"]),
+            f"{agg['weighted_mean_return']:.2f}",
+            "",
+            success,
+            interval(agg["success_ci"], 3),
+            "",
+        )
     return table
 
 
@@ -241,8 +305,9 @@ def enjoy(
     if out is None and not has_display():
         out = ckpt_path.parent.parent / "enjoy.gif"
     returns, written = record_episodes(spec, agent, episodes, seed, out, fps)
-    console().print(f"returns: {', '.join(f'{r:.1f}' for r in returns)}"
-                    + (f"; recorded to [bold]{written}[/]" if written else ""))
+    console().print(
+        f"returns: {', '.join(f'{r:.1f}' for r in returns)}" + (f"; recorded to [bold]{written}[/]" if written else "")
+    )
 
 
 @app.command()
@@ -276,19 +341,37 @@ def specs(
 @guarded
 def compare(
     paths: Annotated[list[Path], typer.Argument(help="eval.json files or run folders (two or more).")],
-    baseline: Annotated[str | None, typer.Option(help="Model the deltas refer to: its folder/file name or path.")] = None,
-    out: Annotated[Path | None, typer.Option(help="Folder for compare.png/.md/.json (default: runs/compare_<time>).")] = None,
+    baseline: Annotated[
+        str | None, typer.Option(help="Model the deltas refer to: its folder/file name or path.")
+    ] = None,
+    out: Annotated[
+        Path | None, typer.Option(help="Folder for compare.png/.md/.json (default: runs/compare_<time>).")
+    ] = None,
     level: Annotated[float, typer.Option(help="Two-sided CI level; 0.8 = 10th to 90th percentile.")] = 0.8,
     epsilon: Annotated[float, typer.Option(help="Dominance margin in the metric's units.")] = 0.0,
-    ci_aware: Annotated[bool, typer.Option("--ci-aware", help="Better means: lower bound above the other's upper bound.")] = False,
-    metric: Annotated[str, typer.Option(help="return (mean return) or success (success rate, Jeffreys CI).")] = "return",
+    ci_aware: Annotated[
+        bool, typer.Option("--ci-aware", help="Better means: lower bound above the other's upper bound.")
+    ] = False,
+    metric: Annotated[
+        str, typer.Option(help="return (mean return) or success (success rate, Jeffreys CI).")
+    ] = "return",
 ) -> None:
     """Compare models env by env: CIs, winners, dominance, Pareto frontier, PNG and markdown."""
     from rldojo.evaluate.compare import compare_command
 
     setup_console()
-    raise typer.Exit(compare_command(paths, baseline=baseline, out=out, level=level, epsilon=epsilon,
-                                     ci_aware=ci_aware, metric=metric, console=console()))
+    raise typer.Exit(
+        compare_command(
+            paths,
+            baseline=baseline,
+            out=out,
+            level=level,
+            epsilon=epsilon,
+            ci_aware=ci_aware,
+            metric=metric,
+            console=console(),
+        )
+    )
 
 
 @app.command()

@@ -52,8 +52,10 @@ def feedforward_only(net: NetConfig, algo: str) -> NetConfig:
     """For agents whose update samples single transitions: refuse a recurrent net (a pydantic validator
     helper, so the spec error names the field)."""
     if net.recurrent is not None:
-        raise ValueError(f"net.recurrent '{net.recurrent}' needs whole env sequences, which {algo} does not train "
-                         "on; recurrent nets are for a2c and ppo. Remove net.recurrent")
+        raise ValueError(
+            f"net.recurrent '{net.recurrent}' needs whole env sequences, which {algo} does not train "
+            "on; recurrent nets are for a2c and ppo. Remove net.recurrent"
+        )
     return net
 
 

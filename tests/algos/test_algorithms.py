@@ -1,12 +1,7 @@
 """Every algorithm: learns above a random policy on a small budget, checkpoints and resumes."""
 
-import json
-import tempfile
-from pathlib import Path
-
 import numpy as np
 import pytest
-import torch
 
 from rldojo.run.checkpoint import load_checkpoint
 from rldojo.run.session import Session, build_agent
@@ -15,33 +10,79 @@ from rldojo.run.spec import spec_from_raw
 RANDOM_CARTPOLE = 22.0  # mean return of uniformly random actions on CartPole-v1
 
 AGENTS = {
-    "ppo": {"algo": "ppo", "gamma": 0.98, "gae_lambda": 0.8, "rollout_steps": 32, "epochs": 10,
-            "minibatch_size": 128, "optim": {"lr": 1e-3}},
-    "ppo_sil": {"algo": "ppo", "gamma": 0.98, "gae_lambda": 0.8, "rollout_steps": 32, "epochs": 10,
-                "minibatch_size": 128, "sil": {"updates": 2, "batch_size": 128, "learning_starts": 500},
-                "optim": {"lr": 1e-3}},
+    "ppo": {
+        "algo": "ppo",
+        "gamma": 0.98,
+        "gae_lambda": 0.8,
+        "rollout_steps": 32,
+        "epochs": 10,
+        "minibatch_size": 128,
+        "optim": {"lr": 1e-3},
+    },
+    "ppo_sil": {
+        "algo": "ppo",
+        "gamma": 0.98,
+        "gae_lambda": 0.8,
+        "rollout_steps": 32,
+        "epochs": 10,
+        "minibatch_size": 128,
+        "sil": {"updates": 2, "batch_size": 128, "learning_starts": 500},
+        "optim": {"lr": 1e-3},
+    },
     "a2c": {"algo": "a2c", "rollout_steps": 8, "optim": {"name": "rmsprop", "lr": 1e-3}},
-    "a2c_sil": {"algo": "a2c", "rollout_steps": 8, "sil": {"updates": 1, "batch_size": 64, "learning_starts": 500},
-                "optim": {"name": "rmsprop", "lr": 1e-3}},
+    "a2c_sil": {
+        "algo": "a2c",
+        "rollout_steps": 8,
+        "sil": {"updates": 1, "batch_size": 64, "learning_starts": 500},
+        "optim": {"name": "rmsprop", "lr": 1e-3},
+    },
     "reinforce": {"algo": "reinforce", "episodes_per_env": 1, "optim": {"lr": 3e-3}},
-    "sarsa": {"algo": "sarsa", "n_steps": 1, "rollout_steps": 32, "target_update_every": 1, "max_grad_norm": 0.5,
-              "exploration_fraction": 0.3, "net": {"hidden": [64], "activation": "elu"},
-              "optim": {"name": "rmsprop", "lr": 1e-2}},
-    "dqn": {"algo": "dqn", "double": True, "dueling": True, "learning_starts": 1000, "target_update_every": 500,
-            "train_every": 2,
-            "exploration_fraction": 0.3, "prioritized": {}, "optim": {"lr": 1e-3}},
-    "sac_discrete": {"algo": "sac", "learning_starts": 1000, "target_entropy_scale": 0.3, "batch_size": 64,
-                     "train_every": 2,
-                     "buffer_size": 50000, "actor_net": {"hidden": [64, 64]}, "critic_net": {"hidden": [64, 64]},
-                     "optim": {"lr": 1e-3}, "alpha_lr": 1e-3},
+    "sarsa": {
+        "algo": "sarsa",
+        "n_steps": 1,
+        "rollout_steps": 32,
+        "target_update_every": 1,
+        "max_grad_norm": 0.5,
+        "exploration_fraction": 0.3,
+        "net": {"hidden": [64], "activation": "elu"},
+        "optim": {"name": "rmsprop", "lr": 1e-2},
+    },
+    "dqn": {
+        "algo": "dqn",
+        "double": True,
+        "dueling": True,
+        "learning_starts": 1000,
+        "target_update_every": 500,
+        "train_every": 2,
+        "exploration_fraction": 0.3,
+        "prioritized": {},
+        "optim": {"lr": 1e-3},
+    },
+    "sac_discrete": {
+        "algo": "sac",
+        "learning_starts": 1000,
+        "target_entropy_scale": 0.3,
+        "batch_size": 64,
+        "train_every": 2,
+        "buffer_size": 50000,
+        "actor_net": {"hidden": [64, 64]},
+        "critic_net": {"hidden": [64, 64]},
+        "optim": {"lr": 1e-3},
+        "alpha_lr": 1e-3,
+    },
 }
 
 
 def spec_for(agent: dict, frames: int, env: str = "CartPole-v1", **train):
     num_envs = 1 if agent["algo"] == "sarsa" else 4
-    raw = {"name": "algo_test", "env": {"id": env, "num_envs": num_envs, "vectorize": "sync"}, "agent": agent,
-           "train": {"max_frames": frames, "eval_every": 0, "checkpoint_every": frames // 2, "log_every": 1000, **train},
-           "meta": {"sessions": 1, "seed": 0}, "track": {"tensorboard": False, "plots": False}}
+    raw = {
+        "name": "algo_test",
+        "env": {"id": env, "num_envs": num_envs, "vectorize": "sync"},
+        "agent": agent,
+        "train": {"max_frames": frames, "eval_every": 0, "checkpoint_every": frames // 2, "log_every": 1000, **train},
+        "meta": {"sessions": 1, "seed": 0},
+        "track": {"tensorboard": False, "plots": False},
+    }
     return spec_from_raw(raw, [], "test")
 
 
@@ -78,8 +119,16 @@ def test_checkpoint_resume_restores_everything(tmp_path, name):
 
 
 def test_sac_continuous_improves_on_pendulum(tmp_path):
-    agent = {"algo": "sac", "learning_starts": 400, "batch_size": 64, "buffer_size": 20000, "gradient_steps": 4,
-             "actor_net": {"hidden": [64, 64]}, "critic_net": {"hidden": [64, 64]}, "optim": {"lr": 1e-3}}
+    agent = {
+        "algo": "sac",
+        "learning_starts": 400,
+        "batch_size": 64,
+        "buffer_size": 20000,
+        "gradient_steps": 4,
+        "actor_net": {"hidden": [64, 64]},
+        "critic_net": {"hidden": [64, 64]},
+        "optim": {"lr": 1e-3},
+    }
     spec = spec_for(agent, 4_000, env="Pendulum-v1", eval_every=4_000, eval_episodes=4)
     result = Session(spec, tmp_path, 0).run()
     # Random torques on Pendulum average about -1200 per 200-step episode.

@@ -14,8 +14,17 @@ ACTIONS = gym.spaces.Discrete(2)
 
 
 def make_agent(**overrides) -> DQN:
-    cfg = DQNConfig(**{"learning_starts": 8, "train_every": 8, "gradient_steps": 4, "batch_size": 4,
-                       "target_update_every": 2, "net": {"hidden": [8]}, **overrides})
+    cfg = DQNConfig(
+        **{
+            "learning_starts": 8,
+            "train_every": 8,
+            "gradient_steps": 4,
+            "batch_size": 4,
+            "target_update_every": 2,
+            "net": {"hidden": [8]},
+            **overrides,
+        }
+    )
     return DQN(cfg, OBS, ACTIONS, num_envs=1, total_frames=1_000, seed=0)
 
 
@@ -95,9 +104,20 @@ def test_double_target_uses_online_argmax_valued_by_target_net():
 def test_boltzmann_exploration_samples_softmax_of_q_over_temperature():
     # Q(s, .) = (0, ln 3) whatever s: softmax at temperature 1 gives P(a=1) = 3/4; at the end
     # temperature 0.25 it gives 3^4 / (1 + 3^4) = 81/82.
-    agent = DQN(DQNConfig(exploration="boltzmann", temperature_start=1.0, temperature_end=0.25,
-                          exploration_fraction=0.5, net={"hidden": []}), OBS, ACTIONS,
-                num_envs=4000, total_frames=16_000, seed=0)
+    agent = DQN(
+        DQNConfig(
+            exploration="boltzmann",
+            temperature_start=1.0,
+            temperature_end=0.25,
+            exploration_fraction=0.5,
+            net={"hidden": []},
+        ),
+        OBS,
+        ACTIONS,
+        num_envs=4000,
+        total_frames=16_000,
+        seed=0,
+    )
     with torch.no_grad():
         agent.q_net.q.weight.zero_()
         agent.q_net.q.bias.copy_(torch.tensor([0.0, np.log(3.0)]))

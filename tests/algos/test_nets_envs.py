@@ -77,7 +77,10 @@ def rollout(agent, env, steps: int, seed: int = 0, update: bool = True) -> list[
         actions = agent.act(obs)
         next_obs, rewards, terminated, truncated, infos = env.step(actions)
         done = terminated | truncated
-        if agent.observe(rewards, terminated, truncated, next_obs, final_observations(infos, done, next_obs)) and update:
+        if (
+            agent.observe(rewards, terminated, truncated, next_obs, final_observations(infos, done, next_obs))
+            and update
+        ):
             agent.update(progress=step / steps)
         finals += list(rewards[done])
         obs = next_obs
@@ -90,15 +93,23 @@ def test_nature_cnn_shapes_and_scaling():
     cnn = NatureCNN(space)
     assert cnn.fc[0].in_features == 64 * 7 * 7 and cnn.out_dim == 512
     assert [(c.out_channels, c.kernel_size, c.stride) for c in cnn.convs if isinstance(c, torch.nn.Conv2d)] == [
-        (32, (8, 8), (4, 4)), (64, (4, 4), (2, 2)), (64, (3, 3), (1, 1))]
+        (32, (8, 8), (4, 4)),
+        (64, (4, 4), (2, 2)),
+        (64, (3, 3), (1, 1)),
+    ]
     obs = torch.randint(0, 256, (5, 4, 84, 84), dtype=torch.uint8)
     assert cnn(obs).shape == (5, 512)
     # uint8 in, scaled by 1/255 inside: the same as feeding the float frames divided by 255 to the layers.
     expected = cnn.fc(cnn.convs(obs.float() / 255))
     torch.testing.assert_close(cnn(obs), expected)
     # Channels-last RGB and single grayscale frames work too.
-    assert NatureCNN(gym.spaces.Box(0, 255, (84, 84, 3), np.uint8))(torch.zeros(2, 84, 84, 3, dtype=torch.uint8)).shape == (2, 512)
-    assert NatureCNN(gym.spaces.Box(0, 255, (84, 84), np.uint8))(torch.zeros(2, 84, 84, dtype=torch.uint8)).shape == (2, 512)
+    assert NatureCNN(gym.spaces.Box(0, 255, (84, 84, 3), np.uint8))(
+        torch.zeros(2, 84, 84, 3, dtype=torch.uint8)
+    ).shape == (2, 512)
+    assert NatureCNN(gym.spaces.Box(0, 255, (84, 84), np.uint8))(torch.zeros(2, 84, 84, dtype=torch.uint8)).shape == (
+        2,
+        512,
+    )
 
 
 def test_net_type_auto_picks_cnn_for_images_and_refuses_cnn_on_vectors():
@@ -113,8 +124,14 @@ def test_net_type_auto_picks_cnn_for_images_and_refuses_cnn_on_vectors():
 def test_ppo_and_dqn_update_on_atari_shaped_observations():
     env = make_vec("test/FakeAtari-v0", 2, seed=0, vectorize="sync")
     space, actions = env.single_observation_space, env.single_action_space
-    ppo = PPO(PPOConfig(rollout_steps=8, minibatch_size=8, epochs=1, net={"hidden": [], "cnn_features": 64}),
-              space, actions, 2, 1000, 0)
+    ppo = PPO(
+        PPOConfig(rollout_steps=8, minibatch_size=8, epochs=1, net={"hidden": [], "cnn_features": 64}),
+        space,
+        actions,
+        2,
+        1000,
+        0,
+    )
     assert ppo.buffer.obs.dtype == np.uint8 and ppo.buffer.obs.shape == (8, 2, 4, 84, 84)
     before = [p.detach().clone() for p in ppo.net.parameters()]
     obs, _ = env.reset(seed=0)
@@ -127,8 +144,14 @@ def test_ppo_and_dqn_update_on_atari_shaped_observations():
     assert np.isfinite(metrics["loss"])
     assert all(not torch.equal(a, b) for a, b in zip(before, ppo.net.parameters()) if a.dim() == 4)  # convs learned
 
-    dqn = DQN(DQNConfig(learning_starts=4, batch_size=4, buffer_size=64, net={"hidden": [], "cnn_features": 32}),
-              space, actions, 2, 1000, 0)
+    dqn = DQN(
+        DQNConfig(learning_starts=4, batch_size=4, buffer_size=64, net={"hidden": [], "cnn_features": 32}),
+        space,
+        actions,
+        2,
+        1000,
+        0,
+    )
     assert dqn.replay.obs.dtype == np.uint8
     obs, _ = env.reset(seed=0)
     for _ in range(3):
@@ -159,18 +182,37 @@ def test_atari_preprocessing_on_real_pong():
 
 
 def test_atari_spec_options_and_errors():
-    spec = spec_from_raw({"name": "p", "env": {"id": "ALE/Pong-v5", "atari": {"frame_stack": 2, "clip_reward": False}},
-                          "agent": {"algo": "ppo"}}, [])
+    spec = spec_from_raw(
+        {
+            "name": "p",
+            "env": {"id": "ALE/Pong-v5", "atari": {"frame_stack": 2, "clip_reward": False}},
+            "agent": {"algo": "ppo"},
+        },
+        [],
+    )
     options = spec.env.atari_options()
     assert options.frame_stack == 2 and not spec.env.clips_atari_rewards()
-    assert spec_from_raw({"name": "c", "env": {"id": "CartPole-v1"}, "agent": {"algo": "ppo"}}, []).env.atari_options() is False
+    assert (
+        spec_from_raw({"name": "c", "env": {"id": "CartPole-v1"}, "agent": {"algo": "ppo"}}, []).env.atari_options()
+        is False
+    )
     with pytest.raises(SpecError, match="ALE ids"):
-        spec_from_raw({"name": "c", "env": {"id": "CartPole-v1", "atari": {"frame_stack": 2}}, "agent": {"algo": "ppo"}}, [])
+        spec_from_raw(
+            {"name": "c", "env": {"id": "CartPole-v1", "atari": {"frame_stack": 2}}, "agent": {"algo": "ppo"}}, []
+        )
     with pytest.raises(SpecError, match="recurrent"):
-        spec_from_raw({"name": "d", "env": {"id": "CartPole-v1"}, "agent": {"algo": "dqn", "net": {"recurrent": "gru"}}}, [])
+        spec_from_raw(
+            {"name": "d", "env": {"id": "CartPole-v1"}, "agent": {"algo": "dqn", "net": {"recurrent": "gru"}}}, []
+        )
     with pytest.raises(SpecError, match="sil"):
-        spec_from_raw({"name": "s", "env": {"id": "CartPole-v1"},
-                       "agent": {"algo": "ppo", "sil": {}, "net": {"recurrent": "gru"}}}, [])
+        spec_from_raw(
+            {
+                "name": "s",
+                "env": {"id": "CartPole-v1"},
+                "agent": {"algo": "ppo", "sil": {}, "net": {"recurrent": "gru"}},
+            },
+            [],
+        )
 
 
 def test_pong_spec_agent_clips_rewards_for_learning():
@@ -198,8 +240,14 @@ def test_gru_hidden_state_resets_at_episode_starts():
 
     # In an agent: envs whose episode ended start the next step from a zero state, and the buffer marks it.
     env = make_vec("test/Cue-v0", 3, seed=0, vectorize="sync")
-    agent = A2C(A2CConfig(rollout_steps=6, net={"hidden": [8], "recurrent": "gru", "recurrent_size": 4}),
-                env.single_observation_space, env.single_action_space, 3, 1000, 0)
+    agent = A2C(
+        A2CConfig(rollout_steps=6, net={"hidden": [8], "recurrent": "gru", "recurrent_size": 4}),
+        env.single_observation_space,
+        env.single_action_space,
+        3,
+        1000,
+        0,
+    )
     rollout(agent, env, 6, update=False)
     # Cue episodes last 3 steps: steps 0 and 3 begin episodes in every env.
     np.testing.assert_array_equal(agent.buffer.starts[:, 0], [1, 0, 0, 1, 0, 0])
@@ -211,8 +259,11 @@ def test_gru_hidden_state_resets_at_episode_starts():
 def test_sequence_minibatches_replay_the_acting_computation(algo):
     env = make_vec("test/Cue-v0", 4, seed=1, vectorize="sync")
     net = {"hidden": [16], "recurrent": "gru", "recurrent_size": 8}
-    cls, cfg = (PPO, PPOConfig(rollout_steps=10, minibatch_size=20, net=net)) if algo == "ppo" else \
-        (A2C, A2CConfig(rollout_steps=10, net=net))
+    cls, cfg = (
+        (PPO, PPOConfig(rollout_steps=10, minibatch_size=20, net=net))
+        if algo == "ppo"
+        else (A2C, A2CConfig(rollout_steps=10, net=net))
+    )
     agent = cls(cfg, env.single_observation_space, env.single_action_space, 4, 10_000, 0)
     obs, _ = env.reset(seed=1)
     for rollout_index in range(2):
@@ -254,8 +305,14 @@ def test_recurrent_ppo_learns_a_memory_task_a_feedforward_policy_cannot():
 
 def test_recurrent_greedy_play_resets_per_episode():
     env = make_vec("test/Cue-v0", 2, seed=0, vectorize="sync")
-    agent = PPO(PPOConfig(rollout_steps=4, net={"recurrent": "gru", "recurrent_size": 4}),
-                env.single_observation_space, env.single_action_space, 2, 1000, 0)
+    agent = PPO(
+        PPOConfig(rollout_steps=4, net={"recurrent": "gru", "recurrent_size": 4}),
+        env.single_observation_space,
+        env.single_action_space,
+        2,
+        1000,
+        0,
+    )
     episodes = evaluate_agent(agent, "test/Cue-v0", 4, seed=0)
     assert len(episodes) == 4 and all(e["length"] == 3 for e in episodes)
     agent.reset_greedy(2)
@@ -268,11 +325,17 @@ def test_recurrent_greedy_play_resets_per_episode():
 
 # ---- normalisation ------------------------------------------------------------------------------
 def _pendulum_spec(tmp_frames: int = 400, **env):
-    return spec_from_raw({
-        "name": "norm", "env": {"id": "Pendulum-v1", "num_envs": 2, "vectorize": "sync", **env},
-        "agent": {"algo": "ppo", "rollout_steps": 100, "minibatch_size": 100, "epochs": 1},
-        "train": {"max_frames": tmp_frames, "eval_every": 0, "checkpoint_every": 0, "log_every": 200},
-        "meta": {"sessions": 1, "seed": 0}, "track": {"tensorboard": False, "plots": False}}, [])
+    return spec_from_raw(
+        {
+            "name": "norm",
+            "env": {"id": "Pendulum-v1", "num_envs": 2, "vectorize": "sync", **env},
+            "agent": {"algo": "ppo", "rollout_steps": 100, "minibatch_size": 100, "epochs": 1},
+            "train": {"max_frames": tmp_frames, "eval_every": 0, "checkpoint_every": 0, "log_every": 200},
+            "meta": {"sessions": 1, "seed": 0},
+            "track": {"tensorboard": False, "plots": False},
+        },
+        [],
+    )
 
 
 def test_normalisation_statistics_round_trip_through_checkpoints(tmp_path):
@@ -308,8 +371,14 @@ def _spaces(env_id):
 
 
 def test_evaluation_reports_raw_returns_of_a_reward_normalised_agent():
-    spec = spec_from_raw({"name": "n", "env": {"id": "CartPole-v1", "normalize_reward": True, "normalize_obs": True},
-                          "agent": {"algo": "ppo"}}, [])
+    spec = spec_from_raw(
+        {
+            "name": "n",
+            "env": {"id": "CartPole-v1", "normalize_reward": True, "normalize_obs": True},
+            "agent": {"algo": "ppo"},
+        },
+        [],
+    )
     agent = build_agent(spec, *_spaces("CartPole-v1"), 2, 0)
     # Training rewards are scaled...
     for _ in range(3):
@@ -321,7 +390,9 @@ def test_evaluation_reports_raw_returns_of_a_reward_normalised_agent():
 
 
 def test_normalize_obs_refuses_image_observations():
-    spec = spec_from_raw({"name": "p", "env": {"id": "ALE/Pong-v5", "normalize_obs": True}, "agent": {"algo": "ppo"}}, [])
+    spec = spec_from_raw(
+        {"name": "p", "env": {"id": "ALE/Pong-v5", "normalize_obs": True}, "agent": {"algo": "ppo"}}, []
+    )
     from rldojo.run.trial import preflight
 
     with pytest.raises(UserError, match="normalize_obs"):
@@ -347,18 +418,39 @@ def test_halfcheetah_specs_build_and_step(name):
 
 
 # ---- Box2D --------------------------------------------------------------------------------------
-@pytest.mark.parametrize("env_id,algo", [("LunarLander-v3", "dqn"), ("BipedalWalker-v3", "sac"),
-                                         ("BipedalWalker-v3", "ppo")])
+@pytest.mark.parametrize(
+    "env_id,algo", [("LunarLander-v3", "dqn"), ("BipedalWalker-v3", "sac"), ("BipedalWalker-v3", "ppo")]
+)
 def test_box2d_envs_train_checkpoint_and_evaluate(tmp_path, env_id, algo):
-    agents = {"dqn": {"algo": "dqn", "learning_starts": 64, "batch_size": 32, "net": {"hidden": [32]}},
-              "sac": {"algo": "sac", "learning_starts": 64, "batch_size": 32, "actor_net": {"hidden": [32]},
-                      "critic_net": {"hidden": [32]}},
-              "ppo": {"algo": "ppo", "rollout_steps": 64, "minibatch_size": 64, "epochs": 1, "net": {"hidden": [32]}}}
-    spec = spec_from_raw({"name": "box2d", "env": {"id": env_id, "num_envs": 2, "vectorize": "sync"},
-                          "agent": agents[algo],
-                          "train": {"max_frames": 256, "eval_every": 256, "eval_episodes": 1, "checkpoint_every": 128,
-                                    "log_every": 128},
-                          "meta": {"sessions": 1, "seed": 0}, "track": {"tensorboard": False, "plots": False}}, [], "test")
+    agents = {
+        "dqn": {"algo": "dqn", "learning_starts": 64, "batch_size": 32, "net": {"hidden": [32]}},
+        "sac": {
+            "algo": "sac",
+            "learning_starts": 64,
+            "batch_size": 32,
+            "actor_net": {"hidden": [32]},
+            "critic_net": {"hidden": [32]},
+        },
+        "ppo": {"algo": "ppo", "rollout_steps": 64, "minibatch_size": 64, "epochs": 1, "net": {"hidden": [32]}},
+    }
+    spec = spec_from_raw(
+        {
+            "name": "box2d",
+            "env": {"id": env_id, "num_envs": 2, "vectorize": "sync"},
+            "agent": agents[algo],
+            "train": {
+                "max_frames": 256,
+                "eval_every": 256,
+                "eval_episodes": 1,
+                "checkpoint_every": 128,
+                "log_every": 128,
+            },
+            "meta": {"sessions": 1, "seed": 0},
+            "track": {"tensorboard": False, "plots": False},
+        },
+        [],
+        "test",
+    )
     result = Session(spec, tmp_path, 0).run()
     assert result["status"] == "done" and result["frames"] == 256
     assert np.isfinite(result["last_eval"]["return_mean"])

@@ -12,10 +12,17 @@ from rldojo.run.spec import Spec, spec_from_raw
 FAST_CARTPOLE = {
     "name": "fast_cartpole",
     "env": {"id": "CartPole-v1", "num_envs": 4, "vectorize": "sync"},
-    "agent": {"algo": "ppo", "gamma": 0.98, "gae_lambda": 0.8, "rollout_steps": 32, "epochs": 4,
-              "minibatch_size": 64, "net": {"hidden": [32, 32]}, "optim": {"lr": 1.0e-3}},
-    "train": {"max_frames": 2048, "eval_every": 1024, "eval_episodes": 3, "checkpoint_every": 512,
-              "log_every": 256},
+    "agent": {
+        "algo": "ppo",
+        "gamma": 0.98,
+        "gae_lambda": 0.8,
+        "rollout_steps": 32,
+        "epochs": 4,
+        "minibatch_size": 64,
+        "net": {"hidden": [32, 32]},
+        "optim": {"lr": 1.0e-3},
+    },
+    "train": {"max_frames": 2048, "eval_every": 1024, "eval_episodes": 3, "checkpoint_every": 512, "log_every": 256},
     "meta": {"sessions": 1, "seed": 3},
     "track": {"tensorboard": False, "plots": False},
 }
@@ -48,5 +55,12 @@ def rldojo(*args: str, cwd: Path) -> CliResult:
 def rldojo_process(*args: str, cwd: Path, timeout: float = 120, **popen) -> subprocess.CompletedProcess:
     """Run the CLI as a user would, in a subprocess."""
     env = {**os.environ, "COLUMNS": "200"}
-    return subprocess.run([sys.executable, "-m", "rldojo.cli", *args], cwd=cwd, capture_output=True,
-                          text=True, timeout=timeout, env=env, **popen)
+    return subprocess.run(
+        [sys.executable, "-m", "rldojo.cli", *args],
+        cwd=cwd,
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        **popen,
+    )

@@ -24,18 +24,24 @@ def snapshot(folder):
     return {p: p.read_bytes() for p in sorted(folder.rglob("*")) if p.is_file()}
 
 
-@pytest.mark.parametrize("args, message", [
-    (["train", "missing.yaml"], "does not exist"),
-    (["train", "--set", "agent.gama=1"], "agent.gama: unknown key"),
-    (["train", "--set", "env.id=CartPol-v1"], "unknown env id 'CartPol-v1'"),
-    (["train", "--set", "agent.algo=nope"], "'nope' is not a known algorithm"),
-    (["train", "--set", "train.max_frames=-1"], "train.max_frames: -1 is not allowed"),
-    (["train", "--resume", "no/such/run"], "does not exist"),
-    (["eval", "no/such/run"], "does not exist"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["train", "missing.yaml"], "does not exist"),
+        (["train", "--set", "agent.gama=1"], "agent.gama: unknown key"),
+        (["train", "--set", "env.id=CartPol-v1"], "unknown env id 'CartPol-v1'"),
+        (["train", "--set", "agent.algo=nope"], "'nope' is not a known algorithm"),
+        (["train", "--set", "train.max_frames=-1"], "train.max_frames: -1 is not allowed"),
+        (["train", "--resume", "no/such/run"], "does not exist"),
+        (["eval", "no/such/run"], "does not exist"),
+    ],
+)
 def test_bad_input_exits_2_with_one_message(tmp_path, args, message):
-    result = rldojo(*args, "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path) if args[0] == "train" \
+    result = (
+        rldojo(*args, "--runs-dir", str(tmp_path / "runs"), cwd=tmp_path)
+        if args[0] == "train"
         else rldojo(*args, cwd=tmp_path)
+    )
     assert result.returncode == 2, result.stderr
     assert message in result.stderr
     assert "Traceback" not in result.stderr
@@ -74,8 +80,17 @@ def test_eval_reports_mean_and_std_and_writes_eval_json(tmp_path, finished_run):
 
 def test_eval_on_several_envs_writes_one_entry_per_env_and_the_aggregate(tmp_path, finished_run):
     out = tmp_path / "eval.json"
-    result = rldojo("eval", str(finished_run), "--envs", "CartPole-v1, CartPole-v0", "--episodes", "6",
-                    "--out", str(out), cwd=tmp_path)
+    result = rldojo(
+        "eval",
+        str(finished_run),
+        "--envs",
+        "CartPole-v1, CartPole-v0",
+        "--episodes",
+        "6",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     raw = json.loads(out.read_text())
     assert list(raw["envs"]) == ["CartPole-v1", "CartPole-v0"] and raw["what"]["env_ids"] == list(raw["envs"])
@@ -86,12 +101,15 @@ def test_eval_on_several_envs_writes_one_entry_per_env_and_the_aggregate(tmp_pat
     assert "all (weighted by episodes)" in result.stderr
 
 
-@pytest.mark.parametrize("envs, message", [
-    ("CartPole-v1,Acrobot-v1", "cannot play Acrobot-v1"),
-    ("CartPole-v9", "unknown env id 'CartPole-v9'"),
-    (" , ", "names no env"),
-    ("CartPole-v1,CartPole-v1", "more than once"),
-])
+@pytest.mark.parametrize(
+    "envs, message",
+    [
+        ("CartPole-v1,Acrobot-v1", "cannot play Acrobot-v1"),
+        ("CartPole-v9", "unknown env id 'CartPole-v9'"),
+        (" , ", "names no env"),
+        ("CartPole-v1,CartPole-v1", "more than once"),
+    ],
+)
 def test_eval_with_envs_the_agent_cannot_play_exits_2_and_writes_nothing(tmp_path, finished_run, envs, message):
     out = tmp_path / "eval.json"
     result = rldojo("eval", str(finished_run), "--envs", envs, "--episodes", "2", "--out", str(out), cwd=tmp_path)
@@ -117,8 +135,7 @@ def test_specs_lists_shipped_specs(tmp_path):
 def test_dev_runs_one_short_session(tmp_path):
     spec_path = tmp_path / "fast.json"
     spec_path.write_text(json.dumps(FAST_CARTPOLE | {"meta": {"sessions": 3, "seed": 0}}))
-    result = rldojo("dev", str(spec_path), "--frames", "1024", "--runs-dir", str(tmp_path / "runs"), "-q",
-                    cwd=tmp_path)
+    result = rldojo("dev", str(spec_path), "--frames", "1024", "--runs-dir", str(tmp_path / "runs"), "-q", cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     (run_dir,) = (tmp_path / "runs").iterdir()
     trial = json.loads((run_dir / "trial.json").read_text())
@@ -154,8 +171,11 @@ def _dev_overrides(spec) -> list[str]:
     """--set values that keep a shipped spec's dev run to seconds while still exercising its code."""
     extra: list[str] = []
     if spec.agent.algo in ("dqn", "sac"):  # tiny replay buffers and one gradient step are enough
-        extra += ["agent.buffer_size=5000", "agent.gradient_steps=1",
-                  f"agent.learning_starts={min(spec.agent.learning_starts, 1000)}"]
+        extra += [
+            "agent.buffer_size=5000",
+            "agent.gradient_steps=1",
+            f"agent.learning_starts={min(spec.agent.learning_starts, 1000)}",
+        ]
     if spec.env.id.startswith("ALE/"):  # a CNN update on 2 CPU cores: one small batch; short games (raw frames)
         extra += ["agent.rollout_steps=16", "agent.epochs=1", "env.max_episode_steps=400"]
     if spec.env.id.startswith(("HalfCheetah", "Hopper", "Walker2d", "Ant", "Humanoid")):
@@ -171,8 +191,19 @@ def test_every_shipped_spec_passes_dev(tmp_path, spec_path):
     spec = load_spec(str(spec_path), overrides)
     frames = _one_update_frames(spec)
     extra = [item for value in overrides for item in ("--set", value)]
-    result = rldojo("dev", str(spec_path), "--frames", str(frames), "--runs-dir", str(tmp_path), "-q",
-                    "--set", "train.eval_episodes=1", *extra, cwd=tmp_path)
+    result = rldojo(
+        "dev",
+        str(spec_path),
+        "--frames",
+        str(frames),
+        "--runs-dir",
+        str(tmp_path),
+        "-q",
+        "--set",
+        "train.eval_episodes=1",
+        *extra,
+        cwd=tmp_path,
+    )
     assert result.returncode == 0, result.stderr
     (run_dir,) = tmp_path.glob(f"{spec.name}-dev_*")
     trial = json.loads((run_dir / "trial.json").read_text())

@@ -53,8 +53,20 @@ def test_session_writes_the_run_layout(tmp_path):
     assert saved["aggregate"]["final_return_ma"]["n"] == 2
     assert trial["status"] == "done"
     header = (run_dir / "s0/metrics.csv").read_text().splitlines()[0].split(",")
-    for column in ("frame", "episode", "return", "return_ma", "length", "fps", "lr", "wall", "policy_loss",
-                   "value_loss", "entropy", "approx_kl"):
+    for column in (
+        "frame",
+        "episode",
+        "return",
+        "return_ma",
+        "length",
+        "fps",
+        "lr",
+        "wall",
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "approx_kl",
+    ):
         assert column in header
 
 
@@ -64,9 +76,12 @@ def _frames(metrics_csv: Path) -> list[int]:
 
 
 def _start_training(tmp_path: Path, spec_path: Path) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "rldojo.cli", "train", str(spec_path), "--runs-dir",
-                             str(tmp_path / "runs"), "-q"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True)
+    return subprocess.Popen(
+        [sys.executable, "-m", "rldojo.cli", "train", str(spec_path), "--runs-dir", str(tmp_path / "runs"), "-q"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
 
 
 def _wait_for_checkpoint(tmp_path: Path, proc: subprocess.Popen, timeout: float = 60) -> Path:
@@ -133,8 +148,9 @@ def test_evaluation_and_its_best_checkpoint_are_not_training_time(tmp_path, monk
         return original(self, name, agent, state)
 
     monkeypatch.setattr(Session, "_checkpoint", slow_checkpoint)
-    spec = fast_spec("train.max_frames=1024", "train.eval_every=256", "train.eval_episodes=1",
-                     "train.checkpoint_every=0")
+    spec = fast_spec(
+        "train.max_frames=1024", "train.eval_every=256", "train.eval_episodes=1", "train.checkpoint_every=0"
+    )
     result = Session(spec, new_run_dir(spec, tmp_path), 0).run()
     assert written  # the first evaluation is always a best
     assert result["train_seconds"] < result["wall_s"] - 0.3 * len(written)

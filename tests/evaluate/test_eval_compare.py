@@ -65,8 +65,7 @@ def test_compare_marks_the_right_winners_and_frontier(tmp_path: Path) -> None:
         m
         for m in means
         if not any(
-            all(means[o][e] >= means[m][e] for e in result.envs)
-            and any(means[o][e] > means[m][e] for e in result.envs)
+            all(means[o][e] >= means[m][e] for e in result.envs) and any(means[o][e] > means[m][e] for e in result.envs)
             for o in means
             if o != m
         )
@@ -105,9 +104,7 @@ def test_mismatched_env_sets_compare_on_the_intersection(tmp_path: Path) -> None
 
 
 def test_no_shared_envs_is_an_error(tmp_path: Path) -> None:
-    lone = write_eval_json(
-        tmp_path / "lone.json", build_eval_report({"Acrobot-v1": [{"return": -90.0}] * 3}, {})
-    )
+    lone = write_eval_json(tmp_path / "lone.json", build_eval_report({"Acrobot-v1": [{"return": -90.0}] * 3}, {}))
     with pytest.raises(EvaluationError, match="share no envs"):
         compare([EVALS[0], lone], out_dir=tmp_path / "out")
 
@@ -148,9 +145,7 @@ def test_success_metric_uses_envs_with_a_success_rate(tmp_path: Path) -> None:
     assert result.dropped == {"CartPole-v1": ("alpha", "beta", "gamma")}
     wins = sum(json.loads(EVALS[0].read_text())["envs"]["dojo/TextCraft-v0"]["success"])
     interval = result.cells["alpha"]["dojo/TextCraft-v0"].interval
-    assert (interval.low, interval.high) == pytest.approx(
-        tuple(sps.beta.ppf([0.1, 0.9], wins + 0.5, 40 - wins + 0.5))
-    )
+    assert (interval.low, interval.high) == pytest.approx(tuple(sps.beta.ppf([0.1, 0.9], wins + 0.5, 40 - wins + 0.5)))
 
 
 def test_identical_inputs_tie(tmp_path: Path) -> None:
@@ -161,9 +156,7 @@ def test_identical_inputs_tie(tmp_path: Path) -> None:
 
 
 def test_single_episode_has_no_interval(tmp_path: Path) -> None:
-    one = write_eval_json(
-        tmp_path / "one" / "eval.json", build_eval_report({"CartPole-v1": [{"return": 500.0}]}, {})
-    )
+    one = write_eval_json(tmp_path / "one" / "eval.json", build_eval_report({"CartPole-v1": [{"return": 500.0}]}, {}))
     result = compare([EVALS[0], one], out_dir=tmp_path / "plain")
     assert result.cells["one"]["CartPole-v1"].n == 1
     assert "[no CI]" in table_cells(result)["CartPole-v1"]["one"]

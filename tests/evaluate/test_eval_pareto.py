@@ -150,9 +150,7 @@ def test_a_dominance_cycle_leaves_the_subset_unwon() -> None:
     weighting = subset_weights(table, epsilon=1.0)
     full = next(win for win in weighting.subsets if len(win.envs) == 3)
     assert full.winners == ()
-    assert sum(weighting.points.values()) == pytest.approx(
-        sum(w.weight for w in weighting.subsets if w.winners)
-    )
+    assert sum(weighting.points.values()) == pytest.approx(sum(w.weight for w in weighting.subsets if w.winners))
 
 
 def test_subset_weighting_rejects_a_bad_scale() -> None:

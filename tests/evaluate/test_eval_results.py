@@ -28,9 +28,7 @@ WHAT = {
 
 def _episodes() -> dict:
     return {
-        "CartPole-v1": [
-            {"return": r, "length": int(r), "success": None} for r in (500.0, 480.0, 120.0, 500.0)
-        ],
+        "CartPole-v1": [{"return": r, "length": int(r), "success": None} for r in (500.0, 480.0, 120.0, 500.0)],
         "dojo/TextCraft-v0": [{"return": w, "length": 7, "success": bool(w)} for w in (1.0, 0.0, 1.0, 1.0)],
     }
 
@@ -74,9 +72,7 @@ def test_metrics_can_be_recomputed_at_another_level(tmp_path: Path) -> None:
     interval = wide["dojo/TextCraft-v0"].success_ci
     assert (interval.low, interval.high) == pytest.approx(tuple(sps.beta.ppf([0.025, 0.975], 3.5, 1.5)))
     narrow = loaded.envs["CartPole-v1"].return_ci
-    assert (
-        wide["CartPole-v1"].return_ci.low <= narrow.low and wide["CartPole-v1"].return_ci.high >= narrow.high
-    )
+    assert wide["CartPole-v1"].return_ci.low <= narrow.low and wide["CartPole-v1"].return_ci.high >= narrow.high
 
 
 @pytest.mark.parametrize(

@@ -187,9 +187,7 @@ def test_aggregate_weights_envs_by_their_episodes() -> None:
     assert total.macro_mean_return == pytest.approx((0.4 + 0.25 + 200.0) / 3)
     assert total.success_envs == ["A", "B"] and total.success_episodes == 40
     assert total.successes == 19 and total.success_rate == pytest.approx(19 / 40)
-    assert (total.success_ci.low, total.success_ci.high) == pytest.approx(
-        tuple(sps.beta.ppf([0.1, 0.9], 19.5, 21.5))
-    )
+    assert (total.success_ci.low, total.success_ci.high) == pytest.approx(tuple(sps.beta.ppf([0.1, 0.9], 19.5, 21.5)))
     assert aggregate_metrics([c]).success_rate is None
     with pytest.raises(EvaluationError):
         aggregate_metrics([])

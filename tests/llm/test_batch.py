@@ -21,9 +21,11 @@ def _plain_logprobs(model, ep) -> list[float]:
 
 
 def test_padded_batches_give_each_episode_its_own_logprobs(tiny_lm):
-    episodes = [_episode(tiny_lm, "Goal: craft red dye.", ["Action: get 1 poppy"]),
-                _episode(tiny_lm, "Goal: a much longer goal " * 3, ["Action: inventory", "Action: get 2 stick"]),
-                _episode(tiny_lm, "hi", ["x"])]
+    episodes = [
+        _episode(tiny_lm, "Goal: craft red dye.", ["Action: get 1 poppy"]),
+        _episode(tiny_lm, "Goal: a much longer goal " * 3, ["Action: inventory", "Action: get 2 stick"]),
+        _episode(tiny_lm, "hi", ["x"]),
+    ]
     batch = make_batch(episodes, tiny_lm.tokenizer.pad_token_id)
     with torch.no_grad():
         logp, _ = token_logprobs(tiny_lm.model, batch)
@@ -31,15 +33,17 @@ def test_padded_batches_give_each_episode_its_own_logprobs(tiny_lm):
     for ep, got in zip(episodes, per_episode):
         expected = _plain_logprobs(tiny_lm.model, ep)
         trained = [i for i, m in enumerate(ep.mask) if m]
-        torch.testing.assert_close(torch.tensor([got[i] for i in trained]),
-                                   torch.tensor([expected[i] for i in trained]),
-                                   atol=1e-4, rtol=0)
+        torch.testing.assert_close(
+            torch.tensor([got[i] for i in trained]), torch.tensor([expected[i] for i in trained]), atol=1e-4, rtol=0
+        )
 
 
 def test_a_shared_prompt_runs_once_with_the_same_values_and_gradients(tiny_lm):
     prompts = ["Goal: craft red dye.", "Goal: craft sea lantern now."]
-    episodes = [_episode(tiny_lm, prompts[i % 2], [f"Action: get {i} poppy", "Action: inventory"][: 1 + i % 2])
-                for i in range(6)]
+    episodes = [
+        _episode(tiny_lm, prompts[i % 2], [f"Action: get {i} poppy", "Action: inventory"][: 1 + i % 2])
+        for i in range(6)
+    ]
     batch = make_batch(episodes, tiny_lm.tokenizer.pad_token_id)
     results = []
     for share in (False, True):

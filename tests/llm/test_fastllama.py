@@ -24,9 +24,17 @@ def _logprobs(completions):
 def _llama(tokenizer, **overrides):
     from transformers import LlamaConfig, LlamaForCausalLM
 
-    settings = dict(vocab_size=len(tokenizer), hidden_size=32, num_hidden_layers=2, num_attention_heads=4,
-                    num_key_value_heads=4, intermediate_size=48, max_position_embeddings=512,
-                    tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id)
+    settings = dict(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=4,
+        intermediate_size=48,
+        max_position_embeddings=512,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+    )
     settings.update(overrides)
     torch.manual_seed(1)
     return LlamaForCausalLM(LlamaConfig(**settings)).eval()
@@ -63,8 +71,9 @@ def test_fast_and_generic_paths_agree_greedy_and_sampled(tiny_lm):
         a = fast.generate(prompts, params, torch.Generator().manual_seed(7))
         b = generic.generate(prompts, params, torch.Generator().manual_seed(7))
         assert [c.token_ids for c in a] == [c.token_ids for c in b]
-        assert [(c.finish_reason, c.stopped_by_token, c.text) for c in a] == \
-               [(c.finish_reason, c.stopped_by_token, c.text) for c in b]
+        assert [(c.finish_reason, c.stopped_by_token, c.text) for c in a] == [
+            (c.finish_reason, c.stopped_by_token, c.text) for c in b
+        ]
         torch.testing.assert_close(_logprobs(a), _logprobs(b), atol=1e-5, rtol=0)
 
 
@@ -88,7 +97,7 @@ def test_rows_that_stop_early_do_not_change_the_others(tiny_lm):
     params = SamplingParams(temperature=0.0, max_new_tokens=10, stop_ids=frozenset({stop_at}))
     for backend in (fast, generic):
         out = backend.generate(prompts, params)
-        assert out[0].token_ids == free[0].token_ids[:free[0].token_ids.index(stop_at) + 1]
+        assert out[0].token_ids == free[0].token_ids[: free[0].token_ids.index(stop_at) + 1]
         assert out[0].stopped_by_token and out[0].finish_reason == "stop"
         for c, f in zip(out[1:], free[1:]):
             cut = f.token_ids.index(stop_at) + 1 if stop_at in f.token_ids else len(f.token_ids)
@@ -153,12 +162,13 @@ def test_adapters_injected_into_the_same_model_object_switch_to_the_generic_path
     prompt = sample_prompts(tiny_lm)[0]
     params = SamplingParams(temperature=0.0, max_new_tokens=6)
     base = backend.generate([prompt], params)[0]
-    inject_adapter_in_model(LoraConfig(r=2, lora_alpha=64, target_modules=["q_proj", "v_proj", "down_proj"],
-                                       init_lora_weights=False), model)
+    inject_adapter_in_model(
+        LoraConfig(r=2, lora_alpha=64, target_modules=["q_proj", "v_proj", "down_proj"], init_lora_weights=False), model
+    )
     assert not isinstance(backend._runner(), LlamaRunner)
     out = backend.generate([prompt], params)[0]
     with torch.no_grad():
-        logits = model(torch.tensor([prompt + out.token_ids])).logits[0, len(prompt) - 1:-1]
+        logits = model(torch.tensor([prompt + out.token_ids])).logits[0, len(prompt) - 1 : -1]
     expected = torch.log_softmax(logits, -1).gather(-1, torch.tensor(out.token_ids)[:, None]).squeeze(-1)
     torch.testing.assert_close(torch.tensor(out.logprobs), expected, atol=1e-5, rtol=0)
     assert out.logprobs != base.logprobs  # the adapters are in use
@@ -199,9 +209,11 @@ def _episodes(lm, backend):
     from rldojo.llm.rollout import EpisodeBuilder
 
     prompts = [lm.chat.prompt_ids(None, "Goal: craft red dye."), lm.chat.prompt_ids(None, "hi there")]
-    out = backend.generate([prompts[0]] * 2 + [prompts[1]] * 2,
-                           SamplingParams(temperature=1.0, max_new_tokens=7, stop_ids=frozenset(lm.chat.stop_ids)),
-                           torch.Generator().manual_seed(3))
+    out = backend.generate(
+        [prompts[0]] * 2 + [prompts[1]] * 2,
+        SamplingParams(temperature=1.0, max_new_tokens=7, stop_ids=frozenset(lm.chat.stop_ids)),
+        torch.Generator().manual_seed(3),
+    )
     episodes = []
     for i, completion in enumerate(out):
         builder = EpisodeBuilder(prompts[i // 2], task_id=i // 2, group=i // 2)
@@ -259,10 +271,22 @@ def test_grpo_updates_through_the_stand_in_equal_those_through_the_model():
 
     from .test_sft import build, lm_spec
 
-    agent = build(lm_spec({"algo": "grpo", "group_size": 2, "groups": 2, "epochs": 2, "minibatches": 2,
-                           "micro_batch_size": 1, "beta": 0.05, "optim": {"name": "sgd", "lr": 0.1}},
-                          env={"id": "dojo/TextCraft-v0", "num_envs": 4, "kwargs": {"depths": [1], "max_turns": 2}},
-                          max_new_tokens=6))
+    agent = build(
+        lm_spec(
+            {
+                "algo": "grpo",
+                "group_size": 2,
+                "groups": 2,
+                "epochs": 2,
+                "minibatches": 2,
+                "micro_batch_size": 1,
+                "beta": 0.05,
+                "optim": {"name": "sgd", "lr": 0.1},
+            },
+            env={"id": "dojo/TextCraft-v0", "num_envs": 4, "kwargs": {"depths": [1], "max_turns": 2}},
+            max_new_tokens=6,
+        )
+    )
     trainer = agent.begin_stage(0)
     model = agent.lm.model
     assert isinstance(trainer._forward_of(model), LlamaTrainForward)

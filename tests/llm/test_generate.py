@@ -15,8 +15,9 @@ def _full_forward_logprobs(model, ids: list[int]) -> torch.Tensor:
 def test_batched_generation_logprobs_match_a_plain_forward_pass(tiny_lm):
     backend = HFBackend(tiny_lm.model, tiny_lm.tokenizer, tiny_lm.chat)
     prompts = sample_prompts(tiny_lm)
-    out = backend.generate(prompts, SamplingParams(temperature=1.0, max_new_tokens=10),
-                           torch.Generator().manual_seed(0))
+    out = backend.generate(
+        prompts, SamplingParams(temperature=1.0, max_new_tokens=10), torch.Generator().manual_seed(0)
+    )
     for prompt, completion in zip(prompts, out):
         assert len(completion.token_ids) == len(completion.logprobs) == 10
         expected = _full_forward_logprobs(tiny_lm.model, prompt + completion.token_ids)[-10:]
@@ -37,15 +38,17 @@ def test_stop_tokens_and_stop_strings_end_a_reply(tiny_lm):
     prompt = sample_prompts(tiny_lm)[:1]
     free = backend.generate(prompt, SamplingParams(temperature=0.0, max_new_tokens=12))[0]
     stop_at = free.token_ids[3]
-    stopped = backend.generate(prompt, SamplingParams(temperature=0.0, max_new_tokens=12,
-                                                      stop_ids=frozenset({stop_at})))[0]
+    stopped = backend.generate(
+        prompt, SamplingParams(temperature=0.0, max_new_tokens=12, stop_ids=frozenset({stop_at}))
+    )[0]
     first = free.token_ids.index(stop_at)
-    assert stopped.token_ids == free.token_ids[:first + 1] and stopped.stopped_by_token
+    assert stopped.token_ids == free.token_ids[: first + 1] and stopped.stopped_by_token
     assert stopped.finish_reason == "stop" and free.finish_reason == "length"
     text = tiny_lm.tokenizer.decode(free.token_ids[2:4])
     if text.strip():
-        cut = backend.generate(prompt, SamplingParams(temperature=0.0, max_new_tokens=12,
-                                                      stop_strings=(text.strip(),)))[0]
+        cut = backend.generate(
+            prompt, SamplingParams(temperature=0.0, max_new_tokens=12, stop_strings=(text.strip(),))
+        )[0]
         assert len(cut.token_ids) <= 4 and text.strip() not in cut.text
 
 
@@ -63,13 +66,18 @@ def test_top_p_keeps_only_the_nucleus():
 def test_candidate_scores_match_a_plain_forward_pass(tiny_lm):
     backend = HFBackend(tiny_lm.model, tiny_lm.tokenizer, tiny_lm.chat)
     contexts = sample_prompts(tiny_lm)
-    candidates = [[tiny_lm.chat.reply_ids(f"Action: {a}") for a in actions]
-                  for actions in (["get 1 poppy", "inventory"], ["craft 1 sea lantern using 4 prismarine shard"],
-                                  ["a", "bb", "ccc ddd"])]
+    candidates = [
+        [tiny_lm.chat.reply_ids(f"Action: {a}") for a in actions]
+        for actions in (
+            ["get 1 poppy", "inventory"],
+            ["craft 1 sea lantern using 4 prismarine shard"],
+            ["a", "bb", "ccc ddd"],
+        )
+    ]
     scores = backend.score(contexts, candidates)
     for context, cands, per_context in zip(contexts, candidates, scores):
         for cand, per_token in zip(cands, per_context):
-            expected = _full_forward_logprobs(tiny_lm.model, context + cand)[-len(cand):]
+            expected = _full_forward_logprobs(tiny_lm.model, context + cand)[-len(cand) :]
             torch.testing.assert_close(torch.tensor(per_token), expected, atol=1e-4, rtol=0)
 
 
@@ -91,15 +99,20 @@ def test_prefix_reuse_across_turns_gives_the_same_replies_and_logprobs(tiny_lm):
     before = cached.reused_tokens
     with torch.no_grad():
         next(tiny_lm.model.parameters()).add_(0.01)
-    cached.generate(contexts, SamplingParams(temperature=1.0, max_new_tokens=6), torch.Generator().manual_seed(0), cache_keys=keys)
+    cached.generate(
+        contexts, SamplingParams(temperature=1.0, max_new_tokens=6), torch.Generator().manual_seed(0), cache_keys=keys
+    )
     assert cached.reused_tokens == before
 
 
 def test_identical_prompts_share_one_prefill_and_still_sample_independently(tiny_lm):
     backend = HFBackend(tiny_lm.model, tiny_lm.tokenizer, tiny_lm.chat)
     prompt = sample_prompts(tiny_lm)[1]
-    out = backend.generate([prompt] * 4 + [sample_prompts(tiny_lm)[0]], SamplingParams(temperature=1.0, max_new_tokens=8),
-                           torch.Generator().manual_seed(3))
+    out = backend.generate(
+        [prompt] * 4 + [sample_prompts(tiny_lm)[0]],
+        SamplingParams(temperature=1.0, max_new_tokens=8),
+        torch.Generator().manual_seed(3),
+    )
     assert len({tuple(c.token_ids) for c in out[:4]}) > 1  # one prefill, four different samples
     for completion, context in zip(out, [prompt] * 4 + [sample_prompts(tiny_lm)[0]]):
         expected = _full_forward_logprobs(tiny_lm.model, context + completion.token_ids)[-8:]

@@ -3,20 +3,24 @@ import math
 import pytest
 import torch
 
-from rldojo.algos.grpo import grpo_loss, group_advantages, kl_k3
+from rldojo.algos.grpo import group_advantages, grpo_loss, kl_k3
 
 
 def test_group_advantages_by_hand():
     rewards = torch.tensor([[1.0, 0.0, 0.0, 1.0], [1.0, 1.0, 1.0, 0.0]])
     # group 0: mean .5, unbiased std sqrt(1/3); group 1: mean .75, std .5
     s0 = math.sqrt(1 / 3)
-    expected_group = torch.tensor([[.5 / s0, -.5 / s0, -.5 / s0, .5 / s0], [.25 / .5, .25 / .5, .25 / .5, -.75 / .5]])
+    expected_group = torch.tensor(
+        [[0.5 / s0, -0.5 / s0, -0.5 / s0, 0.5 / s0], [0.25 / 0.5, 0.25 / 0.5, 0.25 / 0.5, -0.75 / 0.5]]
+    )
     torch.testing.assert_close(group_advantages(rewards, "group", eps=0.0), expected_group)
     batch_std = float(torch.tensor([1, 0, 0, 1, 1, 1, 1, 0.0]).std())  # sqrt(15/56)
     assert batch_std == pytest.approx(math.sqrt(15 / 56))
-    torch.testing.assert_close(group_advantages(rewards, "batch", eps=0.0),
-                               torch.tensor([[.5, -.5, -.5, .5], [.25, .25, .25, -.75]]) / batch_std)
-    centred = torch.tensor([[.5, -.5, -.5, .5], [.25, .25, .25, -.75]])
+    torch.testing.assert_close(
+        group_advantages(rewards, "batch", eps=0.0),
+        torch.tensor([[0.5, -0.5, -0.5, 0.5], [0.25, 0.25, 0.25, -0.75]]) / batch_std,
+    )
+    centred = torch.tensor([[0.5, -0.5, -0.5, 0.5], [0.25, 0.25, 0.25, -0.75]])
     torch.testing.assert_close(group_advantages(rewards, "none"), centred)
     # A group whose episodes all score the same teaches nothing.
     assert group_advantages(torch.ones(1, 4), "group").abs().max() == 0
@@ -75,6 +79,19 @@ def test_micro_batches_with_minibatch_normalisers_add_up_to_the_full_batch():
     new, old, _, mask, adv = toy_batch()
     for loss_type in ("grpo", "dr_grpo", "dapo"):
         full, _ = grpo_loss(new, old, adv, mask, loss_type, 0.2, 0.3, max_tokens=4)
-        parts = sum(grpo_loss(new[i:i + 1], old[i:i + 1], adv[i:i + 1], mask[i:i + 1], loss_type, 0.2, 0.3,
-                              episodes=2, tokens=5.0, max_tokens=4)[0] for i in range(2))
+        parts = sum(
+            grpo_loss(
+                new[i : i + 1],
+                old[i : i + 1],
+                adv[i : i + 1],
+                mask[i : i + 1],
+                loss_type,
+                0.2,
+                0.3,
+                episodes=2,
+                tokens=5.0,
+                max_tokens=4,
+            )[0]
+            for i in range(2)
+        )
         assert float(parts) == pytest.approx(float(full))

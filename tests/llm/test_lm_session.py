@@ -9,9 +9,24 @@ from rldojo.track.tracker import BASE_COLUMNS, read_metrics
 from .test_sft import lm_spec
 
 GRPO = {"algo": "grpo", "group_size": 4, "groups": 2, "micro_batch_size": 8, "optim": {"lr": 1e-3}}
-TENSOR_RESULT_KEYS = {"session", "seed", "status", "frames", "episodes", "final_return_ma", "best_return_ma",
-                      "success_ma", "best_eval_return", "last_eval", "solved_frame", "solved_train_seconds", "fps",
-                      "train_seconds", "wall_s", "resumes"}
+TENSOR_RESULT_KEYS = {
+    "session",
+    "seed",
+    "status",
+    "frames",
+    "episodes",
+    "final_return_ma",
+    "best_return_ma",
+    "success_ma",
+    "best_eval_return",
+    "last_eval",
+    "solved_frame",
+    "solved_train_seconds",
+    "fps",
+    "train_seconds",
+    "wall_s",
+    "resumes",
+}
 
 
 def test_a_tiny_grpo_run_through_the_trial_writes_the_usual_run_folder(tmp_path):
@@ -52,8 +67,10 @@ def test_a_tiny_grpo_run_through_the_trial_writes_the_usual_run_folder(tmp_path)
 def test_a_pipeline_resumes_inside_its_second_stage(tmp_path, monkeypatch):
     from rldojo.run.session import Session
 
-    agent = {"algo": "pipeline", "stages": [{"algo": "sft", "demo_episodes": 12, "epochs": 1, "batch_size": 6},
-                                            {**GRPO}]}
+    agent = {
+        "algo": "pipeline",
+        "stages": [{"algo": "sft", "demo_episodes": 12, "epochs": 1, "batch_size": 6}, {**GRPO}],
+    }
     raw = lm_spec(agent, max_new_tokens=6, iterations=3, checkpoint_every=1)
     raw["agent"]["model"]["lora"] = {"r": 4, "alpha": 8, "dropout": 0.0}
     spec = spec_from_raw(raw, [], source="test")
@@ -78,4 +95,3 @@ def test_a_pipeline_resumes_inside_its_second_stage(tmp_path, monkeypatch):
     metrics = read_metrics(tmp_path / "s0/metrics.csv")
     assert metrics["frame"] == sorted(metrics["frame"])
     assert sum(r == r for r in metrics["reward_mean"]) == 3
-

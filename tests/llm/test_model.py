@@ -26,8 +26,8 @@ def _randomize_adapters(lm, seed=0):
 
 
 def test_lora_adapters_train_alone_and_round_trip_through_save_and_load(tiny_lm, tmp_path):
-    from rldojo.llm.tiny import tiny_model
     from rldojo.llm.config import TinyModelSettings
+    from rldojo.llm.tiny import tiny_model
 
     base_logits = _logits(tiny_lm)
     tiny_lm.add_adapters(LoraSettings(r=4, alpha=8, dropout=0.0))
@@ -39,8 +39,12 @@ def test_lora_adapters_train_alone_and_round_trip_through_save_and_load(tiny_lm,
     tiny_lm.save_adapters(tmp_path / "adapters")
     assert (tmp_path / "adapters" / "adapter_config.json").is_file()
 
-    fresh = LanguageModel(model=tiny_model(TinyModelSettings(**TEST_TINY), tiny_lm.tokenizer, seed=0),
-                          tokenizer=tiny_lm.tokenizer, chat=tiny_lm.chat, max_model_len=1024)
+    fresh = LanguageModel(
+        model=tiny_model(TinyModelSettings(**TEST_TINY), tiny_lm.tokenizer, seed=0),
+        tokenizer=tiny_lm.tokenizer,
+        chat=tiny_lm.chat,
+        max_model_len=1024,
+    )
     torch.testing.assert_close(_logits(fresh), base_logits)
     fresh.load_adapters(tmp_path / "adapters")
     torch.testing.assert_close(_logits(fresh), adapted, atol=1e-5, rtol=1e-5)
@@ -58,9 +62,14 @@ def test_a_saved_model_folder_loads_with_its_chat_template(tiny_lm, tmp_path):
     lm = load_language_model(ModelConfig(path=str(tmp_path / "m"), max_model_len=512), seed=0)
     assert not lm.chat.plain
     torch.testing.assert_close(_logits(lm), _logits(tiny_lm))
-    with_lora = load_language_model(ModelConfig(path=str(tmp_path / "m"), max_model_len=512,
-                                                lora={"r": 2, "alpha": 4, "target_modules": ["q_proj", "v_proj"]}),
-                                    seed=0)
+    with_lora = load_language_model(
+        ModelConfig(
+            path=str(tmp_path / "m"),
+            max_model_len=512,
+            lora={"r": 2, "alpha": 4, "target_modules": ["q_proj", "v_proj"]},
+        ),
+        seed=0,
+    )
     names = [n for n, p in with_lora.model.named_parameters() if p.requires_grad]
     assert names and all(("q_proj" in n or "v_proj" in n) and "lora_" in n for n in names)
 
@@ -83,11 +92,14 @@ def test_a_tokenizer_without_chat_template_falls_back_to_plain_and_says_so(tiny_
     assert text.endswith("System: Be brief.\n\nUser: Goal: x\n\nAssistant:")
 
 
-@pytest.mark.parametrize("make, message", [
-    (lambda p: p / "missing", "does not exist"),
-    (lambda p: (p / "empty").mkdir() or p / "empty", "no config.json"),
-    (lambda p: (p / "f.txt").write_text("x") and p / "f.txt", "is a file"),
-])
+@pytest.mark.parametrize(
+    "make, message",
+    [
+        (lambda p: p / "missing", "does not exist"),
+        (lambda p: (p / "empty").mkdir() or p / "empty", "no config.json"),
+        (lambda p: (p / "f.txt").write_text("x") and p / "f.txt", "is a file"),
+    ],
+)
 def test_a_path_that_is_not_a_model_is_a_clear_error(tmp_path, make, message):
     with pytest.raises(UserError, match=message):
         load_language_model(ModelConfig(path=str(make(tmp_path))), seed=0)

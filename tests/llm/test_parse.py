@@ -5,15 +5,18 @@ from rldojo.llm.parse import STRATEGIES, marked_text, parse_action
 AVAILABLE = ["get 1 poppy", "get 4 prismarine shard", "craft 1 red dye using 1 poppy", "inventory"]
 
 
-@pytest.mark.parametrize("reply, action, strategy", [
-    ("Thought: I need dye.\nAction: get 1 poppy\nmore text", "get 1 poppy", "marker"),
-    ("get 4 prismarine shard", "get 4 prismarine shard", "exact"),
-    ("  GET 4 Prismarine Shard. ", "get 4 prismarine shard", "case_insensitive"),
-    ("I will now craft 1 red dye using 1 poppy because", "craft 1 red dye using 1 poppy", "substring"),
-    ("Action: prismarine shard", "get 4 prismarine shard", "substring"),
-    ("craft 1 red dye using poppy", "craft 1 red dye using 1 poppy", "fuzzy"),
-    ("dance wildly", "get 1 poppy", "fallback"),
-])
+@pytest.mark.parametrize(
+    "reply, action, strategy",
+    [
+        ("Thought: I need dye.\nAction: get 1 poppy\nmore text", "get 1 poppy", "marker"),
+        ("get 4 prismarine shard", "get 4 prismarine shard", "exact"),
+        ("  GET 4 Prismarine Shard. ", "get 4 prismarine shard", "case_insensitive"),
+        ("I will now craft 1 red dye using 1 poppy because", "craft 1 red dye using 1 poppy", "substring"),
+        ("Action: prismarine shard", "get 4 prismarine shard", "substring"),
+        ("craft 1 red dye using poppy", "craft 1 red dye using 1 poppy", "fuzzy"),
+        ("dance wildly", "get 1 poppy", "fallback"),
+    ],
+)
 def test_each_strategy_fires_on_its_case(reply, action, strategy):
     parsed = parse_action(reply, AVAILABLE)
     assert (parsed.action, parsed.strategy) == (action, strategy)
@@ -26,7 +29,7 @@ def test_fallback_can_be_switched_off_so_the_raw_text_reaches_the_env():
 
 def test_worlds_without_action_lists_take_the_marked_text_or_the_whole_reply():
     assert parse_action("x1=True\nAction: x1=True, x2=False", []).action == "x1=True, x2=False"
-    assert parse_action("  x1=True, x2=False ", []) .strategy == "raw"
+    assert parse_action("  x1=True, x2=False ", []).strategy == "raw"
     assert parse_action("  x1=True, x2=False ", []).action == "x1=True, x2=False"
 
 

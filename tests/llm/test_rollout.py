@@ -20,9 +20,13 @@ def test_two_turn_episode_ids_match_the_chat_template_and_the_mask_covers_only_r
     ep = builder.episode
 
     # The same conversation rendered whole by the tokenizer's chat template, tokenized once.
-    messages = [{"role": "system", "content": system}, {"role": "user", "content": obs1},
-                {"role": "assistant", "content": reply1}, {"role": "user", "content": obs2},
-                {"role": "assistant", "content": reply2}]
+    messages = [
+        {"role": "system", "content": system},
+        {"role": "user", "content": obs1},
+        {"role": "assistant", "content": reply1},
+        {"role": "user", "content": obs2},
+        {"role": "assistant", "content": reply2},
+    ]
     whole = tok(tok.apply_chat_template(messages, tokenize=False), add_special_tokens=False)["input_ids"]
     assert ep.token_ids == whole
 
@@ -54,8 +58,13 @@ class RecordingBackend(HFBackend):
 
 
 def _actor(lm, backend, max_model_len=1024, **kw):
-    return Actor(backend=backend, chat=lm.chat, template=make_template("act", None, True, False),
-                 max_model_len=max_model_len, **kw)
+    return Actor(
+        backend=backend,
+        chat=lm.chat,
+        template=make_template("act", None, True, False),
+        max_model_len=max_model_len,
+        **kw,
+    )
 
 
 def test_earlier_turns_keep_their_token_ids_as_later_turns_are_appended(tiny_lm):
@@ -72,7 +81,7 @@ def test_earlier_turns_keep_their_token_ids_as_later_turns_are_appended(tiny_lm)
     finals = [ep.token_ids for ep in episodes]
     for batch in backend.seen:
         for context in batch:
-            assert any(final[:len(context)] == context for final in finals)
+            assert any(final[: len(context)] == context for final in finals)
     for ep in episodes:
         assert len(ep.mask) == len(ep.token_ids) == len(ep.logprobs)
         for start, stop in ep.turn_spans:
@@ -80,8 +89,10 @@ def test_earlier_turns_keep_their_token_ids_as_later_turns_are_appended(tiny_lm)
         assert sum(ep.mask) == sum(stop - start for start, stop in ep.turn_spans)
     metrics = episode_metrics(episodes)
     assert metrics["turns"] == sum(ep.turns for ep in episodes) / 4
-    assert sum(metrics[f"parse_{s}"] for s in ("marker", "exact", "case_insensitive", "substring", "fuzzy",
-                                                 "fallback", "none", "raw")) == pytest.approx(1.0)
+    assert sum(
+        metrics[f"parse_{s}"]
+        for s in ("marker", "exact", "case_insensitive", "substring", "fuzzy", "fallback", "none", "raw")
+    ) == pytest.approx(1.0)
 
 
 def test_a_context_over_max_model_len_ends_the_episode_as_truncated(tiny_lm):
@@ -107,8 +118,13 @@ def test_choose_mode_only_plays_available_actions(tiny_lm):
     backend = HFBackend(tiny_lm.model, tiny_lm.tokenizer, tiny_lm.chat)
     actor = _actor(tiny_lm, backend, action_mode="choose")
     envs = [gym.make("dojo/TextCraft-v0", depths=(1,), max_turns=3) for _ in range(2)]
-    episodes = play(actor, envs, [EpisodeStart(seed=s, task_id=7) for s in range(2)],
-                    SamplingParams(temperature=1.0, max_new_tokens=8), torch.Generator().manual_seed(0))
+    episodes = play(
+        actor,
+        envs,
+        [EpisodeStart(seed=s, task_id=7) for s in range(2)],
+        SamplingParams(temperature=1.0, max_new_tokens=8),
+        torch.Generator().manual_seed(0),
+    )
     assert all(ep.invalid_actions == 0 for ep in episodes)
     for ep in episodes:
         for (start, stop), action in zip(ep.turn_spans, ep.actions):

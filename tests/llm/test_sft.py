@@ -13,8 +13,11 @@ def lm_spec(agent: dict, env: dict | None = None, max_new_tokens: int = 16, **tr
     return {
         "name": "llm_test",
         "env": env or {"id": "dojo/TextCraft-v0", "num_envs": 8, "kwargs": {"depths": [1], "max_turns": 5}},
-        "agent": {"model": {"path": "tiny", "max_model_len": 768, "tiny": TEST_TINY},
-                  "generation": {"max_new_tokens": max_new_tokens}, **agent},
+        "agent": {
+            "model": {"path": "tiny", "max_model_len": 768, "tiny": TEST_TINY},
+            "generation": {"max_new_tokens": max_new_tokens},
+            **agent,
+        },
         "train": {"eval_episodes": 4, **train},
         "meta": {"sessions": 1, "seed": 0},
         "track": {"tensorboard": False, "plots": False},
@@ -29,8 +32,18 @@ def build(raw: dict):
 
 
 def test_sft_lowers_the_validation_loss_and_keeps_the_best_weights():
-    agent = build(lm_spec({"algo": "sft", "demo_episodes": 40, "epochs": 4, "batch_size": 6, "micro_batch_size": 3,
-                           "optim": {"lr": 1e-2, "schedule": "cosine", "warmup": 0.1}}))
+    agent = build(
+        lm_spec(
+            {
+                "algo": "sft",
+                "demo_episodes": 40,
+                "epochs": 4,
+                "batch_size": 6,
+                "micro_batch_size": 3,
+                "optim": {"lr": 1e-2, "schedule": "cosine", "warmup": 0.1},
+            }
+        )
+    )
     trainer = agent.begin_stage(0)
     assert len(trainer.val) == 4 and len(trainer.train) == 36
     assert all(ep.won and ep.generated_tokens > 0 for ep in trainer.train + trainer.val)
@@ -47,11 +60,18 @@ def test_sft_lowers_the_validation_loss_and_keeps_the_best_weights():
 
 def test_sft_on_chat_transcripts_trains_only_assistant_tokens(tmp_path):
     path = tmp_path / "chats.jsonl"
-    rows = [{"messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": f"Goal: item {i}"},
-                          {"role": "assistant", "content": f"Action: get {i} poppy"},
-                          {"role": "user", "content": "Got it."},
-                          {"role": "assistant", "content": "Action: inventory"}]}
-            for i in range(12)]
+    rows = [
+        {
+            "messages": [
+                {"role": "system", "content": "Be brief."},
+                {"role": "user", "content": f"Goal: item {i}"},
+                {"role": "assistant", "content": f"Action: get {i} poppy"},
+                {"role": "user", "content": "Got it."},
+                {"role": "assistant", "content": "Action: inventory"},
+            ]
+        }
+        for i in range(12)
+    ]
     path.write_text("\n".join(json.dumps(r) for r in rows) + "\n")
     agent = build(lm_spec({"algo": "sft", "demos": str(path), "epochs": 2, "batch_size": 4}))
     trainer = agent.begin_stage(0)

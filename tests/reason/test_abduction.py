@@ -32,20 +32,22 @@ def test_any_input_that_reproduces_the_output_wins(user_tasks):
     assert PROGRAM.strip() in obs and "15\nbig" in obs
     assert info["expert_action"] == "<INPUT>\n3\n5\n</INPUT>"
     # 5 * 3 is another answer; CRLF, trailing spaces and blank lines around it do not matter
-    _, reward, terminated, _, info = env.step("<think>maybe 15 and 1</think>Answer:\r\n<INPUT>\r\n5  \r\n3\r\n\r\n</INPUT>")
+    _, reward, terminated, _, info = env.step(
+        "<think>maybe 15 and 1</think>Answer:\r\n<INPUT>\r\n5  \r\n3\r\n\r\n</INPUT>"
+    )
     assert (reward, terminated, info["won"]) == (1.0, True, True)
 
 
 def test_wrong_crashing_and_missing_answers(user_tasks):
     env = AbductionEnv(jsonl=user_tasks, sandbox=FAST)
     env.reset(options={"task_id": 0})
-    obs, reward, *_ , info = env.step("<INPUT>\n2\n2\n</INPUT>")
+    obs, reward, *_, info = env.step("<INPUT>\n2\n2\n</INPUT>")
     assert reward == 0.0 and info["valid_action"] and "printed something else" in obs and "4\nsmall" in obs
     env.reset(options={"task_id": 0})
-    obs, reward, *_ , info = env.step("<INPUT>\nthree\n</INPUT>")
+    obs, reward, *_, info = env.step("<INPUT>\nthree\n</INPUT>")
     assert reward == 0.0 and "ValueError" in obs and info["exit_code"] == 1
     env.reset(options={"task_id": 0})
-    obs, reward, *_ , info = env.step("3 and 5")
+    obs, reward, *_, info = env.step("3 and 5")
     assert reward == 0.0 and not info["valid_action"] and "<INPUT>" in obs
 
 

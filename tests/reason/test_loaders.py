@@ -21,10 +21,13 @@ def write_jsonl(path, rows):
 
 
 def test_jsonl_accepts_both_field_spellings_and_list_payloads(tmp_path):
-    path = write_jsonl(tmp_path / "a.jsonl", [
-        {"program": "print(input())", "input": "hi\n", "output": "hi\n", "name": "echo"},
-        {"program": "print(sum(map(int, input().split())))", "inputs": ["1 2"], "outputs": 3},
-    ])
+    path = write_jsonl(
+        tmp_path / "a.jsonl",
+        [
+            {"program": "print(input())", "input": "hi\n", "output": "hi\n", "name": "echo"},
+            {"program": "print(sum(map(int, input().split())))", "inputs": ["1 2"], "outputs": 3},
+        ],
+    )
     first, second = load_abduction_jsonl(path)
     assert (first.name, first.input, first.output) == ("echo", "hi\n", "hi\n")
     assert (second.input, second.output) == ("1 2", "3")
@@ -47,11 +50,15 @@ def test_jsonl_errors_name_the_line_and_the_field(tmp_path):
 
 
 def test_deduction_tests_as_json_text_with_other_types_skipped(tmp_path):
-    verification = json.dumps({"test_cases": [
-        {"type": "stdin_stdout", "input": "2\n", "output": "4\n"},
-        {"type": "function_call", "fn_name": "f", "input": [2], "output": [4]},
-        {"type": "stdin_stdout", "input": ["3"], "output": ["9"]},
-    ]})
+    verification = json.dumps(
+        {
+            "test_cases": [
+                {"type": "stdin_stdout", "input": "2\n", "output": "4\n"},
+                {"type": "function_call", "fn_name": "f", "input": [2], "output": [4]},
+                {"type": "stdin_stdout", "input": ["3"], "output": ["9"]},
+            ]
+        }
+    )
     path = write_jsonl(tmp_path / "d.jsonl", [{"prompt": "square", "verification_info": verification}])
     (task,) = load_deduction_jsonl(path)
     assert [(t.input, t.output) for t in task.tests] == [("2\n", "4\n"), ("3", "9")]
@@ -64,14 +71,24 @@ def rl_python_folder(tmp_path):
     folder = tmp_path / "rl-python"
     folder.mkdir()
     rows = [
-        {"program": "a = int(input())\nprint(a * 3)", "inputs": "4\n", "output": "12\n",
-         "prompt": "Read a and print 3a.",
-         "verification_info": json.dumps({"test_cases": [
-             {"type": "stdin_stdout", "input": f"{a}\n", "output": f"{3 * a}\n"} for a in range(5)]})},
-        {"program": "print(input()[::-1])", "inputs": "abc\n", "output": "cba\n",
-         "prompt": "Reverse a line.",
-         "verification_info": json.dumps({"test_cases": [
-             {"type": "function_call", "fn_name": "rev", "input": ["ab"], "output": ["ba"]}]})},
+        {
+            "program": "a = int(input())\nprint(a * 3)",
+            "inputs": "4\n",
+            "output": "12\n",
+            "prompt": "Read a and print 3a.",
+            "verification_info": json.dumps(
+                {"test_cases": [{"type": "stdin_stdout", "input": f"{a}\n", "output": f"{3 * a}\n"} for a in range(5)]}
+            ),
+        },
+        {
+            "program": "print(input()[::-1])",
+            "inputs": "abc\n",
+            "output": "cba\n",
+            "prompt": "Reverse a line.",
+            "verification_info": json.dumps(
+                {"test_cases": [{"type": "function_call", "fn_name": "rev", "input": ["ab"], "output": ["ba"]}]}
+            ),
+        },
     ]
     write_jsonl(folder / "train.jsonl", rows)
     return folder

@@ -67,8 +67,11 @@ def test_env_rejects_an_assignment_that_breaks_a_clause():
             break
     obs, reward, terminated, _, info = env.step("My answer: " + format_assignment(candidate))
     assert reward == 0.0 and terminated and not info["won"] and info["valid_action"]
-    false_clause = next(j for j in range(len(formula.variables)) if not satisfied_by_loop(
-        type(formula)(12, formula.variables[j : j + 1], formula.negated[j : j + 1]), candidate))
+    false_clause = next(
+        j
+        for j in range(len(formula.variables))
+        if not satisfied_by_loop(type(formula)(12, formula.variables[j : j + 1], formula.negated[j : j + 1]), candidate)
+    )
     assert formula.clause_text(false_clause) in obs
 
 

@@ -77,14 +77,22 @@ def test_scripted_episode_by_hand():
     scene = env.scene
     goal = scene.goal
     # Find where an object of the goal's kind lies, from the scene's own problem text.
-    holder = next(line.split()[2].rstrip(")") for line in scene.problem.splitlines()
-                  if line.strip().startswith(f"(inReceptacle {goal.obj}_1 "))
+    holder = next(
+        line.split()[2].rstrip(")")
+        for line in scene.problem.splitlines()
+        if line.strip().startswith(f"(inReceptacle {goal.obj}_1 ")
+    )
     thing, place = f"{goal.obj} 1", holder.replace("_", " ")
     script = [f"go to {place}"]
     if default_catalogue().receptacles[holder.rsplit("_", 1)[0]].openable:
         script.append(f"open {place}")
-    script += [f"take {thing} from {place}", "go to microwave 1", f"heat {thing} with microwave 1",
-               f"examine {thing}", f"go to {goal.recep} 1"]
+    script += [
+        f"take {thing} from {place}",
+        "go to microwave 1",
+        f"heat {thing} with microwave 1",
+        f"examine {thing}",
+        f"go to {goal.recep} 1",
+    ]
     if default_catalogue().receptacles[goal.recep].openable:
         script.append(f"open {goal.recep} 1")
     answers = [env.step(a) for a in script]
@@ -151,8 +159,7 @@ def test_task_types_are_selectable_and_bad_arguments_are_answered():
         e.close()
 
 
-@pytest.mark.parametrize("action", ["", "x" * 1_000_000, "\x00\x1b", "go to", "put", "take apple 1 from",
-                                    "ｌｏｏｋ"])
+@pytest.mark.parametrize("action", ["", "x" * 1_000_000, "\x00\x1b", "go to", "put", "take apple 1 from", "ｌｏｏｋ"])
 def test_bad_input_never_raises(env, action):
     env.reset(seed=0, options={"task_id": 0})
     obs, reward, term, trunc, info = env.step(action)
@@ -178,13 +185,20 @@ def test_shaping_on_a_scripted_alfworld_episode(env):
 
 def test_alfworld_names_and_real_data_layout(tmp_path):
     # ALFWorld's mangled ids get its display names, numbered per kind from the count down.
-    ids = ["apple_bar__minus_01_dot_20_bar__plus_00_dot_90", "apple_bar__plus_00_dot_10_bar__plus_00_dot_90",
-           "sink_bar__minus_01_dot_99_bar__plus_01_dot_14_bar_sinkbasin", "mug_3", "agent1"]
+    ids = [
+        "apple_bar__minus_01_dot_20_bar__plus_00_dot_90",
+        "apple_bar__plus_00_dot_10_bar__plus_00_dot_90",
+        "sink_bar__minus_01_dot_99_bar__plus_01_dot_14_bar_sinkbasin",
+        "mug_3",
+        "agent1",
+    ]
     assert display_names(ids) == {
         "apple_bar__minus_01_dot_20_bar__plus_00_dot_90": "apple 2",
         "apple_bar__plus_00_dot_10_bar__plus_00_dot_90": "apple 1",
         "sink_bar__minus_01_dot_99_bar__plus_01_dot_14_bar_sinkbasin": "sinkbasin 1",
-        "mug_3": "mug 3", "agent1": "agent1"}
+        "mug_3": "mug 3",
+        "agent1": "agent1",
+    }
     # A small ALFWorld data folder made here, in ALFWorld's layout, with ALFWorld-style ids.
     root = tmp_path / "alfworld_data"
     for split, task_ids in (("train", (0, 2)), ("valid_seen", (6,)), ("valid_unseen", (1,))):

@@ -135,8 +135,10 @@ def test_same_seed_and_task_give_the_same_episode():
     assert episode(0, 11) != episode(0, 12)
 
 
-@pytest.mark.parametrize("level, tasks", [("GoToRedBall", 6), ("GoToLocal", 6), ("PickupLoc", 6),
-                                          ("PutNextLocal", 6), ("Open", 3), ("BossLevel", 2)])
+@pytest.mark.parametrize(
+    "level, tasks",
+    [("GoToRedBall", 6), ("GoToLocal", 6), ("PickupLoc", 6), ("PutNextLocal", 6), ("Open", 3), ("BossLevel", 2)],
+)
 def test_bot_expert_solves_sampled_tasks(level, tasks):
     env = make(level)
     for task_id in range(100, 100 + tasks):
@@ -172,8 +174,19 @@ def test_shaping_on_a_scripted_babyai_episode():
     assert info["won"] and r4 == pytest.approx(info["native_reward"] + 0.31)
 
 
-@pytest.mark.parametrize("action", ["", "x" * 1_000_000, "\x00\x1b", "go to", "pick up 3", "go to red ball 0",
-                                    "go to red ball 99999999999999999999", "🧸 go to 🧸"])
+@pytest.mark.parametrize(
+    "action",
+    [
+        "",
+        "x" * 1_000_000,
+        "\x00\x1b",
+        "go to",
+        "pick up 3",
+        "go to red ball 0",
+        "go to red ball 99999999999999999999",
+        "🧸 go to 🧸",
+    ],
+)
 def test_bad_input_never_raises(action):
     env = gym.make("dojo/BabyAI-GoToRedBall-v0")
     env.reset(seed=0)

@@ -37,7 +37,7 @@ def alive(pid):
 def test_split_table_is_the_packages_and_splits_never_overlap(env):
     table = split_table()
     assert len(table) == 30 and task_families()[0] == "boil"
-    for family, splits in table.items():
+    for splits in table.values():
         ranges = [range(*splits[s]) for s in ("train", "dev", "test")]
         assert ranges[0].stop == ranges[1].start and ranges[1].stop == ranges[2].start and ranges[0].start == 0
     env.reset(seed=0, options={"task_family": SHORT})

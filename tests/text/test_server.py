@@ -46,8 +46,9 @@ class CounterEnv(TextEnv):
             return WorldStep(observation="Nothing happens.", valid=False)
         self.total += int(parts[1])
         won = self.total == self.target
-        return WorldStep(observation=f"You are at {self.total}.", reward=float(won), won=won,
-                         done=self.total > self.target)
+        return WorldStep(
+            observation=f"You are at {self.total}.", reward=float(won), won=won, done=self.total > self.target
+        )
 
     def _available_actions(self):
         return ["add 1", "add 2", "add 3"]
@@ -106,7 +107,10 @@ def test_client_matches_in_process_webshop(webshop_server):
     try:
         rng = np.random.default_rng(0)
         for task in (0, 123):
-            out_l, out_r = local.reset(seed=1, options={"task_id": task}), remote.reset(seed=1, options={"task_id": task})
+            out_l, out_r = (
+                local.reset(seed=1, options={"task_id": task}),
+                remote.reset(seed=1, options={"task_id": task}),
+            )
             _same(out_l, out_r)
             done = False
             while not done:
@@ -168,8 +172,11 @@ def test_malformed_requests_get_a_4xx_with_a_message(counter_server):
             assert all(w in detail for w in words), detail
 
         check(http.post("/step", json={"action": "add 1"}), 422, "env_idx", "Field required", "valid request")
-        check(http.post("/step", content=b"{not json", headers={"content-type": "application/json"}), 422,
-              "not valid JSON")
+        check(
+            http.post("/step", content=b"{not json", headers={"content-type": "application/json"}),
+            422,
+            "not valid JSON",
+        )
         check(http.post("/step", json={"env_idx": "first", "action": "add 1"}), 422, "env_idx", "integer")
         check(http.post("/step", json={"env_idx": idx, "action": "add 1", "extra": 1}), 422, "extra")
         check(http.post("/step", json={"env_idx": idx, "action": "add 1"}), 409, "reset")
@@ -178,8 +185,11 @@ def test_malformed_requests_get_a_4xx_with_a_message(counter_server):
         check(http.post("/create", json={"env_kwargs": {"max_turns": -1}}), 400, "max_turns")
         check(http.post("/create", json={"env_kwargs": {"colour": "red"}}), 400, "colour")
         check(http.get("/observation", params={"env_idx": "x"}), 422, "env_idx")
-        check(http.post("/step", content=b"x" * (5 * 1024 * 1024), headers={"content-type": "application/json"}),
-              413, "over the limit")
+        check(
+            http.post("/step", content=b"x" * (5 * 1024 * 1024), headers={"content-type": "application/json"}),
+            413,
+            "over the limit",
+        )
         # The server is unharmed: the session still works.
         assert http.post("/reset", json={"env_idx": idx, "task_id": 1}).json()["info"]["task_id"] == 1
         step = http.post("/step", json={"env_idx": idx, "action": "add 1"}).json()

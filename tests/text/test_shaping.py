@@ -22,8 +22,8 @@ def test_shaping_arithmetic_on_a_scripted_winning_episode():
     other = next(c for c in ("red", "green", "blue") if c != color)
     script = [
         # action,                  native, by hand: valid + change + keyword (+ end terms)
-        ("dance", 0.0, 0.0 + 0.01 + 0.0),            # invalid; obs changes to "Nothing happens."
-        ("dance", 0.0, 0.0 + 0.0 + 0.0),             # invalid; same obs again
+        ("dance", 0.0, 0.0 + 0.01 + 0.0),  # invalid; obs changes to "Nothing happens."
+        ("dance", 0.0, 0.0 + 0.0 + 0.0),  # invalid; same obs again
         (f"press {other} button", 0.0, 0.1 + 0.01 + 0.2),  # "press", "button" are in the instruction
         (f"press {color} button", 0.0, 0.1 + 0.01 + 0.2),
         # wins on turn 5 of 10: time 1.0 * (1 - 5/10) = 0.5; action efficiency 0.5 * 3/5 = 0.3

@@ -25,7 +25,12 @@ def test_shipped_recipe_book_is_large_deep_and_acyclic():
     # By hand: oak log (0) -> oak planks (1) -> oak slab (2); sugar cane -> paper (1) -> book (2)
     # -> bookshelf (3) -> lectern (4).
     assert [book.depth[i] for i in ("oak log", "oak planks", "oak slab", "book", "bookshelf", "lectern")] == [
-        0, 1, 2, 2, 3, 4
+        0,
+        1,
+        2,
+        2,
+        3,
+        4,
     ]
     assert "oak log" in book.raw_materials and "stick" not in book.raw_materials
 
@@ -78,10 +83,16 @@ def test_commands_inventory_rewards_and_invalid_answers():
         ("get 2 unobtainium", "Could not find unobtainium.", False),
         ("dance", f"{NOTHING_HAPPENS} Commands: get N item | craft N item using N a, N b | inventory.", False),
         ("Get 2 minecraft:oak_logs", "Got 2 oak log.", True),
-        ("craft 3 oak planks using 1 oak log",
-         "Could not find a valid recipe for 3 oak planks using 1 oak log.", False),
-        ("craft 12 oak planks using 3 oak log",
-         "Could not find enough items to craft 12 oak planks: need 1 more oak log.", False),
+        (
+            "craft 3 oak planks using 1 oak log",
+            "Could not find a valid recipe for 3 oak planks using 1 oak log.",
+            False,
+        ),
+        (
+            "craft 12 oak planks using 3 oak log",
+            "Could not find enough items to craft 12 oak planks: need 1 more oak log.",
+            False,
+        ),
         ("craft 8 oak planks using 2 oak log", "Crafted 8 oak planks.", True),
         ("inventory", "Inventory: 8 oak planks.", True),
     ]
@@ -158,8 +169,19 @@ def test_shaping_on_a_scripted_textcraft_episode():
     assert info["won"] is True
 
 
-@pytest.mark.parametrize("action", ["", "x" * 1_000_000, "\x00\x1b\x7f", "get 1e9 oak log", "get 99999 oak log",
-                                    "craft 0 stick using 0 oak planks", "get -1 oak log", "𝔤𝔢𝔱 1 oak log"])
+@pytest.mark.parametrize(
+    "action",
+    [
+        "",
+        "x" * 1_000_000,
+        "\x00\x1b\x7f",
+        "get 1e9 oak log",
+        "get 99999 oak log",
+        "craft 0 stick using 0 oak planks",
+        "get -1 oak log",
+        "𝔤𝔢𝔱 1 oak log",
+    ],
+)
 def test_bad_input_never_raises(action):
     env = gym.make("dojo/TextCraft-v0")
     env.reset(seed=0)

@@ -57,27 +57,81 @@ def test_goals_name_their_attributes_options_and_price_bound():
 
 def _hand_catalog():
     def product(asin, ptype, path, title, attributes, options, price, description="Plain text.", features=()):
-        return {"asin": asin, "title": title, "category": "c", "product_category": path, "product_type": ptype,
-                "attributes": attributes, "options": options, "price": price, "rating": 4.0,
-                "description": description, "features": list(features)}
+        return {
+            "asin": asin,
+            "title": title,
+            "category": "c",
+            "product_category": path,
+            "product_type": ptype,
+            "attributes": attributes,
+            "options": options,
+            "price": price,
+            "rating": 4.0,
+            "description": description,
+            "features": list(features),
+        }
 
     hair = "Beauty & Personal Care › Hair Care › Shampoo"
-    data = {"seed": 0, "products": [
-        product("B000000001", "shampoo", hair, "Acme Shampoo", ["sulfate free", "argan oil"],
-                {"scent": ["lavender", "mint"], "size": ["8 fl oz", "16 fl oz"]}, 25.0),
-        product("B000000002", "shampoo", hair, "Acme Shampoo", ["sulfate free"],
-                {"scent": ["lavender"], "size": ["8 fl oz"]}, 35.0, description="Rich in argan oil."),
-        product("B000000003", "hair dryer", "Beauty & Personal Care › Hair Care › Hair Dryer", "Acme Hair Dryer",
-                ["sulfate free", "argan oil"], {"color": ["black"]}, 20.0),
-        product("B000000004", "body wash", "Beauty & Personal Care › Bath & Body › Body Wash",
-                "Acme Shampoo Style Body Wash", ["argan oil"], {"scent": ["lavender"]}, 20.0),
-        product("B000000005", "toy box", "Toys & Games › Storage › Toy Box", "Acme Box", ["sturdy"],
-                {"color": ["red"]}, 20.0),
-    ], "goals": [
-        {"instruction": "i need sulfate free and argan oil shampoo", "product_index": 0,
-         "attributes": ["sulfate free", "argan oil"], "options": {"scent": "lavender", "size": "16 fl oz"},
-         "price_upper": 30.0},
-    ]}
+    data = {
+        "seed": 0,
+        "products": [
+            product(
+                "B000000001",
+                "shampoo",
+                hair,
+                "Acme Shampoo",
+                ["sulfate free", "argan oil"],
+                {"scent": ["lavender", "mint"], "size": ["8 fl oz", "16 fl oz"]},
+                25.0,
+            ),
+            product(
+                "B000000002",
+                "shampoo",
+                hair,
+                "Acme Shampoo",
+                ["sulfate free"],
+                {"scent": ["lavender"], "size": ["8 fl oz"]},
+                35.0,
+                description="Rich in argan oil.",
+            ),
+            product(
+                "B000000003",
+                "hair dryer",
+                "Beauty & Personal Care › Hair Care › Hair Dryer",
+                "Acme Hair Dryer",
+                ["sulfate free", "argan oil"],
+                {"color": ["black"]},
+                20.0,
+            ),
+            product(
+                "B000000004",
+                "body wash",
+                "Beauty & Personal Care › Bath & Body › Body Wash",
+                "Acme Shampoo Style Body Wash",
+                ["argan oil"],
+                {"scent": ["lavender"]},
+                20.0,
+            ),
+            product(
+                "B000000005",
+                "toy box",
+                "Toys & Games › Storage › Toy Box",
+                "Acme Box",
+                ["sturdy"],
+                {"color": ["red"]},
+                20.0,
+            ),
+        ],
+        "goals": [
+            {
+                "instruction": "i need sulfate free and argan oil shampoo",
+                "product_index": 0,
+                "attributes": ["sulfate free", "argan oil"],
+                "options": {"scent": "lavender", "size": "16 fl oz"},
+                "price_upper": 30.0,
+            },
+        ],
+    }
     return build_catalog(data)
 
 
@@ -106,8 +160,14 @@ def test_reward_formula_on_hand_worked_cases():
 def test_type_match_half_credit_when_few_type_words_are_in_the_title():
     catalog = _hand_catalog()
     goal = catalog.goals[0].__class__(
-        instruction="x", product_index=4, product_type="large red wooden toy box",
-        product_category="Home › Kids Furniture › Chest", attributes=("sturdy",), options={}, price_upper=30.0)
+        instruction="x",
+        product_index=4,
+        product_type="large red wooden toy box",
+        product_category="Home › Kids Furniture › Chest",
+        attributes=("sturdy",),
+        options={},
+        price_upper=30.0,
+    )
     # One of five type words ('box') is in the title: 0.2 is not > 0.2 and nothing else matches -> 0.5;
     # (1 attribute + price) / (1 + 0 + 1) * 0.5.
     r = purchase_reward(catalog.products[4], goal, {})

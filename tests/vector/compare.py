@@ -10,7 +10,9 @@ import numpy as np
 def assert_same(a: Any, b: Any, where: str = "") -> None:
     """a and b hold the same values with the same structure (and the same dtypes for arrays)."""
     if isinstance(a, dict):
-        assert isinstance(b, dict) and set(a) == set(b), f"{where}: keys {sorted(a)} != {sorted(b) if isinstance(b, dict) else b}"
+        assert isinstance(b, dict) and set(a) == set(b), (
+            f"{where}: keys {sorted(a)} != {sorted(b) if isinstance(b, dict) else b}"
+        )
         for key in a:
             assert_same(a[key], b[key], f"{where}.{key}")
     elif isinstance(a, (tuple, list)):

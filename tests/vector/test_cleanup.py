@@ -111,8 +111,9 @@ SCRIPT = textwrap.dedent("""
 def test_ctrl_c_leaves_nothing_behind(tmp_path):
     script = tmp_path / "loop.py"
     script.write_text(SCRIPT)
-    proc = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                            text=True, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, str(script)], stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, start_new_session=True
+    )
     try:
         started = json.loads(proc.stdout.readline())
         time.sleep(0.5)  # stepping

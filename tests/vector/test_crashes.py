@@ -25,8 +25,13 @@ def warnings_log():
 def failing_vec(how: str, **kwargs):
     # 4 envs over 2 workers; env 2 (first seed 2 after reset(seed=0)) fails at its 3rd step.
     options = {"workers": 2, "step_timeout": 5.0, "max_restarts": 3, **kwargs}
-    return make_vec("rldojo-test/Failing-v0", 4, vectorize=options.pop("vectorize", "workers"),
-                    env_kwargs={"how": how, "at_step": 3, "seed": 2}, **options)
+    return make_vec(
+        "rldojo-test/Failing-v0",
+        4,
+        vectorize=options.pop("vectorize", "workers"),
+        env_kwargs={"how": how, "at_step": 3, "seed": 2},
+        **options,
+    )
 
 
 @pytest.mark.parametrize("how", ["raise", "segfault", "exit", "hang"])
@@ -57,15 +62,25 @@ def test_failed_worker_is_replaced_and_its_episodes_truncated(how, warnings_log)
         venv.close()
     warning = "\n".join(warnings_log)
     assert "worker 1" in warning and "env 2" in warning
-    expected = {"raise": "ZeroDivisionError", "segfault": "SIGSEGV", "exit": "exited with code 3",
-                "hang": "step_timeout=1.0s"}[how]
+    expected = {
+        "raise": "ZeroDivisionError",
+        "segfault": "SIGSEGV",
+        "exit": "exited with code 3",
+        "hang": "step_timeout=1.0s",
+    }[how]
     assert expected in warning
 
 
 def test_repeated_crashes_stop_the_run_with_the_env_and_its_exception():
     # every instance fails at its 2nd step: env 0 crashes at steps 2 and 4; max_restarts=1 allows one.
-    venv = make_vec("rldojo-test/Failing-v0", 4, vectorize="workers", workers=2, max_restarts=1,
-                    env_kwargs={"how": "raise", "at_step": 2, "seed": None})
+    venv = make_vec(
+        "rldojo-test/Failing-v0",
+        4,
+        vectorize="workers",
+        workers=2,
+        max_restarts=1,
+        env_kwargs={"how": "raise", "at_step": 2, "seed": None},
+    )
     pids, shm = venv.worker_pids, venv.shm_name
     venv.reset(seed=0)
     act = np.zeros(4, dtype=np.int64)

@@ -18,12 +18,14 @@ MODES = ["sync", "workers"]
 
 
 def reference(env_id: str, num_envs: int, **kwargs) -> gym.vector.SyncVectorEnv:
-    return gym.vector.SyncVectorEnv([lambda: gym.make(env_id, **kwargs)] * num_envs,
-                                    autoreset_mode=AutoresetMode.SAME_STEP)
+    return gym.vector.SyncVectorEnv(
+        [lambda: gym.make(env_id, **kwargs)] * num_envs, autoreset_mode=AutoresetMode.SAME_STEP
+    )
 
 
-def run_side_by_side(env_id: str, num_envs: int, mode: str, steps: int, seed: int, kwargs: dict | None = None,
-                     actions=None) -> None:
+def run_side_by_side(
+    env_id: str, num_envs: int, mode: str, steps: int, seed: int, kwargs: dict | None = None, actions=None
+) -> None:
     kwargs = kwargs or {}
     expected = reference(env_id, num_envs, **kwargs)
     ours = make_vec(env_id, num_envs, vectorize=mode, env_kwargs=kwargs, workers=2)
@@ -56,8 +58,9 @@ def test_all_space_kinds_and_infos_match(mode):
 @pytest.mark.parametrize("mode", MODES)
 def test_text_spaces_match(mode):
     words = ["go", "look", "take key", "open door"]
-    run_side_by_side("rldojo-test/Echo-v0", 3, mode, steps=10, seed=5,
-                     actions=lambda t: tuple(words[(t + i) % 4] for i in range(3)))
+    run_side_by_side(
+        "rldojo-test/Echo-v0", 3, mode, steps=10, seed=5, actions=lambda t: tuple(words[(t + i) % 4] for i in range(3))
+    )
 
 
 @pytest.mark.parametrize("mode", MODES)
@@ -74,8 +77,11 @@ def test_seed_lists_masked_reset_and_attributes(mode):
             action = expected.action_space.sample()
             assert_same_step(expected.step(action), ours.step(action), t)
         mask = np.array([False, True, False, True])
-        assert_same(expected.reset(seed=seeds, options={"reset_mask": mask.copy()}),
-                    ours.reset(seed=seeds, options={"reset_mask": mask.copy()}), "masked reset")
+        assert_same(
+            expected.reset(seed=seeds, options={"reset_mask": mask.copy()}),
+            ours.reset(seed=seeds, options={"reset_mask": mask.copy()}),
+            "masked reset",
+        )
         ours.set_attr("label", ["a", "b", "c", "d"])
         assert ours.get_attr("label") == ("a", "b", "c", "d")
         ours.set_attr("label", "same")

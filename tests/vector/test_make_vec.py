@@ -6,7 +6,13 @@ from loguru import logger
 
 from rldojo.envs import EnvInputError, choose_vectorize, final_observations, make_vec
 from rldojo.envs.calibrate import (
-    MIN_GAIN, TRIAL_MIN_GAIN, WAKE_US, WORKER_US, confirm_workers, plan_engine, usable_cpus,
+    MIN_GAIN,
+    TRIAL_MIN_GAIN,
+    WAKE_US,
+    WORKER_US,
+    confirm_workers,
+    plan_engine,
+    usable_cpus,
 )
 
 from . import testenvs  # noqa: F401 - registers rldojo-test/* ids
@@ -17,14 +23,17 @@ def test_unknown_env_id_names_close_matches():
         make_vec("CartPol-v1", 2)
 
 
-@pytest.mark.parametrize("kwargs, message", [
-    ({"vectorize": "threads"}, "allowed: auto, sync, workers, pool, ray, async"),
-    ({"workers": 0}, "env.workers must be at least 1"),
-    ({"step_timeout": 0}, "env.step_timeout must be a positive number"),
-    ({"max_restarts": -1}, "env.max_restarts must be 0 or more"),
-    ({"vectorize": "pool", "batch_size": 4}, "1 <= env.batch_size < env.num_envs"),
-    ({"vectorize": "pool", "batch_size": 3, "workers": 2}, "batch_size \\(3\\) a multiple of num_envs / workers"),
-])
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        ({"vectorize": "threads"}, "allowed: auto, sync, workers, pool, ray, async"),
+        ({"workers": 0}, "env.workers must be at least 1"),
+        ({"step_timeout": 0}, "env.step_timeout must be a positive number"),
+        ({"max_restarts": -1}, "env.max_restarts must be 0 or more"),
+        ({"vectorize": "pool", "batch_size": 4}, "1 <= env.batch_size < env.num_envs"),
+        ({"vectorize": "pool", "batch_size": 3, "workers": 2}, "batch_size \\(3\\) a multiple of num_envs / workers"),
+    ],
+)
 def test_bad_settings_are_named(kwargs, message):
     with pytest.raises(EnvInputError, match=message):
         make_vec("CartPole-v1", 4, **kwargs)
@@ -125,8 +134,12 @@ def test_auto_times_the_env_and_logs_its_choice(monkeypatch):
         assert type(venv).__name__ == "InProcessVectorEnv"
         venv.close()
         if usable_cpus() >= 2:  # a 300 us step is worth a worker per idle core, if the trial agrees
-            slow = make_vec("rldojo-test/Failing-v0", 8, vectorize="auto",
-                            env_kwargs={"how": "raise", "at_step": -1, "busy_us": 300.0})
+            slow = make_vec(
+                "rldojo-test/Failing-v0",
+                8,
+                vectorize="auto",
+                env_kwargs={"how": "raise", "at_step": -1, "busy_us": 300.0},
+            )
             kind = type(slow).__name__
             slow.close()
     finally:

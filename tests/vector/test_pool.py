@@ -64,7 +64,7 @@ def test_pool_batches_follow_each_env_exactly():
     for i in range(num_envs):
         assert len(actions[i]) > 50
         # the pool may hold an env's last actions still in flight: replay what came back
-        replay_single_env("CartPole-v1", seed + i, actions[i][:len(observed[i]) - 1], observed[i])
+        replay_single_env("CartPole-v1", seed + i, actions[i][: len(observed[i]) - 1], observed[i])
 
 
 def test_pool_text_envs_carry_strings_and_ids():

@@ -10,14 +10,25 @@ from rldojo.errors import SpecError
 from rldojo.run.session import Session
 from rldojo.run.spec import load_spec
 
-FAST = ["meta.sessions=1", "env.num_envs=4", "train.max_frames=1024", "train.eval_every=0",
-        "train.log_every=256", "train.checkpoint_every=0", "track.tensorboard=false", "track.plots=false",
-        "agent.rollout_steps=32", "agent.epochs=2"]
+FAST = [
+    "meta.sessions=1",
+    "env.num_envs=4",
+    "train.max_frames=1024",
+    "train.eval_every=0",
+    "train.log_every=256",
+    "train.checkpoint_every=0",
+    "track.tensorboard=false",
+    "track.plots=false",
+    "agent.rollout_steps=32",
+    "agent.epochs=2",
+]
 
 
 def test_ppo_trains_through_the_worker_engine(tmp_path):
-    spec = load_spec("classic/ppo_cartpole", FAST + ["env.vectorize=workers", "env.workers=2",
-                                                     "env.step_timeout=30", "env.max_restarts=1"])
+    spec = load_spec(
+        "classic/ppo_cartpole",
+        FAST + ["env.vectorize=workers", "env.workers=2", "env.step_timeout=30", "env.max_restarts=1"],
+    )
     assert (spec.env.workers, spec.env.step_timeout, spec.env.max_restarts) == (2, 30.0, 1)
     result = Session(spec, tmp_path, 0).run()
     assert result["status"] == "done" and result["frames"] == 1024 and result["episodes"] > 10

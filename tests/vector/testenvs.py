@@ -31,19 +31,23 @@ class MixedEnv(gym.Env):
     metadata = {"render_modes": []}
 
     def __init__(self, action_kind: str = "discrete") -> None:
-        self.observation_space = spaces.Dict({
-            "pos": spaces.Box(-10.0, 10.0, (3,), np.float32),
-            "grid": spaces.Box(0, 255, (2, 2), np.uint8),
-            "mode": spaces.Discrete(4),
-        })
+        self.observation_space = spaces.Dict(
+            {
+                "pos": spaces.Box(-10.0, 10.0, (3,), np.float32),
+                "grid": spaces.Box(0, 255, (2, 2), np.uint8),
+                "mode": spaces.Discrete(4),
+            }
+        )
         self.action_space = ACTION_SPACES[action_kind]
         self.t = 0
         self.label = "mixed"
 
     def _obs(self) -> dict:
-        return {"pos": self.np_random.uniform(-1, 1, 3).astype(np.float32),
-                "grid": self.np_random.integers(0, 256, (2, 2), dtype=np.uint8),
-                "mode": int(self.np_random.integers(4))}
+        return {
+            "pos": self.np_random.uniform(-1, 1, 3).astype(np.float32),
+            "grid": self.np_random.integers(0, 256, (2, 2), dtype=np.uint8),
+            "mode": int(self.np_random.integers(4)),
+        }
 
     def reset(self, *, seed=None, options=None):
         super().reset(seed=seed)
@@ -128,7 +132,10 @@ class FailingEnv(gym.Env):
 
 cloudpickle.register_pickle_by_value(sys.modules[__name__])
 
-for env_id, entry in (("rldojo-test/Mixed-v0", MixedEnv), ("rldojo-test/Echo-v0", EchoTextEnv),
-                      ("rldojo-test/Failing-v0", FailingEnv)):
+for env_id, entry in (
+    ("rldojo-test/Mixed-v0", MixedEnv),
+    ("rldojo-test/Echo-v0", EchoTextEnv),
+    ("rldojo-test/Failing-v0", FailingEnv),
+):
     if env_id not in gym.registry:
         gym.register(env_id, entry_point=entry, disable_env_checker=True)

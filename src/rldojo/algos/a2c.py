@@ -12,7 +12,6 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-import torch
 from pydantic import Field, model_validator
 
 from rldojo.algos.actor_critic_agent import ActorCriticAgent
@@ -77,8 +76,13 @@ class A2C(ActorCriticAgent):
         self.updates += 1
         var_returns = float(np.var(returns))
         explained = float("nan") if var_returns == 0 else 1 - float(np.var(returns - self.buffer.values)) / var_returns
-        metrics = {"loss": float(loss.detach()), "policy_loss": float(policy_loss.detach()),
-                   "value_loss": float(value_loss.detach()), "entropy": float(entropy.detach()),
-                   "explained_variance": explained, "grad_norm": grad_norm}
+        metrics = {
+            "loss": float(loss.detach()),
+            "policy_loss": float(policy_loss.detach()),
+            "value_loss": float(value_loss.detach()),
+            "entropy": float(entropy.detach()),
+            "explained_variance": explained,
+            "grad_norm": grad_norm,
+        }
         metrics.update(self.sil_update(cfg.max_grad_norm))
         return metrics

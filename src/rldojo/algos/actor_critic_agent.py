@@ -26,8 +26,9 @@ from rldojo.nets.policy import to_env_actions
 class ActorCriticAgent(TensorAgent):
     """Needs a config with `net`, `optim`, `gamma`, `rollout_steps` and `sil`."""
 
-    def __init__(self, cfg, obs_space: gym.Space, action_space: gym.Space, num_envs: int,
-                 total_frames: int, seed: int) -> None:
+    def __init__(
+        self, cfg, obs_space: gym.Space, action_space: gym.Space, num_envs: int, total_frames: int, seed: int
+    ) -> None:
         super().__init__(obs_space, action_space, num_envs, total_frames, seed)
         self.cfg = cfg
         self.net = ActorCritic(obs_space, action_space, cfg.net)
@@ -37,12 +38,29 @@ class ActorCriticAgent(TensorAgent):
         action_dtype = np.int64 if self.net.head.discrete else np.float32
         obs_shape, obs_dtype = obs_storage(obs_space)
         self.recurrent = self.net.recurrent
-        self.buffer = RolloutBuffer(cfg.rollout_steps, num_envs, obs_shape, action_shape, action_dtype,
-                                    obs_dtype=obs_dtype, hidden_size=self.net.hidden_size)
+        self.buffer = RolloutBuffer(
+            cfg.rollout_steps,
+            num_envs,
+            obs_shape,
+            action_shape,
+            action_dtype,
+            obs_dtype=obs_dtype,
+            hidden_size=self.net.hidden_size,
+        )
         self.sil = None
         if cfg.sil is not None:
-            self.sil = SelfImitation(cfg.sil, self.net, self.optimizer, num_envs, obs_shape, action_shape,
-                                     action_dtype, cfg.gamma, self.rng, obs_dtype=obs_dtype)
+            self.sil = SelfImitation(
+                cfg.sil,
+                self.net,
+                self.optimizer,
+                num_envs,
+                obs_shape,
+                action_shape,
+                action_dtype,
+                cfg.gamma,
+                self.rng,
+                obs_dtype=obs_dtype,
+            )
             self.metric_names = self.metric_names + ("sil_loss", "sil_valid")
         self._last_obs: torch.Tensor | None = None
         if self.recurrent:  # per env: the state before the next observation, and whether it starts an episode
@@ -58,13 +76,20 @@ class ActorCriticAgent(TensorAgent):
         if self.recurrent:
             hidden_before = self.hidden
             head_out, values, self.hidden = self.net.sequence(
-                obs_t.unsqueeze(0), torch.from_numpy(self.episode_start).unsqueeze(0), self.hidden)
+                obs_t.unsqueeze(0), torch.from_numpy(self.episode_start).unsqueeze(0), self.hidden
+            )
         else:
             head_out, values = self.net(obs_t)
         actions, log_probs = self.net.head.sample(head_out, self.generator)
         if self.recurrent:
-            self.buffer.add_policy_step(obs_t.numpy(), actions.numpy(), log_probs.numpy(), values.numpy(),
-                                        starts=self.episode_start, hidden=hidden_before.numpy())
+            self.buffer.add_policy_step(
+                obs_t.numpy(),
+                actions.numpy(),
+                log_probs.numpy(),
+                values.numpy(),
+                starts=self.episode_start,
+                hidden=hidden_before.numpy(),
+            )
         else:
             self.buffer.add_policy_step(obs_t.numpy(), actions.numpy(), log_probs.numpy(), values.numpy())
         return to_env_actions(actions, self.action_space)
@@ -77,7 +102,8 @@ class ActorCriticAgent(TensorAgent):
         if self._greedy_hidden is None or self._greedy_hidden.shape[0] != obs_t.shape[0]:
             self.reset_greedy(obs_t.shape[0])
         head_out, _, self._greedy_hidden = self.net.sequence(
-            obs_t.unsqueeze(0), torch.from_numpy(self._greedy_starts).unsqueeze(0), self._greedy_hidden)
+            obs_t.unsqueeze(0), torch.from_numpy(self._greedy_starts).unsqueeze(0), self._greedy_hidden
+        )
         self._greedy_starts = np.zeros(obs_t.shape[0], dtype=np.float32)
         return to_env_actions(self.net.head.mode(head_out), self.action_space)
 
@@ -95,12 +121,14 @@ class ActorCriticAgent(TensorAgent):
     def last_values(self) -> np.ndarray:
         """Values of the observations after the rollout (they bootstrap its end)."""
         if self.recurrent:
-            return self.net.sequence(self._last_obs.unsqueeze(0), torch.from_numpy(self._last_starts).unsqueeze(0),
-                                     self._last_hidden)[1].numpy()
+            return self.net.sequence(
+                self._last_obs.unsqueeze(0), torch.from_numpy(self._last_starts).unsqueeze(0), self._last_hidden
+            )[1].numpy()
         return self.net.value(self._last_obs).numpy()
 
-    def evaluate(self, data: dict[str, torch.Tensor],
-                 index: torch.Tensor | None) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
+    def evaluate(
+        self, data: dict[str, torch.Tensor], index: torch.Tensor | None
+    ) -> tuple[dict[str, torch.Tensor], torch.Tensor, torch.Tensor]:
         """Policy head output and values for a minibatch of `data` ([T, N, ...] tensors from
         `buffer.sequence_tensors`), with the minibatch's per-step tensors flattened alike.
         Feed-forward: `index` picks transitions of the flattened batch. Recurrent: `index` picks env
@@ -118,8 +146,14 @@ class ActorCriticAgent(TensorAgent):
         return mb, head_out, values
 
     @torch.no_grad()
-    def observe(self, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
-                next_obs: np.ndarray, final_obs: np.ndarray) -> bool:
+    def observe(
+        self,
+        rewards: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        next_obs: np.ndarray,
+        final_obs: np.ndarray,
+    ) -> bool:
         if self.sil is not None:
             step = self.buffer.step
             self.sil.record(self.buffer.obs[step], self.buffer.actions[step], rewards, terminated | truncated)
@@ -130,8 +164,9 @@ class ActorCriticAgent(TensorAgent):
             final_t = encode_obs(final_obs[cut], self.obs_space)
             if self.recurrent:  # the final observation continues the episode: the state carries on
                 cut_t = torch.from_numpy(cut)
-                final_values = self.net.sequence(final_t.unsqueeze(0), torch.zeros(1, int(cut.sum())),
-                                                 self.hidden[cut_t])[1]
+                final_values = self.net.sequence(
+                    final_t.unsqueeze(0), torch.zeros(1, int(cut.sum())), self.hidden[cut_t]
+                )[1]
             else:
                 final_values = self.net.value(final_t)
             rewards[cut] += self.cfg.gamma * final_values.numpy()

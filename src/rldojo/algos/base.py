@@ -22,8 +22,9 @@ class TensorAgent(ABC):
     #: Names of the metrics `update` returns; they become columns of metrics.csv.
     metric_names: tuple[str, ...] = ()
 
-    def __init__(self, obs_space: gym.Space, action_space: gym.Space, num_envs: int,
-                 total_frames: int, seed: int) -> None:
+    def __init__(
+        self, obs_space: gym.Space, action_space: gym.Space, num_envs: int, total_frames: int, seed: int
+    ) -> None:
         self.obs_space, self.action_space = obs_space, action_space
         self.num_envs, self.total_frames = num_envs, total_frames
         # All sampling goes through these generators, so a seed fixes the whole run.
@@ -47,8 +48,14 @@ class TensorAgent(ABC):
         """Greedy play: the episodes of envs where `done` is True just ended (the next `act_greedy` begins new ones)."""
 
     @abstractmethod
-    def observe(self, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
-                next_obs: np.ndarray, final_obs: np.ndarray) -> bool:
+    def observe(
+        self,
+        rewards: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        next_obs: np.ndarray,
+        final_obs: np.ndarray,
+    ) -> bool:
         """Record the env's answer to the last `act`; return True when `update` should run.
 
         `next_obs` is what the env returned (a new episode's first observation where one ended);

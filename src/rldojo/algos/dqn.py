@@ -104,8 +104,9 @@ class DQNConfig(StrictModel):
 class DQN(TensorAgent):
     metric_names = ("loss", "q_mean", "td_abs", "epsilon", "temperature", "beta")
 
-    def __init__(self, cfg: DQNConfig, obs_space: gym.Space, action_space: gym.Space, num_envs: int,
-                 total_frames: int, seed: int) -> None:
+    def __init__(
+        self, cfg: DQNConfig, obs_space: gym.Space, action_space: gym.Space, num_envs: int, total_frames: int, seed: int
+    ) -> None:
         super().__init__(obs_space, action_space, num_envs, total_frames, seed)
         self.cfg = cfg
         self.q_net = QNetwork(obs_space, action_space, cfg.net, cfg.dueling)
@@ -116,8 +117,9 @@ class DQN(TensorAgent):
         if cfg.prioritized is None:
             self.replay = ReplayBuffer(*buffer_args, obs_dtype=obs_dtype)
         else:
-            self.replay = PrioritizedReplayBuffer(*buffer_args, alpha=cfg.prioritized.alpha,
-                                                  epsilon=cfg.prioritized.epsilon, obs_dtype=obs_dtype)
+            self.replay = PrioritizedReplayBuffer(
+                *buffer_args, alpha=cfg.prioritized.alpha, epsilon=cfg.prioritized.epsilon, obs_dtype=obs_dtype
+            )
         self.steps = 0
         self.last_target_update = 0
         self._obs: np.ndarray | None = None
@@ -136,8 +138,9 @@ class DQN(TensorAgent):
         """Softmax temperature now (0 under epsilon-greedy exploration)."""
         if self.cfg.exploration != "boltzmann":
             return 0.0
-        return scheduled(self.cfg.temperature_start, "linear", self._exploration_progress(),
-                         end=self.cfg.temperature_end)
+        return scheduled(
+            self.cfg.temperature_start, "linear", self._exploration_progress(), end=self.cfg.temperature_end
+        )
 
     # ---- acting -------------------------------------------------------------------------------
     @torch.no_grad()
@@ -163,8 +166,13 @@ class DQN(TensorAgent):
 
     def observe(self, rewards, terminated, truncated, next_obs, final_obs) -> bool:
         # Store the episode's true last state; only termination stops bootstrapping.
-        self.replay.add(self._obs, self._actions, rewards, encode_obs(final_obs, self.obs_space).numpy(),
-                        terminated.astype(np.float32))
+        self.replay.add(
+            self._obs,
+            self._actions,
+            rewards,
+            encode_obs(final_obs, self.obs_space).numpy(),
+            terminated.astype(np.float32),
+        )
         self.frames += self.num_envs
         self.steps += 1
         return self.frames >= self.cfg.learning_starts and self.steps % self.cfg.train_every == 0
@@ -205,8 +213,14 @@ class DQN(TensorAgent):
             stats.append(torch.stack([loss.detach(), q.detach().mean(), td.detach().abs().mean()]))
         self.updates += 1
         loss_mean, q_mean, td_abs = torch.stack(stats).mean(0).tolist()
-        return {"loss": loss_mean, "q_mean": q_mean, "td_abs": td_abs, "epsilon": self.epsilon(),
-                "temperature": self.temperature(), "beta": beta}
+        return {
+            "loss": loss_mean,
+            "q_mean": q_mean,
+            "td_abs": td_abs,
+            "epsilon": self.epsilon(),
+            "temperature": self.temperature(),
+            "beta": beta,
+        }
 
     @torch.no_grad()
     def _update_target(self) -> None:

@@ -56,10 +56,23 @@ from rldojo.config import StrictModel
 from rldojo.llm.parse import STRATEGIES
 
 GRPO_METRICS: tuple[str, ...] = (
-    "reward_mean", "reward_std", "success", "turns", "invalid_rate", "truncated",
+    "reward_mean",
+    "reward_std",
+    "success",
+    "turns",
+    "invalid_rate",
+    "truncated",
     *(f"parse_{name}" for name in STRATEGIES),
-    "loss", "kl", "clip_frac", "entropy", "grad_norm", "adv_zero_groups", "completion_tokens",
-    "tokens_per_s", "rollout_s", "update_s",
+    "loss",
+    "kl",
+    "clip_frac",
+    "entropy",
+    "grad_norm",
+    "adv_zero_groups",
+    "completion_tokens",
+    "tokens_per_s",
+    "rollout_s",
+    "update_s",
 )
 
 
@@ -124,10 +137,20 @@ def kl_k3(logp: torch.Tensor, ref_logp: torch.Tensor) -> torch.Tensor:
     return torch.exp(delta) - delta - 1
 
 
-def grpo_loss(logp: torch.Tensor, old_logp: torch.Tensor, advantages: torch.Tensor, mask: torch.Tensor,
-              loss_type: str, epsilon: float, epsilon_high: float, beta: float = 0.0,
-              ref_logp: torch.Tensor | None = None, episodes: int | None = None, tokens: float | None = None,
-              max_tokens: int = 1) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+def grpo_loss(
+    logp: torch.Tensor,
+    old_logp: torch.Tensor,
+    advantages: torch.Tensor,
+    mask: torch.Tensor,
+    loss_type: str,
+    epsilon: float,
+    epsilon_high: float,
+    beta: float = 0.0,
+    ref_logp: torch.Tensor | None = None,
+    episodes: int | None = None,
+    tokens: float | None = None,
+    max_tokens: int = 1,
+) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
     """The GRPO loss of (rows, span) token log-probabilities; `advantages` is (rows,).
 
     `episodes` and `tokens` are the normalisers of the whole minibatch when it is split into
@@ -193,18 +216,23 @@ class GRPOTrainer(StageTrainer):
         params = self.params
         while self.runtime.iterations is None or self.iteration < self.runtime.iterations:
             stats = RolloutStats()
-            starts = self.runtime.train_tasks.groups(params.groups, params.group_size,
-                                                     first_group=self.iteration * params.groups)
+            starts = self.runtime.train_tasks.groups(
+                params.groups, params.group_size, first_group=self.iteration * params.groups
+            )
             episodes = self.agent.play(starts, stats=stats)
             started = time.perf_counter()
             metrics = self.update(episodes)
             metrics.update(episode_metrics(episodes))
-            metrics.update(completion_tokens=float(stats.generated_tokens), rollout_s=stats.seconds,
-                           tokens_per_s=stats.generated_tokens / stats.seconds if stats.seconds else math.nan,
-                           update_s=time.perf_counter() - started)
+            metrics.update(
+                completion_tokens=float(stats.generated_tokens),
+                rollout_s=stats.seconds,
+                tokens_per_s=stats.generated_tokens / stats.seconds if stats.seconds else math.nan,
+                update_s=time.perf_counter() - started,
+            )
             self.iteration += 1
-            yield StepReport(frames=sum(ep.turns for ep in episodes), metrics=metrics, lr=self.current_lr(),
-                             episodes=episodes)
+            yield StepReport(
+                frames=sum(ep.turns for ep in episodes), metrics=metrics, lr=self.current_lr(), episodes=episodes
+            )
 
     # ---- one update -----------------------------------------------------------------------------
     def _forward_of(self, model: torch.nn.Module) -> torch.nn.Module:
@@ -226,7 +254,7 @@ class GRPOTrainer(StageTrainer):
         out: list[list[float]] = []
         with torch.no_grad():
             for i in range(0, len(episodes), self.params.micro_batch_size):
-                chunk = episodes[i:i + self.params.micro_batch_size]
+                chunk = episodes[i : i + self.params.micro_batch_size]
                 batch = make_batch(chunk, self.pad_id)
                 logp, _ = token_logprobs(self._forward_of(model), batch, self.temperature)
                 out += batch.unpad(logp.cpu(), [len(ep) for ep in chunk])
@@ -265,18 +293,28 @@ class GRPOTrainer(StageTrainer):
                 mb_tokens = float(sum(episodes[i].generated_tokens for i in chunk))
                 set_lr(self.optimizer, params.optim.lr * lr_factor(self.updates, total_updates, params.optim))
                 for j in range(0, len(chunk), params.micro_batch_size):
-                    idx = chunk[j:j + params.micro_batch_size]
+                    idx = chunk[j : j + params.micro_batch_size]
                     micro = [episodes[i] for i in idx]
                     batch = make_batch(micro, self.pad_id, {k: [v[i] for i in idx] for k, v in aligned.items()})
-                    logp, entropy = token_logprobs(self._forward_of(model), batch, self.temperature,
-                                                   with_entropy=True)
+                    logp, entropy = token_logprobs(self._forward_of(model), batch, self.temperature, with_entropy=True)
                     device = logp.device
                     mask = batch.mask.to(device)
                     old = batch.aligned["old"].to(device) if fixed_old else logp.detach()
                     ref = batch.aligned["ref"].to(device) if params.beta > 0 else None
-                    loss, terms = grpo_loss(logp, old, advantages[idx].to(device), mask, params.loss, params.epsilon,
-                                            self.epsilon_high, params.beta, ref, episodes=len(chunk),
-                                            tokens=mb_tokens, max_tokens=self.max_tokens)
+                    loss, terms = grpo_loss(
+                        logp,
+                        old,
+                        advantages[idx].to(device),
+                        mask,
+                        params.loss,
+                        params.epsilon,
+                        self.epsilon_high,
+                        params.beta,
+                        ref,
+                        episodes=len(chunk),
+                        tokens=mb_tokens,
+                        max_tokens=self.max_tokens,
+                    )
                     loss.backward()
                     sums["loss"] += float(loss.detach())
                     sums["tokens"] += float(mask.sum())
@@ -290,15 +328,22 @@ class GRPOTrainer(StageTrainer):
         steps = params.epochs * params.minibatches
         tokens = max(sums["tokens"], 1.0)
         return {
-            "loss": sums["loss"] / steps, "kl": sums["kl"] / tokens if params.beta > 0 else math.nan,
-            "clip_frac": sums["clipped"] / tokens, "entropy": sums["entropy"] / tokens,
-            "grad_norm": sums["grad_norm"] / steps, "adv_zero_groups": zero_groups,
+            "loss": sums["loss"] / steps,
+            "kl": sums["kl"] / tokens if params.beta > 0 else math.nan,
+            "clip_frac": sums["clipped"] / tokens,
+            "entropy": sums["entropy"] / tokens,
+            "grad_norm": sums["grad_norm"] / steps,
+            "adv_zero_groups": zero_groups,
         }
 
     # ---- checkpoints --------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "iteration": self.iteration, "updates": self.updates,
-                "reference": None if self.reference is None else self.reference.state_dict()}
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "iteration": self.iteration,
+            "updates": self.updates,
+            "reference": None if self.reference is None else self.reference.state_dict(),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])

@@ -86,8 +86,9 @@ def set_lr(optimizer: torch.optim.Optimizer, lr: float) -> None:
         group["lr"] = lr
 
 
-def clip_and_step(optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter],
-                  max_grad_norm: float | None) -> float:
+def clip_and_step(
+    optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter], max_grad_norm: float | None
+) -> float:
     """One optimizer step; returns the gradient norm before clipping."""
     if max_grad_norm is not None:
         norm = float(torch.nn.utils.clip_grad_norm_(params, max_grad_norm))
@@ -139,9 +140,11 @@ class StageTrainer(ABC):
 
 def check_text_spaces(obs_space: gym.Space, action_space: gym.Space, algo: str) -> None:
     if not isinstance(obs_space, gym.spaces.Text) or not isinstance(action_space, gym.spaces.Text):
-        raise TypeError(f"{algo} is a language-model agent and needs a text env (Text observation and action "
-                        f"spaces, e.g. dojo/TextCraft-v0, dojo/BabyAI-GoToLocal-v0, dojo/SAT-v0); this env has "
-                        f"{type(obs_space).__name__} observations and {type(action_space).__name__} actions")
+        raise TypeError(
+            f"{algo} is a language-model agent and needs a text env (Text observation and action "
+            f"spaces, e.g. dojo/TextCraft-v0, dojo/BabyAI-GoToLocal-v0, dojo/SAT-v0); this env has "
+            f"{type(obs_space).__name__} observations and {type(action_space).__name__} actions"
+        )
 
 
 class LMAgent(ABC):
@@ -154,8 +157,9 @@ class LMAgent(ABC):
     language_model = True
     """The Session runs the episode loop (not the tensor loop) for these agents."""
 
-    def __init__(self, cfg: Any, obs_space: gym.Space, action_space: gym.Space, num_envs: int,
-                 total_frames: int, seed: int) -> None:
+    def __init__(
+        self, cfg: Any, obs_space: gym.Space, action_space: gym.Space, num_envs: int, total_frames: int, seed: int
+    ) -> None:
         check_text_spaces(obs_space, action_space, cfg.algo)
         check_llm_installed(cfg.algo)
         self.cfg, self.num_envs, self.total_frames, self.seed = cfg, num_envs, total_frames, seed
@@ -164,10 +168,14 @@ class LMAgent(ABC):
         else:
             from rldojo.llm.model import check_context
 
-            check_context(cfg.model.max_model_len, cfg.model.tiny.max_position_embeddings,
-                          "the tiny model (model.tiny.max_position_embeddings)")
-        self.metric_names = tuple(dict.fromkeys(name for stage in self.stage_params()
-                                                for name in stage_metric_names(stage)))
+            check_context(
+                cfg.model.max_model_len,
+                cfg.model.tiny.max_position_embeddings,
+                "the tiny model (model.tiny.max_position_embeddings)",
+            )
+        self.metric_names = tuple(
+            dict.fromkeys(name for stage in self.stage_params() for name in stage_metric_names(stage))
+        )
         self.lm: Any = None
         self.actor: Any = None
         self.runtime: LMRuntime | None = None
@@ -194,12 +202,21 @@ class LMAgent(ABC):
         probe = runtime.envs[0].unwrapped
         single_turn = getattr(probe, "max_turns", None) == 1
         template = make_template(cfg.prompt.template, cfg.prompt.system, cfg.prompt.show_actions, single_turn)
-        self.lm = load_language_model(cfg.model.model_copy(update={"lora": None}), self.seed,
-                                      tiny_source=lambda: runtime.tiny_tokenizer(cfg, template))
+        self.lm = load_language_model(
+            cfg.model.model_copy(update={"lora": None}),
+            self.seed,
+            tiny_source=lambda: runtime.tiny_tokenizer(cfg, template),
+        )
         backend = HFBackend(self.lm.model, self.lm.tokenizer, self.lm.chat)
-        self.actor = Actor(backend=backend, chat=self.lm.chat, template=template,
-                           max_model_len=cfg.model.max_model_len, action_mode=cfg.generation.action_mode,
-                           parse_fallback=cfg.generation.parse_fallback, env_name=runtime.env_id)
+        self.actor = Actor(
+            backend=backend,
+            chat=self.lm.chat,
+            template=template,
+            max_model_len=cfg.model.max_model_len,
+            action_mode=cfg.generation.action_mode,
+            parse_fallback=cfg.generation.parse_fallback,
+            env_name=runtime.env_id,
+        )
         self.runtime = runtime
 
     def _sync_backend(self) -> None:
@@ -209,10 +226,13 @@ class LMAgent(ABC):
         from rldojo.llm.generate import SamplingParams
 
         gen = self.cfg.generation
-        return SamplingParams(temperature=gen.eval_temperature if evaluation else gen.temperature,
-                              top_p=1.0 if evaluation else gen.top_p, max_new_tokens=gen.max_new_tokens,
-                              stop_ids=frozenset(self.lm.chat.stop_ids),
-                              stop_strings=tuple(gen.stop) + tuple(self.lm.chat.stop_strings))
+        return SamplingParams(
+            temperature=gen.eval_temperature if evaluation else gen.temperature,
+            top_p=1.0 if evaluation else gen.top_p,
+            max_new_tokens=gen.max_new_tokens,
+            stop_ids=frozenset(self.lm.chat.stop_ids),
+            stop_strings=tuple(gen.stop) + tuple(self.lm.chat.stop_strings),
+        )
 
     # ---- stages -------------------------------------------------------------------------------
     def begin_stage(self, index: int) -> StageTrainer:
@@ -287,15 +307,18 @@ class LMRuntime:
         from rldojo.llm.tasks import is_held_out
         from rldojo.llm.tiny import tiny_tokenizer_dir
 
-        key = (f"{self.env_id}|{sorted(self.env_kwargs.items())}|{self.max_episode_steps}|{template}|"
-               f"{cfg.tasks.held_out}")
+        key = (
+            f"{self.env_id}|{sorted(self.env_kwargs.items())}|{self.max_episode_steps}|{template}|{cfg.tasks.held_out}"
+        )
         return tiny_tokenizer_dir(
-            cfg.model.tiny, key,
+            cfg.model.tiny,
+            key,
             env_factory=lambda: make_env(self.env_id, self.env_kwargs, self.max_episode_steps),
             accept_task=lambda task: not is_held_out(task, cfg.tasks.held_out),
             extra_text=[template.system, "Action: Thought: Actions:"],
             user_text=lambda obs, info: template.user_message(obs, list(info.get("available_actions") or [])),
-            reply_text=template.write_action)
+            reply_text=template.write_action,
+        )
 
     def max_turns(self) -> int:
         probe = self.envs[0]
@@ -312,8 +335,7 @@ def check_llm_installed(algo: str) -> None:
 
     missing = [name for name in ("transformers", "tokenizers") if importlib.util.find_spec(name) is None]
     if missing:
-        raise UserError(f"{algo} trains a language model and needs {', '.join(missing)}: "
-                        "pip install 'rldojo[llm]'.")
+        raise UserError(f"{algo} trains a language model and needs {', '.join(missing)}: pip install 'rldojo[llm]'.")
 
 
 def check_local_model(cfg: ModelConfig) -> None:
@@ -327,8 +349,9 @@ def check_local_model(cfg: ModelConfig) -> None:
     try:
         config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
     except (OSError, ValueError, KeyError) as exc:
-        raise UserError(f"model path '{cfg.path}': its config.json is not a transformers config "
-                        f"({str(exc).splitlines()[0]}).") from None
+        raise UserError(
+            f"model path '{cfg.path}': its config.json is not a transformers config ({str(exc).splitlines()[0]})."
+        ) from None
     check_context(cfg.max_model_len, context_limit(config), f"the model at '{cfg.path}'")
 
 
@@ -348,9 +371,12 @@ def summarize_eval(episodes: list[Episode], level: float = 0.8) -> dict[str, Any
     interval = jeffreys_interval(wins, len(episodes), level)
     return {
         "episodes": len(episodes),
-        "return_mean": float(rewards.mean()), "return_std": float(rewards.std()),
+        "return_mean": float(rewards.mean()),
+        "return_std": float(rewards.std()),
         "length_mean": float(np.mean([ep.turns for ep in episodes])),
-        "success": wins / len(episodes), "success_low": interval.low, "success_high": interval.high,
+        "success": wins / len(episodes),
+        "success_low": interval.low,
+        "success_high": interval.high,
         "level": level,
         "invalid_rate": float(sum(ep.invalid_actions for ep in episodes) / max(1, sum(ep.turns for ep in episodes))),
         "truncated": float(np.mean([ep.truncated for ep in episodes])),

@@ -24,13 +24,24 @@ from rldojo.memory.running_stats import RunningMeanStd
 class NormalizedAgent(TensorAgent):
     """Wraps `agent`; every other attribute is the wrapped agent's."""
 
-    def __init__(self, agent: TensorAgent, *, normalize_obs: bool = False, normalize_reward: bool = False,
-                 obs_clip: float = 10.0, reward_clip: float = 10.0, gamma: float = 0.99,
-                 sign_rewards: bool = False, epsilon: float = 1e-8) -> None:
+    def __init__(
+        self,
+        agent: TensorAgent,
+        *,
+        normalize_obs: bool = False,
+        normalize_reward: bool = False,
+        obs_clip: float = 10.0,
+        reward_clip: float = 10.0,
+        gamma: float = 0.99,
+        sign_rewards: bool = False,
+        epsilon: float = 1e-8,
+    ) -> None:
         space = agent.obs_space
         if normalize_obs and not (isinstance(space, gym.spaces.Box) and np.issubdtype(space.dtype, np.floating)):
-            raise TypeError(f"env.normalize_obs standardises float Box observations, got {space}; images are "
-                            "scaled by the CNN, discrete observations are one-hot already. Set normalize_obs: false")
+            raise TypeError(
+                f"env.normalize_obs standardises float Box observations, got {space}; images are "
+                "scaled by the CNN, discrete observations are one-hot already. Set normalize_obs: false"
+            )
         self.agent = agent
         self.obs_rms = RunningMeanStd(space.shape) if normalize_obs else None
         self.return_rms = RunningMeanStd(()) if normalize_reward else None
@@ -62,7 +73,9 @@ class NormalizedAgent(TensorAgent):
         if self.return_rms is not None:
             self._returns = self._returns * self.gamma + rewards
             self.return_rms.update(self._returns)
-            rewards = np.clip(rewards / np.sqrt(self.return_rms.var + self.epsilon), -self.reward_clip, self.reward_clip)
+            rewards = np.clip(
+                rewards / np.sqrt(self.return_rms.var + self.epsilon), -self.reward_clip, self.reward_clip
+            )
             self._returns[done] = 0.0
         return rewards.astype(np.float32)
 
@@ -81,11 +94,18 @@ class NormalizedAgent(TensorAgent):
     def greedy_done(self, done: np.ndarray) -> None:
         self.agent.greedy_done(done)
 
-    def observe(self, rewards: np.ndarray, terminated: np.ndarray, truncated: np.ndarray,
-                next_obs: np.ndarray, final_obs: np.ndarray) -> bool:
+    def observe(
+        self,
+        rewards: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        next_obs: np.ndarray,
+        final_obs: np.ndarray,
+    ) -> bool:
         rewards = self.transform_rewards(rewards, terminated | truncated)
-        return self.agent.observe(rewards, terminated, truncated, self.normalize_obs(next_obs),
-                                  self.normalize_obs(final_obs))
+        return self.agent.observe(
+            rewards, terminated, truncated, self.normalize_obs(next_obs), self.normalize_obs(final_obs)
+        )
 
     def update(self, progress: float) -> dict[str, float]:
         return self.agent.update(progress)

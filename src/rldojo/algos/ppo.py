@@ -81,8 +81,17 @@ def approx_kl(ratio: torch.Tensor) -> float:
 
 
 class PPO(ActorCriticAgent):
-    metric_names = ("loss", "policy_loss", "value_loss", "entropy", "approx_kl", "clip_fraction",
-                    "explained_variance", "grad_norm", "clip")
+    metric_names = (
+        "loss",
+        "policy_loss",
+        "value_loss",
+        "entropy",
+        "approx_kl",
+        "clip_fraction",
+        "explained_variance",
+        "grad_norm",
+        "clip",
+    )
 
     # ---- learning -----------------------------------------------------------------------------
     def update(self, progress: float) -> dict[str, float]:
@@ -109,7 +118,7 @@ class PPO(ActorCriticAgent):
         for _epoch in range(cfg.epochs):
             order = None if whole else torch.randperm(units, generator=self.generator)
             for start in range(0, units - per_minibatch + 1, per_minibatch):
-                mb, head_out, values = self.evaluate(data, None if whole else order[start:start + per_minibatch])
+                mb, head_out, values = self.evaluate(data, None if whole else order[start : start + per_minibatch])
                 adv, ret, old_values = mb["advantages"], mb["returns"], mb["values"]
                 if cfg.normalize_advantages and not whole and minibatch > 1:
                     adv = normalize(adv)
@@ -141,11 +150,16 @@ class PPO(ActorCriticAgent):
             entropy = float(self.net.head.entropy(self.evaluate(data, None)[1]).mean())
         loss_means = torch.stack(losses).mean(0).tolist()
         var_returns = float(np.var(returns))
-        explained = float("nan") if var_returns == 0 else 1.0 - float(np.var(returns - self.buffer.values)) / var_returns
+        explained = (
+            float("nan") if var_returns == 0 else 1.0 - float(np.var(returns - self.buffer.values)) / var_returns
+        )
         metrics = dict(zip(("loss", "policy_loss", "value_loss"), loss_means))
-        metrics.update(entropy=entropy, approx_kl=approx_kl(all_ratios),
-                       clip_fraction=float(((all_ratios - 1).abs() > clip).float().mean()),
-                       grad_norm=float(torch.stack(grad_norms).mean()) if grad_norms else float("nan"))
+        metrics.update(
+            entropy=entropy,
+            approx_kl=approx_kl(all_ratios),
+            clip_fraction=float(((all_ratios - 1).abs() > clip).float().mean()),
+            grad_norm=float(torch.stack(grad_norms).mean()) if grad_norms else float("nan"),
+        )
         metrics.update(self.sil_update(cfg.max_grad_norm))
         metrics.update(explained_variance=explained, clip=clip)
         return metrics

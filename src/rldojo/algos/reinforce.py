@@ -62,8 +62,15 @@ class ReinforceConfig(StrictModel):
 class Reinforce(TensorAgent):
     metric_names = ("loss", "policy_loss", "value_loss", "entropy", "episodes_used")
 
-    def __init__(self, cfg: ReinforceConfig, obs_space: gym.Space, action_space: gym.Space, num_envs: int,
-                 total_frames: int, seed: int) -> None:
+    def __init__(
+        self,
+        cfg: ReinforceConfig,
+        obs_space: gym.Space,
+        action_space: gym.Space,
+        num_envs: int,
+        total_frames: int,
+        seed: int,
+    ) -> None:
         super().__init__(obs_space, action_space, num_envs, total_frames, seed)
         self.cfg = cfg
         self.net = ActorCritic(obs_space, action_space, cfg.net)
@@ -134,8 +141,13 @@ class Reinforce(TensorAgent):
         # Episodes in progress were started by the old policy (an env that just reset has none).
         self._stale = np.array([bool(steps) for steps in self._running])
         self.updates += 1
-        return {"loss": float(loss.detach()), "policy_loss": float(policy_loss.detach()),
-                "value_loss": float(value_loss.detach()), "entropy": float(entropy.detach()), "episodes_used": used}
+        return {
+            "loss": float(loss.detach()),
+            "policy_loss": float(policy_loss.detach()),
+            "value_loss": float(value_loss.detach()),
+            "entropy": float(entropy.detach()),
+            "episodes_used": used,
+        }
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return {"net": self.net}

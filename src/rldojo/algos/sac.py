@@ -89,8 +89,9 @@ class TanhGaussianActor(nn.Module):
         self.register_buffer("scale", torch.as_tensor((space.high - space.low) / 2, dtype=torch.float32))
         self.register_buffer("center", torch.as_tensor((space.high + space.low) / 2, dtype=torch.float32))
 
-    def forward(self, obs: torch.Tensor, generator: torch.Generator | None = None,
-                greedy: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
+    def forward(
+        self, obs: torch.Tensor, generator: torch.Generator | None = None, greedy: bool = False
+    ) -> tuple[torch.Tensor, torch.Tensor]:
         features = self.trunk(obs)
         mean = self.mean(features)
         if greedy:
@@ -132,13 +133,16 @@ class TwinQ(nn.Module):
 class SAC(TensorAgent):
     metric_names = ("critic_loss", "actor_loss", "alpha", "alpha_loss", "entropy", "q_mean")
 
-    def __init__(self, cfg: SACConfig, obs_space: gym.Space, action_space: gym.Space, num_envs: int,
-                 total_frames: int, seed: int) -> None:
+    def __init__(
+        self, cfg: SACConfig, obs_space: gym.Space, action_space: gym.Space, num_envs: int, total_frames: int, seed: int
+    ) -> None:
         super().__init__(obs_space, action_space, num_envs, total_frames, seed)
         self.cfg = cfg
         if is_image_space(obs_space) or "cnn" in (cfg.actor_net.type, cfg.critic_net.type):
-            raise TypeError(f"SAC's nets are MLPs on flat observations, not CNNs (observations: {obs_space}); "
-                            "for images use ppo, a2c or dqn, which have the Nature CNN")
+            raise TypeError(
+                f"SAC's nets are MLPs on flat observations, not CNNs (observations: {obs_space}); "
+                "for images use ppo, a2c or dqn, which have the Nature CNN"
+            )
         obs_dim = flat_obs_dim(obs_space)
         self.discrete = isinstance(action_space, gym.spaces.Discrete)
         if self.discrete:
@@ -204,8 +208,13 @@ class SAC(TensorAgent):
         return self._to_env(self.actor(obs_t, greedy=True)[0].numpy())
 
     def observe(self, rewards, terminated, truncated, next_obs, final_obs) -> bool:
-        self.replay.add(self._obs, self._actions, rewards, encode_obs(final_obs, self.obs_space).numpy(),
-                        terminated.astype(np.float32))
+        self.replay.add(
+            self._obs,
+            self._actions,
+            rewards,
+            encode_obs(final_obs, self.obs_space).numpy(),
+            terminated.astype(np.float32),
+        )
         self.frames += self.num_envs
         self.steps += 1
         return self.frames >= self.cfg.learning_starts and self.steps % self.cfg.train_every == 0
@@ -262,8 +271,18 @@ class SAC(TensorAgent):
 
             with torch.no_grad():  # Polyak averaging of the target critic
                 torch._foreach_lerp_(self.critic_target_params, self.critic_params, cfg.tau)
-            stats.append(torch.stack([critic_loss.detach(), actor_loss.detach(), self.alpha,
-                                      alpha_loss.detach(), -expected_log_prob.mean(), q1.detach().mean()]))
+            stats.append(
+                torch.stack(
+                    [
+                        critic_loss.detach(),
+                        actor_loss.detach(),
+                        self.alpha,
+                        alpha_loss.detach(),
+                        -expected_log_prob.mean(),
+                        q1.detach().mean(),
+                    ]
+                )
+            )
         self.updates += 1
         return dict(zip(self.metric_names, torch.stack(stats).mean(0).tolist()))
 

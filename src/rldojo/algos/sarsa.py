@@ -14,9 +14,8 @@ Time-limit truncations bootstrap with the epsilon-greedy expectation of Q at the
 
 from __future__ import annotations
 
-from typing import Literal
-
 import copy
+from typing import Literal
 
 import gymnasium as gym
 import numpy as np
@@ -67,8 +66,15 @@ class SarsaConfig(StrictModel):
 class Sarsa(TensorAgent):
     metric_names = ("loss", "q_mean", "epsilon")
 
-    def __init__(self, cfg: SarsaConfig, obs_space: gym.Space, action_space: gym.Space, num_envs: int,
-                 total_frames: int, seed: int) -> None:
+    def __init__(
+        self,
+        cfg: SarsaConfig,
+        obs_space: gym.Space,
+        action_space: gym.Space,
+        num_envs: int,
+        total_frames: int,
+        seed: int,
+    ) -> None:
         super().__init__(obs_space, action_space, num_envs, total_frames, seed)
         self.cfg = cfg
         self.q_net = QNetwork(obs_space, action_space, cfg.net)
@@ -112,14 +118,14 @@ class Sarsa(TensorAgent):
         targets = np.zeros((count, rewards.shape[1]), dtype=np.float32)
         alive = np.ones_like(targets)  # 0 once the episode has ended inside the n steps
         for k in range(n):
-            targets += alive * gamma**k * rewards[k:k + count]
-            alive *= 1.0 - dones[k:k + count]
-        return targets + alive * gamma**n * q_taken[n:n + count]
+            targets += alive * gamma**k * rewards[k : k + count]
+            alive *= 1.0 - dones[k : k + count]
+        return targets + alive * gamma**n * q_taken[n : n + count]
 
     def update(self, progress: float) -> dict[str, float]:
         cfg = self.cfg
         set_lr(self.optimizer, scheduled(cfg.optim.lr, cfg.optim.schedule, progress))
-        obs = torch.from_numpy(np.stack([s["obs"] for s in self.steps]))       # [L, N, obs_dim]
+        obs = torch.from_numpy(np.stack([s["obs"] for s in self.steps]))  # [L, N, obs_dim]
         actions = torch.from_numpy(np.stack([s["actions"] for s in self.steps]))  # [L, N]
         rewards = np.stack([s["rewards"] for s in self.steps])
         dones = np.stack([s["dones"] for s in self.steps])

@@ -101,14 +101,18 @@ def expert_demonstrations(agent: LMAgent, params: SFTParams) -> list:
         tries += 1
         episode = demonstration(agent.actor, env, tasks.next())
         if episode is None:
-            raise UserError(f"SFT with demos: expert needs a world with an expert (info['expert_action']); "
-                            f"{runtime.env_id} has none. Give demos: a JSONL file of chat transcripts instead.")
+            raise UserError(
+                f"SFT with demos: expert needs a world with an expert (info['expert_action']); "
+                f"{runtime.env_id} has none. Give demos: a JSONL file of chat transcripts instead."
+            )
         if params.only_won and not episode.won:
             continue
         demos.append(episode)
     if len(demos) < 2:
-        raise UserError(f"the expert of {runtime.env_id} won {len(demos)} of {tries} episodes: too few "
-                        "demonstrations for SFT (set only_won: false, or allow longer episodes).")
+        raise UserError(
+            f"the expert of {runtime.env_id} won {len(demos)} of {tries} episodes: too few "
+            "demonstrations for SFT (set only_won: false, or allow longer episodes)."
+        )
     return demos
 
 
@@ -135,9 +139,11 @@ def transcript_demonstrations(path: str, chat: Any, max_model_len: int) -> list:
         roles = [m.get("role") if isinstance(m, dict) else None for m in messages]
         expected = ["user" if i % 2 == 0 else "assistant" for i in range(len(messages))]
         if len(messages) < 2 or roles != expected or not all(isinstance(m.get("content"), str) for m in messages):
-            raise UserError(f"{where}: messages must be an optional system message, then user and assistant "
-                            f"messages alternating (starting with user, with an assistant reply), each with a "
-                            f"string content; found roles {roles}.")
+            raise UserError(
+                f"{where}: messages must be an optional system message, then user and assistant "
+                f"messages alternating (starting with user, with an assistant reply), each with a "
+                f"string content; found roles {roles}."
+            )
         builder = EpisodeBuilder(chat.prompt_ids(system, messages[0]["content"]))
         for i in range(1, len(messages), 2):
             builder.add_reply(chat.reply_ids(messages[i]["content"]))
@@ -145,8 +151,9 @@ def transcript_demonstrations(path: str, chat: Any, max_model_len: int) -> list:
                 builder.add_context(chat.turn_ids(messages[i + 1]["content"], reply_closed=True))
         episode = builder.episode
         if len(episode) > max_model_len:
-            raise UserError(f"{where}: the transcript is {len(episode)} tokens, more than model.max_model_len="
-                            f"{max_model_len}.")
+            raise UserError(
+                f"{where}: the transcript is {len(episode)} tokens, more than model.max_model_len={max_model_len}."
+            )
         episode.won = True
         demos.append(episode)
     if len(demos) < 2:
@@ -191,9 +198,15 @@ class SFTTrainer(StageTrainer):
         self.stale = 0
         self.stopped = False
         self.last_val = math.nan
-        logger.info("SFT on {} demonstrations ({} train, {} validation; {} assistant tokens), {} epochs of {} steps",
-                    len(demos), len(self.train), len(self.val), sum(ep.generated_tokens for ep in demos),
-                    params.epochs, self.steps_per_epoch)
+        logger.info(
+            "SFT on {} demonstrations ({} train, {} validation; {} assistant tokens), {} epochs of {} steps",
+            len(demos),
+            len(self.train),
+            len(self.val),
+            sum(ep.generated_tokens for ep in demos),
+            params.epochs,
+            self.steps_per_epoch,
+        )
 
     def current_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
@@ -203,7 +216,7 @@ class SFTTrainer(StageTrainer):
         total, count = 0.0, 0
         with torch.no_grad():
             for i in range(0, len(self.val), self.params.micro_batch_size):
-                nll, tokens = masked_nll(model, self.val[i:i + self.params.micro_batch_size], self.pad_id)
+                nll, tokens = masked_nll(model, self.val[i : i + self.params.micro_batch_size], self.pad_id)
                 total, count = total + float(nll), count + tokens
         return total / max(1, count)
 
@@ -232,12 +245,12 @@ class SFTTrainer(StageTrainer):
         while self.step < self.total_steps and not self.stopped:
             epoch, index = divmod(self.step, self.steps_per_epoch)
             order = np.random.default_rng(self.agent.seed + 7 * epoch).permutation(len(self.train))
-            batch = [self.train[i] for i in order[index * params.batch_size:(index + 1) * params.batch_size]]
+            batch = [self.train[i] for i in order[index * params.batch_size : (index + 1) * params.batch_size]]
             tokens = sum(ep.generated_tokens for ep in batch)
             set_lr(self.optimizer, params.optim.lr * lr_factor(self.step, self.total_steps, params.optim))
             total = 0.0
             for i in range(0, len(batch), params.micro_batch_size):
-                nll, _ = masked_nll(model, batch[i:i + params.micro_batch_size], self.pad_id)
+                nll, _ = masked_nll(model, batch[i : i + params.micro_batch_size], self.pad_id)
                 loss = nll / tokens  # token mean over the whole batch, whatever the micro-batching
                 loss.backward()
                 total += float(loss.detach())
@@ -248,10 +261,18 @@ class SFTTrainer(StageTrainer):
             every = params.validate_every
             if (every and self.step % every == 0) or (not every and epoch_end) or self.step == self.total_steps:
                 self._validate()
-            yield StepReport(frames=sum(ep.turns for ep in batch), lr=lr, metrics={
-                "sft_loss": total, "sft_val_loss": self.last_val, "sft_best_val_loss": self.best_val,
-                "sft_epoch": self.step / self.steps_per_epoch, "sft_tokens": float(tokens), "grad_norm": grad_norm,
-            })
+            yield StepReport(
+                frames=sum(ep.turns for ep in batch),
+                lr=lr,
+                metrics={
+                    "sft_loss": total,
+                    "sft_val_loss": self.last_val,
+                    "sft_best_val_loss": self.best_val,
+                    "sft_epoch": self.step / self.steps_per_epoch,
+                    "sft_tokens": float(tokens),
+                    "grad_norm": grad_norm,
+                },
+            )
             self.last_val = math.nan
 
     def finish(self) -> dict[str, Any]:
@@ -261,8 +282,14 @@ class SFTTrainer(StageTrainer):
         return {"steps": self.step, "best_val_loss": self.best_val, "demos": len(self.train) + len(self.val)}
 
     def state_dict(self) -> dict:
-        return {"optimizer": self.optimizer.state_dict(), "step": self.step, "best_val": self.best_val,
-                "best_weights": self.best_weights, "stale": self.stale, "stopped": self.stopped}
+        return {
+            "optimizer": self.optimizer.state_dict(),
+            "step": self.step,
+            "best_val": self.best_val,
+            "best_weights": self.best_weights,
+            "stale": self.stale,
+            "stopped": self.stopped,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.optimizer.load_state_dict(state["optimizer"])

@@ -43,19 +43,32 @@ class SILConfig(StrictModel):
 def sil_feedforward_only(cfg):
     """Validator for A2C/PPO configs: SIL replays single transitions, which a recurrent net cannot score."""
     if cfg.sil is not None and cfg.net.recurrent is not None:
-        raise ValueError("sil replays single transitions without their hidden state, so it cannot be combined "
-                         "with net.recurrent; remove one of them")
+        raise ValueError(
+            "sil replays single transitions without their hidden state, so it cannot be combined "
+            "with net.recurrent; remove one of them"
+        )
     return cfg
 
 
 class SelfImitation:
-    def __init__(self, cfg: SILConfig, net: ActorCritic, optimizer: torch.optim.Optimizer, num_envs: int,
-                 obs_shape: int | tuple[int, ...], action_shape: tuple[int, ...], action_dtype: np.dtype,
-                 gamma: float, rng: np.random.Generator, obs_dtype: np.dtype = np.float32) -> None:
+    def __init__(
+        self,
+        cfg: SILConfig,
+        net: ActorCritic,
+        optimizer: torch.optim.Optimizer,
+        num_envs: int,
+        obs_shape: int | tuple[int, ...],
+        action_shape: tuple[int, ...],
+        action_dtype: np.dtype,
+        gamma: float,
+        rng: np.random.Generator,
+        obs_dtype: np.dtype = np.float32,
+    ) -> None:
         obs_shape = (obs_shape,) if isinstance(obs_shape, int) else tuple(obs_shape)
         self.cfg, self.net, self.optimizer, self.gamma = cfg, net, optimizer, gamma
-        self.replay = PrioritizedReplayBuffer(cfg.buffer_size, obs_shape, action_shape, action_dtype,
-                                              alpha=cfg.alpha, obs_dtype=obs_dtype)
+        self.replay = PrioritizedReplayBuffer(
+            cfg.buffer_size, obs_shape, action_shape, action_dtype, alpha=cfg.alpha, obs_dtype=obs_dtype
+        )
         self.rng = rng  # the agent's generator, checkpointed with the agent
         # Per env: the current episode's observations, actions and rewards.
         self.episodes: list[list[tuple[np.ndarray, np.ndarray, float]]] = [[] for _ in range(num_envs)]

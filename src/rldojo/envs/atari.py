@@ -40,17 +40,25 @@ class AtariOptions:
     def make_kwargs(self, kwargs: dict) -> dict:
         """Arguments for `gym.make` of the base env: frame skipping moves to the preprocessing."""
         if kwargs.get("frameskip", 1) != 1:
-            raise EnvInputError(f"env kwargs frameskip={kwargs['frameskip']!r} clashes with Atari preprocessing, "
-                                f"which skips frames itself (env.atari.frame_skip, now {self.frame_skip}); remove "
-                                "frameskip from env.kwargs, or set env.atari: false for the raw env")
+            raise EnvInputError(
+                f"env kwargs frameskip={kwargs['frameskip']!r} clashes with Atari preprocessing, "
+                f"which skips frames itself (env.atari.frame_skip, now {self.frame_skip}); remove "
+                "frameskip from env.kwargs, or set env.atari: false for the raw env"
+            )
         return {**kwargs, "frameskip": 1}
 
     def wrap(self, env: gym.Env) -> gym.Env:
         from gymnasium.wrappers import AtariPreprocessing, FrameStackObservation
 
-        env = AtariPreprocessing(env, noop_max=self.noop_max, frame_skip=self.frame_skip,
-                                 screen_size=self.screen_size, grayscale_obs=self.grayscale,
-                                 terminal_on_life_loss=self.terminal_on_life_loss, scale_obs=False)
+        env = AtariPreprocessing(
+            env,
+            noop_max=self.noop_max,
+            frame_skip=self.frame_skip,
+            screen_size=self.screen_size,
+            grayscale_obs=self.grayscale,
+            terminal_on_life_loss=self.terminal_on_life_loss,
+            scale_obs=False,
+        )
         if self.frame_stack > 1:
             env = FrameStackObservation(env, self.frame_stack)
         return env
@@ -68,6 +76,8 @@ def resolve_atari(env_id: str, atari: AtariOptions | bool | None) -> AtariOption
     if atari is False:
         return None
     if not is_atari_id(env_id):
-        raise EnvInputError(f"Atari preprocessing options were given for '{env_id}', which is not an ALE id; "
-                            "they apply to ALE/<Game>-v5 ids only (e.g. ALE/Pong-v5)")
+        raise EnvInputError(
+            f"Atari preprocessing options were given for '{env_id}', which is not an ALE id; "
+            "they apply to ALE/<Game>-v5 ids only (e.g. ALE/Pong-v5)"
+        )
     return atari

@@ -51,8 +51,10 @@ class EnginePlan:
         trial = ""
         if self.trial_speedup is not None:
             trial = f"; {self.workers if self.mode == 'workers' else 'the'} workers tried: {self.trial_speedup:.2f}x"
-        return (f"one env step takes {self.step_us:.1f} us ({self.steps_timed} steps timed), {self.cpus} idle "
-                f"cores; {num_envs} envs -> {where} (expected {self.speedup:.2f}x in-process{trial})")
+        return (
+            f"one env step takes {self.step_us:.1f} us ({self.steps_timed} steps timed), {self.cpus} idle "
+            f"cores; {num_envs} envs -> {where} (expected {self.speedup:.2f}x in-process{trial})"
+        )
 
 
 def usable_cpus() -> int:
@@ -126,7 +128,7 @@ def time_env_step(env: gym.Env, seed: int = 0) -> tuple[float, int]:
         if len(times) >= MIN_STEPS and (after - started >= BUDGET_S or len(times) >= MAX_STEPS):
             break
     chunk = max(1, min(CHUNK, len(times) // 4))
-    chunks = [sum(times[i:i + chunk]) / chunk for i in range(0, len(times) - chunk + 1, chunk)]
+    chunks = [sum(times[i : i + chunk]) / chunk for i in range(0, len(times) - chunk + 1, chunk)]
     return statistics.median(chunks), len(times)
 
 
@@ -167,8 +169,9 @@ def confirm_workers(plan: EnginePlan, num_envs: int, worker_batch_s: float) -> E
     return EnginePlan("sync", 1, plan.step_us, plan.steps_timed, 1.0, plan.cpus, trial)
 
 
-def plan_engine(step_s: float, num_envs: int, cpus: int, max_workers: int | None = None,
-                steps_timed: int = 0) -> EnginePlan:
+def plan_engine(
+    step_s: float, num_envs: int, cpus: int, max_workers: int | None = None, steps_timed: int = 0
+) -> EnginePlan:
     """In-process or workers, and how many, for envs that step in `step_s` seconds."""
     step_us = step_s * 1e6
     in_process = num_envs * step_us

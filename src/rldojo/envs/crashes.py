@@ -40,17 +40,26 @@ class CrashBook:
         for env in envs:
             self.counts[env] += 1
         worst = max(envs, key=lambda e: self.counts[e])
-        where = (f"env {crash.env}" if crash.env is not None
-                 else f"envs {slice_envs.start}-{slice_envs.stop - 1}")
+        where = f"env {crash.env}" if crash.env is not None else f"envs {slice_envs.start}-{slice_envs.stop - 1}"
         if self.counts[worst] > self.max_restarts:
             last = f"{crash.reason}\n{crash.details}".rstrip()
             return EnvCrashError(
                 f"env {worst} of {self.env_name} crashed {self.counts[worst]} times, more than "
                 f"max_restarts={self.max_restarts}; stopping. Last failure (worker {crash.worker}, {where}): "
                 f"{last}\nFix the env, or raise env.max_restarts / env.step_timeout if the failures "
-                "are expected.")
-        logger.warning("{} worker {} ({}) failed: {}; replacing it and resetting envs {}-{} "
-                       "(their episodes end as truncated, info['worker_restarted']) [crash {}/{} of env {}]",
-                       self.env_name, crash.worker, where, crash.reason, slice_envs.start, slice_envs.stop - 1,
-                       self.counts[worst], self.max_restarts, worst)
+                "are expected."
+            )
+        logger.warning(
+            "{} worker {} ({}) failed: {}; replacing it and resetting envs {}-{} "
+            "(their episodes end as truncated, info['worker_restarted']) [crash {}/{} of env {}]",
+            self.env_name,
+            crash.worker,
+            where,
+            crash.reason,
+            slice_envs.start,
+            slice_envs.stop - 1,
+            self.counts[worst],
+            self.max_restarts,
+            worst,
+        )
         return None

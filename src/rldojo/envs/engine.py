@@ -33,8 +33,12 @@ def buffer_specs(obs_space: gym.Space, act_space: gym.Space, num_envs: int, slot
         specs += layout.array_specs("obs", lead=(2,)) + layout.array_specs("final")
     if BatchLayout.supports(act_space):
         specs += BatchLayout(act_space, num_envs).array_specs("act")
-    specs += [ArraySpec("reward", (2, num_envs), "<f8"), ArraySpec("terminated", (2, num_envs), "|b1"),
-              ArraySpec("truncated", (2, num_envs), "|b1"), ArraySpec("cursor", (max(slots, 1),), "<i8")]
+    specs += [
+        ArraySpec("reward", (2, num_envs), "<f8"),
+        ArraySpec("terminated", (2, num_envs), "|b1"),
+        ArraySpec("truncated", (2, num_envs), "|b1"),
+        ArraySpec("cursor", (max(slots, 1),), "<i8"),
+    ]
     return specs
 
 
@@ -87,8 +91,10 @@ class EngineVectorEnv(VectorEnv):
             return [int(seed) + i for i in range(self.num_envs)]
         seeds = list(seed)
         if len(seeds) != self.num_envs:
-            raise EnvInputError(f"reset got {len(seeds)} seeds for {self.num_envs} envs; pass one int "
-                                "(env i gets seed + i), None, or a list with one seed per env.")
+            raise EnvInputError(
+                f"reset got {len(seeds)} seeds for {self.num_envs} envs; pass one int "
+                "(env i gets seed + i), None, or a list with one seed per env."
+            )
         return seeds
 
     def _pop_reset_mask(self, options: dict[str, Any] | None) -> np.ndarray | None:
@@ -96,8 +102,9 @@ class EngineVectorEnv(VectorEnv):
             return None
         mask = options.pop("reset_mask")
         if not isinstance(mask, np.ndarray) or mask.dtype != np.bool_ or mask.shape != (self.num_envs,):
-            raise EnvInputError(f"options['reset_mask'] must be a bool numpy array of shape ({self.num_envs},), "
-                                f"got {mask!r}")
+            raise EnvInputError(
+                f"options['reset_mask'] must be a bool numpy array of shape ({self.num_envs},), got {mask!r}"
+            )
         if not mask.any():
             raise EnvInputError("options['reset_mask'] must select at least one env")
         return mask
@@ -110,27 +117,34 @@ class EngineVectorEnv(VectorEnv):
         except TypeError:
             count = None
         if count != self.num_envs:
-            raise EnvInputError(f"step got {count if count is not None else type(actions).__name__} actions "
-                                f"for {self.num_envs} envs; pass one action per env")
+            raise EnvInputError(
+                f"step got {count if count is not None else type(actions).__name__} actions "
+                f"for {self.num_envs} envs; pass one action per env"
+            )
 
     def _write_actions(self, actions: Any) -> None:
         """Copy the batch of actions into the action arrays (shared memory for the workers)."""
         if len(self._act_leaves) == 1 and isinstance(actions, np.ndarray):
             target = self._act_leaves[0]
             if actions.shape != target.shape:
-                raise EnvInputError(f"step got actions of shape {actions.shape}; the action space "
-                                    f"{self.action_space} needs shape {target.shape}")
+                raise EnvInputError(
+                    f"step got actions of shape {actions.shape}; the action space "
+                    f"{self.action_space} needs shape {target.shape}"
+                )
             target[...] = actions
             return
         try:
             leaves = self._act_layout.leaf_arrays(actions)
         except (AttributeError, KeyError, TypeError):
-            raise EnvInputError(f"step got actions {type(actions).__name__}; the action space is "
-                                f"{self.action_space}") from None
+            raise EnvInputError(
+                f"step got actions {type(actions).__name__}; the action space is {self.action_space}"
+            ) from None
         for target, value in zip(self._act_leaves, leaves, strict=True):
             if np.shape(value) != target.shape:
-                raise EnvInputError(f"step got actions of shape {np.shape(value)}; the action space "
-                                    f"{self.action_space} needs shape {target.shape}")
+                raise EnvInputError(
+                    f"step got actions of shape {np.shape(value)}; the action space "
+                    f"{self.action_space} needs shape {target.shape}"
+                )
             target[...] = value
 
     def _iterate_actions(self, actions: Any) -> Any:
@@ -140,7 +154,7 @@ class EngineVectorEnv(VectorEnv):
     def _write_obs(self, buf: int, start: int, items: list[Any], out: Any = None) -> None:
         """Store observations of envs start.. in buffer `buf` (`out`: precomputed row views)."""
         if self._obs_layout is None:
-            self._obs_items[buf][start:start + len(items)] = items
+            self._obs_items[buf][start : start + len(items)] = items
         else:
             if out is None:
                 out = self._obs_layout.views(self._arrays, "obs", (buf, slice(start, start + len(items))))
@@ -163,14 +177,24 @@ class EngineVectorEnv(VectorEnv):
 
     def _batch_obs(self, buf: int) -> Any:
         if self._obs_layout is None:
-            return concatenate(self.single_observation_space, self._obs_items[buf],
-                               create_empty_array(self.single_observation_space, self.num_envs))
+            return concatenate(
+                self.single_observation_space,
+                self._obs_items[buf],
+                create_empty_array(self.single_observation_space, self.num_envs),
+            )
         return self._obs_views[buf]
 
     # ---- infos -----------------------------------------------------------------------------------
-    def _merge_step(self, infos: dict[str, Any], start: int, done: list[int], records: list[Record],
-                    finals: dict[int, Any] | None = None, positions: Any = None,
-                    add_info: Any = None) -> dict[str, Any]:
+    def _merge_step(
+        self,
+        infos: dict[str, Any],
+        start: int,
+        done: list[int],
+        records: list[Record],
+        finals: dict[int, Any] | None = None,
+        positions: Any = None,
+        add_info: Any = None,
+    ) -> dict[str, Any]:
         """Add the infos of envs start+j from one step, in env order, as SyncVectorEnv builds them.
 
         `done`: the j whose episode ended; they get `final_obs` (from `finals` {j: obs}, else the
@@ -200,8 +224,9 @@ class EngineVectorEnv(VectorEnv):
                 infos = add_info(infos, info, start + j if positions is None else positions[j])
         return infos
 
-    def _merge_reset(self, infos: dict[str, Any], start: int, records: list[Record], positions: Any = None,
-                     add_info: Any = None) -> dict[str, Any]:
+    def _merge_reset(
+        self, infos: dict[str, Any], start: int, records: list[Record], positions: Any = None, add_info: Any = None
+    ) -> dict[str, Any]:
         add_info = add_info or self._add_info
         for j, _, info in records:
             infos = add_info(infos, info, start + j if positions is None else positions[j])
@@ -210,11 +235,16 @@ class EngineVectorEnv(VectorEnv):
     # ---- crash recovery (worker engines) ------------------------------------------------------
     def _restart_seeds(self, envs: range, restarts: int) -> list[int | None]:
         """Fresh, reproducible seeds for restarted envs (None where the env was reset without one)."""
-        return [None if self._seeds[g] is None else
-                int(np.random.SeedSequence([self._seeds[g], restarts]).generate_state(1)[0]) for g in envs]
+        return [
+            None
+            if self._seeds[g] is None
+            else int(np.random.SeedSequence([self._seeds[g], restarts]).generate_state(1)[0])
+            for g in envs
+        ]
 
-    def _restart_truncation(self, buf: int, envs: range, last_obs: dict[int, Any],
-                            reset_records: list[Record]) -> tuple[list[Record], dict[int, Any]]:
+    def _restart_truncation(
+        self, buf: int, envs: range, last_obs: dict[int, Any], reset_records: list[Record]
+    ) -> tuple[list[Record], dict[int, Any]]:
         """What a step reports for envs whose worker was replaced: reward 0, truncated, the last
         observation as final_obs, `worker_restarted` in final_info and in the infos (with the reset's)."""
         rows = slice(envs.start, envs.stop)
@@ -243,8 +273,10 @@ class EngineVectorEnv(VectorEnv):
         if not isinstance(values, (list, tuple)):
             return [values] * self.num_envs
         if len(values) != self.num_envs:
-            raise EnvInputError(f"set_attr got {len(values)} values for {self.num_envs} envs; pass one value "
-                                "for all envs or a list/tuple with one value per env.")
+            raise EnvInputError(
+                f"set_attr got {len(values)} values for {self.num_envs} envs; pass one value "
+                "for all envs or a list/tuple with one value per env."
+            )
         return list(values)
 
     def __enter__(self) -> EngineVectorEnv:

@@ -24,20 +24,24 @@ class InProcessVectorEnv(EngineVectorEnv):
         self._slice = EnvSlice(env_fns)
         probe = self._slice.envs[0]
         n = len(env_fns)
-        super().__init__(probe, n, local_arrays(buffer_specs(probe.observation_space, probe.action_space, n, 1)),
-                         env_name)
+        super().__init__(
+            probe, n, local_arrays(buffer_specs(probe.observation_space, probe.action_space, n, 1)), env_name
+        )
         for env in self._slice.envs[1:]:
             if env.observation_space != self.single_observation_space or env.action_space != self.single_action_space:
-                raise RuntimeError(f"the envs of {self.env_name} do not share one observation and action space: "
-                                   f"{env.observation_space} / {env.action_space} vs {self.single_observation_space} "
-                                   f"/ {self.single_action_space}")
+                raise RuntimeError(
+                    f"the envs of {self.env_name} do not share one observation and action space: "
+                    f"{env.observation_space} / {env.action_space} vs {self.single_observation_space} "
+                    f"/ {self.single_action_space}"
+                )
 
     @property
     def envs(self) -> list[gym.Env]:
         return self._slice.envs
 
-    def reset(self, *, seed: int | Sequence[int | None] | None = None,
-              options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
         seeds = self._seed_list(seed)
         mask = self._pop_reset_mask(options)
         buf = self._buf ^ 1
@@ -63,7 +67,8 @@ class InProcessVectorEnv(EngineVectorEnv):
             self._check_count(actions)
         buf = self._buf ^ 1
         observations, rewards, terminations, truncations, finals, records = self._slice.step(
-            self._iterate_actions(actions))
+            self._iterate_actions(actions)
+        )
         self._write_obs(buf, 0, observations, self._obs_views[buf] if self._obs_layout is not None else None)
         self._rew[buf] = rewards
         self._term[buf] = terminations

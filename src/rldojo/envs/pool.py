@@ -48,8 +48,10 @@ def pool_layout(num_envs: int, batch_size: int | None, workers: int | None) -> t
     """(batch_size, workers) for pool mode, checked: whole worker slices make one batch."""
     batch_size = max(1, num_envs // 2) if batch_size is None else batch_size
     if not 1 <= batch_size < num_envs:
-        raise EnvInputError(f"pool mode needs 1 <= env.batch_size < env.num_envs; got batch_size={batch_size} for "
-                            f"num_envs={num_envs} (use vectorize=workers to step every env each time)")
+        raise EnvInputError(
+            f"pool mode needs 1 <= env.batch_size < env.num_envs; got batch_size={batch_size} for "
+            f"num_envs={num_envs} (use vectorize=workers to step every env each time)"
+        )
     if workers is None:
         per_worker = math.gcd(num_envs, batch_size)
         workers = num_envs // per_worker
@@ -57,21 +59,32 @@ def pool_layout(num_envs: int, batch_size: int | None, workers: int | None) -> t
             raise EnvInputError(
                 f"pool mode with num_envs={num_envs} and batch_size={batch_size} would need {workers} worker "
                 f"processes (a batch is made of whole worker slices); pick a batch_size that shares a larger "
-                f"divisor with num_envs (e.g. {num_envs // 2}) or set env.workers")
+                f"divisor with num_envs (e.g. {num_envs // 2}) or set env.workers"
+            )
     per_worker, rest = divmod(num_envs, workers)
     if rest or batch_size % per_worker:
-        raise EnvInputError(f"pool mode splits num_envs={num_envs} over workers={workers} into equal slices "
-                            f"and returns whole slices: num_envs must be a multiple of workers and batch_size "
-                            f"({batch_size}) a multiple of num_envs / workers")
+        raise EnvInputError(
+            f"pool mode splits num_envs={num_envs} over workers={workers} into equal slices "
+            f"and returns whole slices: num_envs must be a multiple of workers and batch_size "
+            f"({batch_size}) a multiple of num_envs / workers"
+        )
     return batch_size, workers
 
 
 class PoolVectorEnv(WorkerVectorEnv):
     """`len(env_fns)` envs over worker processes; each step returns the first `batch_size` ready envs."""
 
-    def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], batch_size: int | None = None,
-                 workers: int | None = None, step_timeout: float | None = 60.0, max_restarts: int = 3,
-                 env_name: str = "", probe: gym.Env | None = None, context: str = "forkserver") -> None:
+    def __init__(
+        self,
+        env_fns: Sequence[Callable[[], gym.Env]],
+        batch_size: int | None = None,
+        workers: int | None = None,
+        step_timeout: float | None = 60.0,
+        max_restarts: int = 3,
+        env_name: str = "",
+        probe: gym.Env | None = None,
+        context: str = "forkserver",
+    ) -> None:
         batch_size, workers = pool_layout(len(env_fns), batch_size, workers)
         super().__init__(env_fns, workers, step_timeout, max_restarts, env_name, probe, context)
         self.batch_size = batch_size
@@ -136,20 +149,23 @@ class PoolVectorEnv(WorkerVectorEnv):
                     infos = self._merge_step(infos, r.start, done, records, finals, positions, add)
             parts.append((buf, slice(r.start, r.stop)))
         self._last_batch = [w for w, *_ in batch]
-        infos["env_id"] = np.concatenate([np.arange(self._slices[w].start, self._slices[w].stop) for w in
-                                          self._last_batch]).astype(np.int32)
+        infos["env_id"] = np.concatenate(
+            [np.arange(self._slices[w].start, self._slices[w].stop) for w in self._last_batch]
+        ).astype(np.int32)
         if self._obs_layout is not None:
             obs = self._obs_layout.gather(self._arrays, "obs", parts)
         else:
             items = [self._obs_items[buf][g] for buf, rows in parts for g in range(rows.start, rows.stop)]
-            obs = concatenate(self.single_observation_space, items,
-                              create_empty_array(self.single_observation_space, self.batch_size))
+            obs = concatenate(
+                self.single_observation_space, items, create_empty_array(self.single_observation_space, self.batch_size)
+            )
         rew, term, trunc = (np.concatenate([a[part] for part in parts]) for a in (self._rew, self._term, self._trunc))
         return obs, rew, term, trunc, infos
 
     # ---- the VectorEnv API ---------------------------------------------------------------------
-    def reset(self, *, seed: int | Sequence[int | None] | None = None,
-              options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
         """Reset every env (env i with seed + i); returns the first batch of observations and infos."""
         self._check_open()
         if options is not None and "reset_mask" in options:
@@ -161,7 +177,7 @@ class PoolVectorEnv(WorkerVectorEnv):
             buf = self._wbuf[w] ^ 1
             self._sent_buf[w] = buf
             if w not in self._pending:
-                self._send(w, RESET + bytes([buf]) + pickle.dumps((seeds[r.start:r.stop], options, None)))
+                self._send(w, RESET + bytes([buf]) + pickle.dumps((seeds[r.start : r.stop], options, None)))
         answers = self._wait(range(self.num_workers))
         error: BaseException | None = None
         for w, r in enumerate(self._slices):
@@ -173,10 +189,10 @@ class PoolVectorEnv(WorkerVectorEnv):
                 records, items, _ = pickle.loads(answer)
                 self._store_reset_items(w, buf, items)
             else:
-                records = self._restart(w, buf, self._crash(w, answer), seeds[r.start:r.stop], options, None)
-            self._rew[buf, r.start:r.stop] = 0.0
-            self._term[buf, r.start:r.stop] = False
-            self._trunc[buf, r.start:r.stop] = False
+                records = self._restart(w, buf, self._crash(w, answer), seeds[r.start : r.stop], options, None)
+            self._rew[buf, r.start : r.stop] = 0.0
+            self._term[buf, r.start : r.stop] = False
+            self._trunc[buf, r.start : r.stop] = False
             self._wbuf[w] = buf
             self._queue.append((w, "reset", buf, records))
         if error is not None:
@@ -192,21 +208,27 @@ class PoolVectorEnv(WorkerVectorEnv):
             raise RuntimeError(f"{self!r}: call reset() before step()")
         rows = [self._slices[w] for w in self._last_batch]
         if self._act_layout is not None:
-            for (path, shape, _), target, value in zip(self._act_layout.leaves, self._act_leaves,
-                                                       self._act_layout.leaf_arrays(actions), strict=True):
+            for (_, shape, _), target, value in zip(
+                self._act_layout.leaves, self._act_leaves, self._act_layout.leaf_arrays(actions), strict=True
+            ):
                 if np.shape(value) != (self.batch_size, *shape):
-                    raise EnvInputError(f"step got actions of shape {np.shape(value)}; pool mode needs one action "
-                                        f"per env of the last batch: shape {(self.batch_size, *shape)}")
+                    raise EnvInputError(
+                        f"step got actions of shape {np.shape(value)}; pool mode needs one action "
+                        f"per env of the last batch: shape {(self.batch_size, *shape)}"
+                    )
                 for p, r in enumerate(rows):
-                    target[r.start:r.stop] = value[p * self._per_worker:(p + 1) * self._per_worker]
+                    target[r.start : r.stop] = value[p * self._per_worker : (p + 1) * self._per_worker]
             payloads = [b""] * len(rows)
         else:
             if len(actions) != self.batch_size:
-                raise EnvInputError(f"step got {len(actions)} actions; pool mode needs {self.batch_size}, one per "
-                                    "env of the last batch")
+                raise EnvInputError(
+                    f"step got {len(actions)} actions; pool mode needs {self.batch_size}, one per env of the last batch"
+                )
             actions = list(actions)
-            payloads = [pickle.dumps(actions[p * self._per_worker:(p + 1) * self._per_worker], protocol=5)
-                        for p in range(len(rows))]
+            payloads = [
+                pickle.dumps(actions[p * self._per_worker : (p + 1) * self._per_worker], protocol=5)
+                for p in range(len(rows))
+            ]
         now = time.monotonic()
         for w, payload in zip(self._last_batch, payloads, strict=True):
             buf = self._wbuf[w] ^ 1

@@ -75,10 +75,17 @@ class SliceActor:
 class RayVectorEnv(EngineVectorEnv):
     """`len(env_fns)` envs over `workers` Ray actors (gymnasium VectorEnv, SAME_STEP autoreset)."""
 
-    def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], workers: int | None = None,
-                 step_timeout: float | None = 60.0, max_restarts: int = 3, env_name: str = "",
-                 probe: gym.Env | None = None, address: str | None = None,
-                 actor_options: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        env_fns: Sequence[Callable[[], gym.Env]],
+        workers: int | None = None,
+        step_timeout: float | None = 60.0,
+        max_restarts: int = 3,
+        env_name: str = "",
+        probe: gym.Env | None = None,
+        address: str | None = None,
+        actor_options: dict[str, Any] | None = None,
+    ) -> None:
         try:
             import ray
         except ImportError as exc:
@@ -100,8 +107,10 @@ class RayVectorEnv(EngineVectorEnv):
         self.step_timeout = step_timeout
         self.num_workers = workers
         self._slices = split_envs(num_envs, workers)
-        self._payloads = [cloudpickle.dumps((list(env_fns[r.start:r.stop]), self.single_observation_space,
-                                             self.action_space)) for r in self._slices]
+        self._payloads = [
+            cloudpickle.dumps((list(env_fns[r.start : r.stop]), self.single_observation_space, self.action_space))
+            for r in self._slices
+        ]
         self._actor_cls = ray.remote(**{"num_cpus": 1, "max_restarts": 0, **(actor_options or {})})(SliceActor)
         self._book = CrashBook(self.env_name, max_restarts)
         self._restarts = [0] * workers
@@ -118,7 +127,7 @@ class RayVectorEnv(EngineVectorEnv):
     # ---- helpers ---------------------------------------------------------------------------------
     def _store_obs(self, buf: int, r: range, batch: Any) -> None:
         if self._obs_layout is None:
-            self._obs_items[buf][r.start:r.stop] = batch
+            self._obs_items[buf][r.start : r.stop] = batch
         else:
             rows = self._obs_layout.views(self._arrays, "obs", (buf, slice(r.start, r.stop)))
             for dst, src in zip(self._obs_layout.leaf_arrays(rows), self._obs_layout.leaf_arrays(batch), strict=True):
@@ -175,19 +184,20 @@ class RayVectorEnv(EngineVectorEnv):
             raise RuntimeError(f"{self!r} is closed")
 
     # ---- the VectorEnv API -------------------------------------------------------------------------
-    def reset(self, *, seed: int | Sequence[int | None] | None = None,
-              options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
         self._check_open()
         if options is not None and "reset_mask" in options:
             raise EnvInputError("ray mode resets every env: options['reset_mask'] is not supported")
         seeds = self._seed_list(seed)
         buf = self._buf ^ 1
-        refs = [actor.reset.remote(seeds[r.start:r.stop], options) for actor, r in zip(self._actors, self._slices)]
+        refs = [actor.reset.remote(seeds[r.start : r.stop], options) for actor, r in zip(self._actors, self._slices)]
         infos: dict[str, Any] = {}
         for w, result in enumerate(self._gather(refs)):
             r = self._slices[w]
             if isinstance(result, Crash):
-                result = self._restart(w, result, seeds[r.start:r.stop], options)
+                result = self._restart(w, result, seeds[r.start : r.stop], options)
             batch, records = result
             self._store_obs(buf, r, batch)
             infos = self._merge_reset(infos, r.start, records)
@@ -204,7 +214,7 @@ class RayVectorEnv(EngineVectorEnv):
         else:
             self._check_count(actions)
             actions = list(actions)
-            parts = [actions[r.start:r.stop] for r in self._slices]
+            parts = [actions[r.start : r.stop] for r in self._slices]
         buf = self._buf ^ 1
         refs = [actor.step.remote(part) for actor, part in zip(self._actors, parts, strict=True)]
         infos: dict[str, Any] = {}
@@ -221,9 +231,9 @@ class RayVectorEnv(EngineVectorEnv):
             else:
                 _, batch, rew, term, trunc, final_list, records = result
                 self._store_obs(buf, r, batch)
-                self._rew[buf, r.start:r.stop] = rew
-                self._term[buf, r.start:r.stop] = term
-                self._trunc[buf, r.start:r.stop] = trunc
+                self._rew[buf, r.start : r.stop] = rew
+                self._term[buf, r.start : r.stop] = term
+                self._trunc[buf, r.start : r.stop] = trunc
                 finals = dict(final_list)
                 done = list(finals)
             if done or records:
@@ -232,15 +242,21 @@ class RayVectorEnv(EngineVectorEnv):
 
     def call(self, name: str, *args: Any, **kwargs: Any) -> tuple[Any, ...]:
         self._check_open()
-        results = self._ray.get([actor.call.remote(name, args, kwargs) for actor in self._actors],
-                                timeout=self.step_timeout)
+        results = self._ray.get(
+            [actor.call.remote(name, args, kwargs) for actor in self._actors], timeout=self.step_timeout
+        )
         return tuple(value for part in results for value in part)
 
     def set_attr(self, name: str, values: Any) -> None:
         self._check_open()
         values = self._set_attr_values(values)
-        self._ray.get([actor.set_attr.remote(name, values[r.start:r.stop])
-                       for actor, r in zip(self._actors, self._slices, strict=True)], timeout=self.step_timeout)
+        self._ray.get(
+            [
+                actor.set_attr.remote(name, values[r.start : r.stop])
+                for actor, r in zip(self._actors, self._slices, strict=True)
+            ],
+            timeout=self.step_timeout,
+        )
 
     @property
     def actors(self) -> list[Any]:
@@ -258,5 +274,3 @@ class RayVectorEnv(EngineVectorEnv):
             ray.kill(actor, no_restart=True)
         if self._owns_ray:
             ray.shutdown()
-
-

@@ -57,8 +57,13 @@ def check_env_id(env_id: str) -> gym.envs.registration.EnvSpec:
     except (gym.error.Error, ModuleNotFoundError, ValueError) as exc:
         known = sorted(gym.registry.keys())
         close = difflib.get_close_matches(env_id, known, n=5, cutoff=0.5)
-        hint = f"Did you mean: {', '.join(close)}?" if close else (
-            "Use a gymnasium id such as CartPole-v1, LunarLander-v3, Pendulum-v1, ALE/Pong-v5, "
-            "or an rldojo id (dojo/<Name>-v0); `python -c \"import rldojo, gymnasium; "
-            "gymnasium.pprint_registry()\"` lists them all.")
+        hint = (
+            f"Did you mean: {', '.join(close)}?"
+            if close
+            else (
+                "Use a gymnasium id such as CartPole-v1, LunarLander-v3, Pendulum-v1, ALE/Pong-v5, "
+                'or an rldojo id (dojo/<Name>-v0); `python -c "import rldojo, gymnasium; '
+                'gymnasium.pprint_registry()"` lists them all.'
+            )
+        )
         raise EnvInputError(f"unknown env id '{env_id}' ({exc}). {hint}") from None

@@ -61,8 +61,9 @@ class SharedArrays:
         # frombuffer keeps a buffer export on the mapping for as long as any view lives, so the
         # mapping cannot be unmapped under a caller's array (np.ndarray(buffer=...) would not).
         self.arrays: dict[str, np.ndarray] = {
-            spec.name: np.frombuffer(self._shm.buf, dtype=spec.dtype, count=int(np.prod(spec.shape, dtype=np.int64)),
-                                     offset=offset).reshape(spec.shape)
+            spec.name: np.frombuffer(
+                self._shm.buf, dtype=spec.dtype, count=int(np.prod(spec.shape, dtype=np.int64)), offset=offset
+            ).reshape(spec.shape)
             for spec, offset in zip(specs, offsets, strict=True)
         }
         if self.owner:
@@ -137,13 +138,16 @@ class BatchLayout:
             return len(space.spaces) > 0 and all(BatchLayout.supports(s) for s in space.spaces.values())
         if isinstance(space, gym.spaces.Tuple):
             return len(space.spaces) > 0 and all(BatchLayout.supports(s) for s in space.spaces)
-        return isinstance(space, (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete,
-                                  gym.spaces.MultiBinary))
+        return isinstance(
+            space, (gym.spaces.Box, gym.spaces.Discrete, gym.spaces.MultiDiscrete, gym.spaces.MultiBinary)
+        )
 
     def array_specs(self, prefix: str, lead: tuple[int, ...] = ()) -> list[ArraySpec]:
         """One ArraySpec per leaf, named `prefix/path`, shaped `lead + (n, *leaf_shape)`."""
-        return [ArraySpec(self.leaf_name(prefix, path), lead + (self.n, *shape), dtype)
-                for path, shape, dtype in self.leaves]
+        return [
+            ArraySpec(self.leaf_name(prefix, path), lead + (self.n, *shape), dtype)
+            for path, shape, dtype in self.leaves
+        ]
 
     @staticmethod
     def leaf_name(prefix: str, path: Path) -> str:
@@ -155,8 +159,10 @@ class BatchLayout:
 
     def gather(self, arrays: dict[str, np.ndarray], prefix: str, parts: list[tuple[Any, ...]]) -> Any:
         """A batch (a copy) made of `arrays[prefix/path][index]` for each index in `parts`, stacked."""
-        return _rebuild(self._template, lambda path: np.concatenate(
-            [arrays[self.leaf_name(prefix, path)][index] for index in parts]))
+        return _rebuild(
+            self._template,
+            lambda path: np.concatenate([arrays[self.leaf_name(prefix, path)][index] for index in parts]),
+        )
 
     def leaf_arrays(self, tree: Any) -> list[np.ndarray]:
         """The leaves of a batch (same order as `self.leaves`)."""

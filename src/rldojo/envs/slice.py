@@ -33,8 +33,9 @@ class EnvSlice:
     stepped, so a supervisor can name the env that crashed or hung even if the process died.
     """
 
-    def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], offset: int = 0,
-                 cursor: Any = None, slot: int = 0) -> None:
+    def __init__(
+        self, env_fns: Sequence[Callable[[], gym.Env]], offset: int = 0, cursor: Any = None, slot: int = 0
+    ) -> None:
         self.offset = offset
         self.cursor = cursor if cursor is not None else memoryview(bytearray(8)).cast("q")
         self.slot = slot
@@ -47,8 +48,9 @@ class EnvSlice:
     def __len__(self) -> int:
         return len(self.envs)
 
-    def reset(self, seeds: Sequence[int | None], options: dict | None,
-              mask: Sequence[bool] | None = None) -> tuple[list[Any], list[Record]]:
+    def reset(
+        self, seeds: Sequence[int | None], options: dict | None, mask: Sequence[bool] | None = None
+    ) -> tuple[list[Any], list[Record]]:
         """Reset the envs (those where `mask` is true); returns their observations and info records.
 
         Unmasked envs get `None` in the observation list."""
@@ -67,8 +69,9 @@ class EnvSlice:
         cursor[slot] = -1
         return observations, records
 
-    def step(self, actions: Iterable[Any]) -> tuple[list[Any], list[Any], list[Any], list[Any],
-                                                     list[tuple[int, Any]], list[Record]]:
+    def step(
+        self, actions: Iterable[Any]
+    ) -> tuple[list[Any], list[Any], list[Any], list[Any], list[tuple[int, Any]], list[Record]]:
         """One step of every env; an env whose episode ends is reset at once (SAME_STEP).
 
         Returns observations, rewards, terminations, truncations, finals, records."""

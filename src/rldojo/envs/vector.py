@@ -32,8 +32,15 @@ from loguru import logger
 
 from rldojo.envs.atari import AtariOptions, resolve_atari
 from rldojo.envs.calibrate import (
-    TRIAL_MAX_STEP_US, EnginePlan, confirm_workers, cpu_ticks, idle_cpus, plan_engine, time_env_step,
-    time_vector_batch, usable_cpus,
+    TRIAL_MAX_STEP_US,
+    EnginePlan,
+    confirm_workers,
+    cpu_ticks,
+    idle_cpus,
+    plan_engine,
+    time_env_step,
+    time_vector_batch,
+    usable_cpus,
 )
 from rldojo.envs.crashes import EnvCrashError
 from rldojo.envs.errors import EnvInputError
@@ -41,8 +48,17 @@ from rldojo.envs.registry import check_env_id
 
 VECTORIZE_MODES: tuple[str, ...] = ("auto", "sync", "workers", "pool", "ray", "async")
 
-__all__ = ["VECTORIZE_MODES", "EnvCrashError", "EnvFactory", "choose_vectorize", "episode_success",
-           "final_observations", "make_env", "make_vec", "plan_vectorize"]
+__all__ = [
+    "VECTORIZE_MODES",
+    "EnvCrashError",
+    "EnvFactory",
+    "choose_vectorize",
+    "episode_success",
+    "final_observations",
+    "make_env",
+    "make_vec",
+    "plan_vectorize",
+]
 
 
 @dataclass(frozen=True)
@@ -88,9 +104,14 @@ def make_env(
     return EnvFactory(spec, kwargs, max_episode_steps, resolve_atari(env_id, atari))()
 
 
-def plan_vectorize(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None,
-                   max_episode_steps: int | None = None, max_workers: int | None = None,
-                   probe: gym.Env | None = None) -> EnginePlan:
+def plan_vectorize(
+    env_id: str,
+    num_envs: int,
+    env_kwargs: dict[str, Any] | None = None,
+    max_episode_steps: int | None = None,
+    max_workers: int | None = None,
+    probe: gym.Env | None = None,
+) -> EnginePlan:
     """`auto`'s decision for `num_envs` copies of `env_id`: time one env's step, then plan."""
     env = probe if probe is not None else make_env(env_id, env_kwargs, max_episode_steps)
     try:
@@ -102,8 +123,9 @@ def plan_vectorize(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None
     return plan_engine(step_s, num_envs, idle_cpus(ticks), max_workers, steps)
 
 
-def choose_vectorize(env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None,
-                     max_episode_steps: int | None = None) -> str:
+def choose_vectorize(
+    env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None, max_episode_steps: int | None = None
+) -> str:
     """The engine `auto`'s model picks for `num_envs` copies of `env_id` ("sync" or "workers"), before
     make_vec's trial of the workers."""
     return plan_vectorize(env_id, num_envs, env_kwargs, max_episode_steps).mode
@@ -165,8 +187,17 @@ def make_vec(
         if vectorize == "auto":
             plan = plan_vectorize(env_id, num_envs, max_workers=workers, probe=probe)
             mode, count = plan.mode, plan.workers
-        venv = _build(mode, env_fns, count, probe, spec.id, batch_size=batch_size, step_timeout=step_timeout,
-                      max_restarts=max_restarts, ray_address=ray_address)
+        venv = _build(
+            mode,
+            env_fns,
+            count,
+            probe,
+            spec.id,
+            batch_size=batch_size,
+            step_timeout=step_timeout,
+            max_restarts=max_restarts,
+            ray_address=ray_address,
+        )
         if plan is not None and plan.mode == "workers" and plan.step_us < TRIAL_MAX_STEP_US:
             # The model says workers pay off: check it on the started workers before keeping them.
             try:
@@ -176,8 +207,17 @@ def make_vec(
                 raise
             if plan.mode == "sync":
                 venv.close()
-                venv = _build("sync", env_fns, 1, probe, spec.id, batch_size=None, step_timeout=step_timeout,
-                              max_restarts=max_restarts, ray_address=None)
+                venv = _build(
+                    "sync",
+                    env_fns,
+                    1,
+                    probe,
+                    spec.id,
+                    batch_size=None,
+                    step_timeout=step_timeout,
+                    max_restarts=max_restarts,
+                    ray_address=None,
+                )
         if plan is not None:
             logger.info("make_vec auto: {} {}", env_id, plan.describe(num_envs))
     finally:
@@ -187,8 +227,18 @@ def make_vec(
     return venv
 
 
-def _build(mode: str, env_fns: list, workers: int, probe: gym.Env, name: str, *, batch_size: int | None,
-           step_timeout: float | None, max_restarts: int, ray_address: str | None) -> gym.vector.VectorEnv:
+def _build(
+    mode: str,
+    env_fns: list,
+    workers: int,
+    probe: gym.Env,
+    name: str,
+    *,
+    batch_size: int | None,
+    step_timeout: float | None,
+    max_restarts: int,
+    ray_address: str | None,
+) -> gym.vector.VectorEnv:
     if mode == "sync":
         from rldojo.envs.inprocess import InProcessVectorEnv
 
@@ -205,8 +255,7 @@ def _build(mode: str, env_fns: list, workers: int, probe: gym.Env, name: str, *,
         return PoolVectorEnv(env_fns, batch_size, workers, step_timeout, max_restarts, env_name=name, probe=probe)
     from rldojo.envs.ray_engine import RayVectorEnv
 
-    return RayVectorEnv(env_fns, workers, step_timeout, max_restarts, env_name=name, probe=probe,
-                        address=ray_address)
+    return RayVectorEnv(env_fns, workers, step_timeout, max_restarts, env_name=name, probe=probe, address=ray_address)
 
 
 def final_observations(infos: dict, done: np.ndarray, next_obs: np.ndarray) -> np.ndarray:

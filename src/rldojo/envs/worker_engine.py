@@ -31,8 +31,21 @@ from rldojo.envs.engine import EngineVectorEnv, buffer_specs
 from rldojo.envs.shm import SharedArrays
 from rldojo.envs.slice import Record
 from rldojo.envs.workers import (
-    CALL, CLOSE, CRASH, DIED, ERROR, HUNG, READY, RESET, SET_ATTR, SPIN_SECONDS, STEP, ReplyPoller, WorkerHandle,
-    get_context, wait_replies,
+    CALL,
+    CLOSE,
+    CRASH,
+    DIED,
+    ERROR,
+    HUNG,
+    READY,
+    RESET,
+    SET_ATTR,
+    SPIN_SECONDS,
+    STEP,
+    ReplyPoller,
+    WorkerHandle,
+    get_context,
+    wait_replies,
 )
 
 #: Seconds a new worker may take to build its envs (a JVM-backed world needs several).
@@ -75,9 +88,16 @@ class WorkerVectorEnv(EngineVectorEnv):
     the spaces (else one is built and closed). `context`: multiprocessing start method.
     """
 
-    def __init__(self, env_fns: Sequence[Callable[[], gym.Env]], workers: int, step_timeout: float | None = 60.0,
-                 max_restarts: int = 3, env_name: str = "", probe: gym.Env | None = None,
-                 context: str = "forkserver") -> None:
+    def __init__(
+        self,
+        env_fns: Sequence[Callable[[], gym.Env]],
+        workers: int,
+        step_timeout: float | None = 60.0,
+        max_restarts: int = 3,
+        env_name: str = "",
+        probe: gym.Env | None = None,
+        context: str = "forkserver",
+    ) -> None:
         num_envs = len(env_fns)
         workers = max(1, min(workers, num_envs))
         self._slices = split_envs(num_envs, workers)
@@ -85,8 +105,12 @@ class WorkerVectorEnv(EngineVectorEnv):
         probe = env_fns[0]() if own_probe else probe
         try:
             obs_space, act_space = probe.observation_space, probe.action_space
-            self._payloads = [cloudpickle.dumps((list(env_fns[r.start:r.stop]), obs_space, act_space,
-                                                 batch_space(act_space, num_envs))) for r in self._slices]
+            self._payloads = [
+                cloudpickle.dumps(
+                    (list(env_fns[r.start : r.stop]), obs_space, act_space, batch_space(act_space, num_envs))
+                )
+                for r in self._slices
+            ]
             self._shm = SharedArrays(buffer_specs(obs_space, act_space, num_envs, workers))
             self._handles: list[WorkerHandle | None] = [None] * workers
             # From here on the segment and any started worker are released on close, on garbage
@@ -114,9 +138,11 @@ class WorkerVectorEnv(EngineVectorEnv):
             for w in range(workers):
                 if answers[w] != READY:
                     crash = self._crash(w, answers[w])
-                    raise EnvCrashError(f"could not start worker {w} of {self.env_name} (envs "
-                                        f"{self._slices[w].start}-{self._slices[w].stop - 1}): {crash.reason}\n"
-                                        f"{crash.details}".rstrip())
+                    raise EnvCrashError(
+                        f"could not start worker {w} of {self.env_name} (envs "
+                        f"{self._slices[w].start}-{self._slices[w].stop - 1}): {crash.reason}\n"
+                        f"{crash.details}".rstrip()
+                    )
             self._poller = ReplyPoller(self._handles)
         except BaseException:
             self.close()
@@ -136,8 +162,9 @@ class WorkerVectorEnv(EngineVectorEnv):
 
     def _new_handle(self, w: int) -> WorkerHandle:
         self._cursor[w] = -1
-        return WorkerHandle(self._ctx, w, self._slices[w], self._shm.name, self._shm.specs, self._payloads[w],
-                            self._spin_s)
+        return WorkerHandle(
+            self._ctx, w, self._slices[w], self._shm.name, self._shm.specs, self._payloads[w], self._spin_s
+        )
 
     def _send(self, w: int, message: bytes) -> bool:
         """Send a request to worker w, first reading any answer it still owes (an interrupted call)."""
@@ -214,8 +241,9 @@ class WorkerVectorEnv(EngineVectorEnv):
         reset_records = self._restart(w, buf, crash, self._restart_seeds(r, self._restarts[w] + 1), None, None)
         return self._restart_truncation(buf, r, last_obs, reset_records)
 
-    def _restart(self, w: int, buf: int, crash: Crash, seeds: list, options: dict | None,
-                 mask: list | None) -> list[Record]:
+    def _restart(
+        self, w: int, buf: int, crash: Crash, seeds: list, options: dict | None, mask: list | None
+    ) -> list[Record]:
         """Replace worker w (counting the crash) and reset its envs into buffer `buf`."""
         while True:
             error = self._book.record(crash, self._slices[w])
@@ -260,8 +288,9 @@ class WorkerVectorEnv(EngineVectorEnv):
                 if not isinstance(answer, bytes) or answer[:1] == bytes([CRASH]):
                     self._pending[w] = self._crash(w, answer)
 
-    def reset(self, *, seed: int | Sequence[int | None] | None = None,
-              options: dict[str, Any] | None = None) -> tuple[Any, dict[str, Any]]:
+    def reset(
+        self, *, seed: int | Sequence[int | None] | None = None, options: dict[str, Any] | None = None
+    ) -> tuple[Any, dict[str, Any]]:
         self._check_open()
         self._drain()
         seeds = self._seed_list(seed)
@@ -269,18 +298,18 @@ class WorkerVectorEnv(EngineVectorEnv):
         buf = self._buf ^ 1
         sent = []
         for w, r in enumerate(self._slices):
-            sub_mask = None if mask is None else [bool(m) for m in mask[r.start:r.stop]]
+            sub_mask = None if mask is None else [bool(m) for m in mask[r.start : r.stop]]
             if sub_mask is not None and not any(sub_mask):
                 continue
             sent.append(w)
             if w not in self._pending:
-                self._send(w, RESET + bytes([buf]) + pickle.dumps((seeds[r.start:r.stop], options, sub_mask)))
+                self._send(w, RESET + bytes([buf]) + pickle.dumps((seeds[r.start : r.stop], options, sub_mask)))
         answers = self._wait(sent)
         infos: dict[str, Any] = {}
         error: BaseException | None = None
         for w in sent:
             r, answer = self._slices[w], answers[w]
-            sub_mask = None if mask is None else [bool(m) for m in mask[r.start:r.stop]]
+            sub_mask = None if mask is None else [bool(m) for m in mask[r.start : r.stop]]
             if isinstance(answer, bytes) and answer[:1] == bytes([ERROR]):
                 error = error or pickle.loads(answer[1:])
                 continue
@@ -288,7 +317,7 @@ class WorkerVectorEnv(EngineVectorEnv):
                 records, items, _ = pickle.loads(answer)
                 self._store_reset_items(w, buf, items)
             else:
-                records = self._restart(w, buf, self._crash(w, answer), seeds[r.start:r.stop], options, sub_mask)
+                records = self._restart(w, buf, self._crash(w, answer), seeds[r.start : r.stop], options, sub_mask)
             infos = self._merge_reset(infos, r.start, records)
         if error is not None:
             raise error
@@ -314,7 +343,7 @@ class WorkerVectorEnv(EngineVectorEnv):
         else:
             self._check_count(actions)
             actions = list(actions)
-            messages = [head + pickle.dumps(actions[r.start:r.stop], protocol=5) for r in self._slices]
+            messages = [head + pickle.dumps(actions[r.start : r.stop], protocol=5) for r in self._slices]
         for w in range(self.num_workers):
             if w not in self._pending:
                 self._send(w, messages[w])
@@ -345,8 +374,10 @@ class WorkerVectorEnv(EngineVectorEnv):
             else:
                 crash = self._crash(w, answer)
                 self._pending[w] = crash
-                error = error or EnvCrashError(f"worker {w} of {self.env_name} failed during {what}: {crash.reason}; "
-                                               "it is replaced at the next step")
+                error = error or EnvCrashError(
+                    f"worker {w} of {self.env_name} failed during {what}: {crash.reason}; "
+                    "it is replaced at the next step"
+                )
         if error is not None:
             raise error
         return out
@@ -360,8 +391,10 @@ class WorkerVectorEnv(EngineVectorEnv):
     def set_attr(self, name: str, values: Any) -> None:
         """Set attribute `name` on every env (one value for all, or one per env)."""
         values = self._set_attr_values(values)
-        self._request_all([SET_ATTR + b"\0" + cloudpickle.dumps((name, values[r.start:r.stop]))
-                           for r in self._slices], f"set_attr('{name}')")
+        self._request_all(
+            [SET_ATTR + b"\0" + cloudpickle.dumps((name, values[r.start : r.stop])) for r in self._slices],
+            f"set_attr('{name}')",
+        )
 
     def close_extras(self, **kwargs: Any) -> None:
         # Drop our own views of the segment so it can be unmapped.

@@ -31,6 +31,7 @@ from contextlib import contextmanager
 from typing import Any
 
 import cloudpickle
+
 from rldojo.envs.shm import ArraySpec, BatchLayout, SharedArrays, fill_rows
 from rldojo.envs.slice import EnvSlice, iter_actions
 
@@ -58,8 +59,9 @@ def _die_with_parent() -> None:
 SPIN_SECONDS = 0.002
 
 
-def worker_main(conn: Any, index: int, start: int, shm_name: str, specs: list[ArraySpec], payload: bytes,
-                spin_s: float = 0.0) -> None:
+def worker_main(
+    conn: Any, index: int, start: int, shm_name: str, specs: list[ArraySpec], payload: bytes, spin_s: float = 0.0
+) -> None:
     """Entry point of one worker process (envs start.. of the vector env); `spin_s`: see SPIN_SECONDS."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is the parent's to handle; it closes us
     _die_with_parent()
@@ -110,8 +112,11 @@ def worker_main(conn: Any, index: int, start: int, shm_name: str, specs: list[Ar
                     truncated[buf] = trunc
                     # Nothing to say but "done" unless an episode ended, an env has infos, or
                     # observations are objects (then finals carry the final observations too).
-                    conn.send_bytes(pickle.dumps((records, items, finals), protocol=5)
-                                    if finals or records or items is not None else b"")
+                    conn.send_bytes(
+                        pickle.dumps((records, items, finals), protocol=5)
+                        if finals or records or items is not None
+                        else b""
+                    )
                 except BaseException as exc:  # noqa: BLE001 - any failure in a step is a crash to recover from
                     _report_crash(conn, cursor[index] if cursor[index] >= 0 else None, exc)
                     return
@@ -204,14 +209,25 @@ def get_context(name: str) -> mp.context.BaseContext:
 class WorkerHandle:
     """The parent's side of one worker process: its pipe, process and slice of envs."""
 
-    def __init__(self, ctx: mp.context.BaseContext, index: int, envs: range, shm_name: str,
-                 specs: list[ArraySpec], payload: bytes, spin_s: float = 0.0) -> None:
+    def __init__(
+        self,
+        ctx: mp.context.BaseContext,
+        index: int,
+        envs: range,
+        shm_name: str,
+        specs: list[ArraySpec],
+        payload: bytes,
+        spin_s: float = 0.0,
+    ) -> None:
         self.index = index
         self.envs = envs
         parent, child = ctx.Pipe(duplex=True)
-        self.process = ctx.Process(target=worker_main,
-                                   args=(child, index, envs.start, shm_name, specs, payload, spin_s),
-                                   name=f"rldojo-env-worker-{index}", daemon=True)
+        self.process = ctx.Process(
+            target=worker_main,
+            args=(child, index, envs.start, shm_name, specs, payload, spin_s),
+            name=f"rldojo-env-worker-{index}",
+            daemon=True,
+        )
         with _main_module_hidden():
             self.process.start()
         child.close()

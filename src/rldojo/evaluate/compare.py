@@ -116,9 +116,7 @@ def _shared_envs(
         if env not in shared
     }
     if not shared:
-        having = "; ".join(
-            f"{label}: {', '.join(cells) or 'none'}" for label, cells in zip(labels, per_model)
-        )
+        having = "; ".join(f"{label}: {', '.join(cells) or 'none'}" for label, cells in zip(labels, per_model))
         what = "envs" if metric == "return" else "envs with a defined success rate"
         raise EvaluationError(f"The models share no {what}, so there is nothing to compare ({having}).")
     return shared, dropped
@@ -152,9 +150,7 @@ def compare(
     envs, dropped = _shared_envs(labels, models, metric)
     for env, lacking in dropped.items():
         logger.debug("compare: dropped env {} (no {} for {})", env, metric, ", ".join(lacking))
-    cells = {
-        label: {env: _cells_for(model, metric)[env] for env in envs} for label, model in zip(labels, models)
-    }
+    cells = {label: {env: _cells_for(model, metric)[env] for env in envs} for label, model in zip(labels, models)}
     table = {
         label: {env: Score(c.value, c.interval.low, c.interval.high) for env, c in by_env.items()}
         for label, by_env in cells.items()
@@ -197,9 +193,7 @@ def compare(
     )
     markdown = comparison_markdown(result)
     result.markdown_path.write_text(markdown, encoding="utf-8")
-    result.json_path.write_text(
-        json.dumps(summary_json(result), indent=2, allow_nan=False) + "\n", encoding="utf-8"
-    )
+    result.json_path.write_text(json.dumps(summary_json(result), indent=2, allow_nan=False) + "\n", encoding="utf-8")
     logger.info("compare: wrote {}, {} and {}", png_path, result.markdown_path, result.json_path)
     return replace(result, markdown=markdown)
 
@@ -237,9 +231,7 @@ def compare_command(
     for line in relation_lines(result):
         console.print(f"  {escape(line)}")
     for env, lacking in result.dropped.items():
-        console.print(
-            f"[yellow]dropped {escape(env)}[/]: no {result.metric} for {escape(', '.join(lacking))}"
-        )
+        console.print(f"[yellow]dropped {escape(env)}[/]: no {result.metric} for {escape(', '.join(lacking))}")
     for label in result.labels:
         console.print(f"[dim]{escape(label)}: {escape(result.sources[label])}[/]")
     paths = f"figure: {result.png_path}\nmarkdown: {result.markdown_path}\nnumbers: {result.json_path}"

@@ -42,13 +42,10 @@ def read_json_object(path: Path, kind: str, remedy: str) -> dict[str, Any]:
         truncated = error.pos >= len(body) or not body.endswith("}")
         cut = " It looks truncated (cut off before its end)." if truncated else ""
         raise EvaluationError(
-            f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}."
-            f"{cut} {remedy}"
+            f"{path} is not valid JSON: {error.msg} at line {error.lineno}, column {error.colno}.{cut} {remedy}"
         ) from None
     if not isinstance(data, dict):
-        raise EvaluationError(
-            f"{path} holds a JSON {type(data).__name__}; {kind} files hold an object. {remedy}"
-        )
+        raise EvaluationError(f"{path} holds a JSON {type(data).__name__}; {kind} files hold an object. {remedy}")
     return data
 
 

@@ -82,8 +82,7 @@ def check_epsilon(epsilon: float) -> float:
     """`epsilon` as a float if it is a usable dominance margin (finite, >= 0), else raise."""
     if not isinstance(epsilon, Real) or isinstance(epsilon, bool) or not 0.0 <= epsilon < np.inf:
         raise EvaluationError(
-            f"epsilon {epsilon!r} is not allowed: give a margin >= 0 in the metric's units "
-            "(0 = plain dominance)."
+            f"epsilon {epsilon!r} is not allowed: give a margin >= 0 in the metric's units (0 = plain dominance)."
         )
     return float(epsilon)
 

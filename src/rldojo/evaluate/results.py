@@ -113,9 +113,7 @@ class EvalReport(ResultModel):
         return self
 
 
-def _episode_columns(
-    env: str, episodes: Sequence[Mapping[str, Any]]
-) -> tuple[list, list | None, list | None]:
+def _episode_columns(env: str, episodes: Sequence[Mapping[str, Any]]) -> tuple[list, list | None, list | None]:
     """Split episode dicts into returns, lengths (or None) and success flags (or None)."""
     if not episodes:
         raise EvaluationError(f"env {env!r}: no episodes. Evaluate at least one episode per env.")
@@ -157,9 +155,7 @@ def build_eval_report(
     try:
         target = EvalTarget.model_validate(dict(what))
     except ValidationError as error:
-        raise EvaluationError(
-            f"The evaluation description is invalid:\n{describe_validation(error)}"
-        ) from None
+        raise EvaluationError(f"The evaluation description is invalid:\n{describe_validation(error)}") from None
     results = {}
     for env, episodes in episodes_by_env.items():
         returns, lengths, flags = _episode_columns(env, episodes)
@@ -201,9 +197,7 @@ def write_eval_json(path: str | Path, report: Mapping[str, Any] | EvalReport) ->
         ) from None
     text = json.dumps(model.model_dump(mode="json"), indent=2, allow_nan=False) + "\n"
     path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile(
-        "w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False
-    )
+    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
     try:
         with handle:
             handle.write(text)
@@ -231,6 +225,4 @@ def load_eval_json(path: str | Path) -> EvalReport:
     try:
         return EvalReport.model_validate(data)
     except ValidationError as error:
-        raise EvaluationError(
-            f"{path} is not a valid eval report. {_REMEDY}\n{describe_validation(error)}"
-        ) from None
+        raise EvaluationError(f"{path} is not a valid eval report. {_REMEDY}\n{describe_validation(error)}") from None

@@ -241,9 +241,7 @@ def success_outcomes(
                 )
             if not np.isin(marks, (0.0, 1.0)).all():
                 odd = marks[~np.isin(marks, (0.0, 1.0))][0]
-                raise EvaluationError(
-                    f"{what}: success flag {odd!r} is not allowed; flags are 0/1 or false/true."
-                )
+                raise EvaluationError(f"{what}: success flag {odd!r} is not allowed; flags are 0/1 or false/true.")
             return marks == 1.0, "flag"
     if ((returns >= 0.0) & (returns <= 1.0)).all():
         return returns != 0.0, "nonzero_score"

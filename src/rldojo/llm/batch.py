@@ -70,19 +70,27 @@ def make_batch(episodes: list[Episode], pad_id: int, aligned: dict[str, list[lis
     for name, lists in (aligned or {}).items():
         values = torch.zeros((rows, length), dtype=torch.float32)
         for row, (shift, ep, vals) in enumerate(zip(shifts, episodes, lists)):
-            values[row, shift:shift + len(ep)] = torch.tensor(vals, dtype=torch.float32)
+            values[row, shift : shift + len(ep)] = torch.tensor(vals, dtype=torch.float32)
         extra[name] = values
     positions = (attention.cumsum(-1) - 1).clamp_(min=0)
     start = max(start, 1)  # the first token of a sequence is never predicted
-    return TokenBatch(ids=ids, attention=attention, positions=positions, targets=ids[:, start:],
-                      mask=mask[:, start:], sampled_logprobs=sampled[:, start:], start=start, shifts=shifts,
-                      aligned={name: values[:, start:] for name, values in extra.items()})
+    return TokenBatch(
+        ids=ids,
+        attention=attention,
+        positions=positions,
+        targets=ids[:, start:],
+        mask=mask[:, start:],
+        sampled_logprobs=sampled[:, start:],
+        start=start,
+        shifts=shifts,
+        aligned={name: values[:, start:] for name, values in extra.items()},
+    )
 
 
 def _shared_prefixes(batch: TokenBatch) -> tuple[list[int], list[int]] | None:
     """(first row of each distinct prefix, prefix index of every row) when rows share the columns
     before the first trained token (a GRPO group's common prompt); None when no two rows do."""
-    prefixes = batch.ids[:, :batch.start]
+    prefixes = batch.ids[:, : batch.start]
     firsts: dict[tuple, int] = {}
     owner = []
     for row in range(prefixes.shape[0]):
@@ -94,8 +102,13 @@ def _shared_prefixes(batch: TokenBatch) -> tuple[list[int], list[int]] | None:
     return unique_rows, owner
 
 
-def token_logprobs(model: torch.nn.Module, batch: TokenBatch, temperature: float = 1.0,
-                   with_entropy: bool = False, share_prefix: bool = True) -> tuple[torch.Tensor, torch.Tensor | None]:
+def token_logprobs(
+    model: torch.nn.Module,
+    batch: TokenBatch,
+    temperature: float = 1.0,
+    with_entropy: bool = False,
+    share_prefix: bool = True,
+) -> tuple[torch.Tensor, torch.Tensor | None]:
     """Log-probability of every target under `model` (logits divided by `temperature`), and the
     entropy of each predicted distribution when asked (no gradient through it).
 
@@ -107,8 +120,9 @@ def token_logprobs(model: torch.nn.Module, batch: TokenBatch, temperature: float
     shared = _shared_prefixes(batch) if share_prefix and batch.start > 1 else None
     if shared is None:
         keep = batch.ids.shape[1] - batch.start + 1
-        out = model(input_ids=ids, attention_mask=attention, position_ids=positions, use_cache=False,
-                    logits_to_keep=keep)
+        out = model(
+            input_ids=ids, attention_mask=attention, position_ids=positions, use_cache=False, logits_to_keep=keep
+        )
         logits = out.logits[:, :-1, :]
     else:
         from transformers import DynamicCache
@@ -117,14 +131,28 @@ def token_logprobs(model: torch.nn.Module, batch: TokenBatch, temperature: float
         start = batch.start
         rows = torch.tensor(unique_rows, device=device)
         owner_index = torch.tensor(owner, device=device)
-        head = model(input_ids=ids[rows, :start], attention_mask=attention[rows, :start],
-                     position_ids=positions[rows, :start], past_key_values=DynamicCache(), use_cache=True,
-                     logits_to_keep=1)
+        head = model(
+            input_ids=ids[rows, :start],
+            attention_mask=attention[rows, :start],
+            position_ids=positions[rows, :start],
+            past_key_values=DynamicCache(),
+            use_cache=True,
+            logits_to_keep=1,
+        )
         cache = head.past_key_values
-        expanded = DynamicCache(ddp_cache_data=[(layer.keys.index_select(0, owner_index),
-                                                 layer.values.index_select(0, owner_index)) for layer in cache.layers])
-        tail = model(input_ids=ids[:, start:], attention_mask=attention, position_ids=positions[:, start:],
-                     past_key_values=expanded, use_cache=True)
+        expanded = DynamicCache(
+            ddp_cache_data=[
+                (layer.keys.index_select(0, owner_index), layer.values.index_select(0, owner_index))
+                for layer in cache.layers
+            ]
+        )
+        tail = model(
+            input_ids=ids[:, start:],
+            attention_mask=attention,
+            position_ids=positions[:, start:],
+            past_key_values=expanded,
+            use_cache=True,
+        )
         logits = torch.cat([head.logits[owner_index], tail.logits[:, :-1, :]], dim=1)
     logits = logits.float()
     if temperature > 0 and temperature != 1.0:

@@ -50,9 +50,10 @@ class ChatFormat:
             chat.stop_ids = {eos} if eos is not None else set()
             chat.stop_strings = (PLAIN_STOP,)
             return chat
-        closing = chat._render([{"role": "user", "content": "u"}, {"role": "assistant", "content": _MARK}],
-                               generation_prompt=False)
-        closing = closing[closing.index(_MARK) + len(_MARK):]
+        closing = chat._render(
+            [{"role": "user", "content": "u"}, {"role": "assistant", "content": _MARK}], generation_prompt=False
+        )
+        closing = closing[closing.index(_MARK) + len(_MARK) :]
         end_ids = chat.encode(closing.rstrip("\n")) if closing.strip() else []
         chat.end_ids = end_ids[:1]
         chat.stop_ids = set(end_ids[:1]) | ({eos} if eos is not None else set())
@@ -74,8 +75,7 @@ class ChatFormat:
         if self.plain:
             head = f"System: {system}\n\n" if system else ""
             return f"{head}User: {user}\n\nAssistant:"
-        return self._render(self._system_messages(system) + [{"role": "user", "content": user}],
-                            generation_prompt=True)
+        return self._render(self._system_messages(system) + [{"role": "user", "content": user}], generation_prompt=True)
 
     def prompt_ids(self, system: str | None, user: str) -> list[int]:
         """System prompt, first user message and the assistant header (a new list each call)."""
@@ -97,9 +97,15 @@ class ChatFormat:
         the next assistant header."""
         if self.plain:
             return f"\n\nUser: {user}\n\nAssistant:"
-        rendered = self._render([{"role": "user", "content": "u"}, {"role": "assistant", "content": _MARK},
-                                 {"role": "user", "content": user}], generation_prompt=True)
-        return rendered[rendered.index(_MARK) + len(_MARK):]
+        rendered = self._render(
+            [
+                {"role": "user", "content": "u"},
+                {"role": "assistant", "content": _MARK},
+                {"role": "user", "content": user},
+            ],
+            generation_prompt=True,
+        )
+        return rendered[rendered.index(_MARK) + len(_MARK) :]
 
     def turn_ids(self, user: str, reply_closed: bool) -> list[int]:
         """Token ids of the turn suffix. When the reply already ends with the end-of-reply token (the
@@ -110,7 +116,7 @@ class ChatFormat:
                 return [*self.end_ids, *ids]
             return ids
         if reply_closed and self.end_ids and ids[: len(self.end_ids)] == self.end_ids:
-            return ids[len(self.end_ids):]
+            return ids[len(self.end_ids) :]
         return ids
 
     def reply_ids(self, text: str) -> list[int]:

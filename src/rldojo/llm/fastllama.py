@@ -75,12 +75,12 @@ class KVCache:
             for i, old in enumerate(buffers):
                 batch, heads, _, dim = old.shape
                 new = old.new_empty((batch, heads, capacity, dim))
-                new[:, :, :self.length] = old[:, :, :self.length]
+                new[:, :, : self.length] = old[:, :, : self.length]
                 buffers[i] = new
 
     @property
     def layers(self) -> list[_LayerView]:
-        return [_LayerView(k[:, :, :self.length], v[:, :, :self.length]) for k, v in zip(self.keys, self.values)]
+        return [_LayerView(k[:, :, : self.length], v[:, :, : self.length]) for k, v in zip(self.keys, self.values)]
 
     def batch_select_indices(self, index: torch.Tensor) -> None:
         """Keep (or repeat) the rows in `index`, in that order."""
@@ -110,7 +110,7 @@ class LlamaRunner:
         self.head_dim = getattr(cfg, "head_dim", None) or cfg.hidden_size // cfg.num_attention_heads
         self.intermediate = cfg.intermediate_size
         self.eps = float(cfg.rms_norm_eps)
-        self.scale = self.head_dim ** -0.5
+        self.scale = self.head_dim**-0.5
         self.weights: _Weights | None = None
         self._cos: torch.Tensor | None = None
         self._sin: torch.Tensor | None = None
@@ -126,8 +126,13 @@ class LlamaRunner:
             return False
         cfg = model.config
         rope = getattr(model.model.rotary_emb, "rope_type", "default")
-        if (cfg.hidden_act != "silu" or getattr(cfg, "attention_bias", False) or getattr(cfg, "mlp_bias", False)
-                or getattr(cfg, "pretraining_tp", 1) != 1 or rope not in _STATIC_ROPE):
+        if (
+            cfg.hidden_act != "silu"
+            or getattr(cfg, "attention_bias", False)
+            or getattr(cfg, "mlp_bias", False)
+            or getattr(cfg, "pretraining_tp", 1) != 1
+            or rope not in _STATIC_ROPE
+        ):
             return False
         from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRMSNorm
 
@@ -154,16 +159,19 @@ class LlamaRunner:
         layers = []
         for layer in inner.layers:
             attn, mlp = layer.self_attn, layer.mlp
-            layers.append((
-                layer.input_layernorm.weight,
-                torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight]),
-                attn.o_proj.weight,
-                layer.post_attention_layernorm.weight,
-                torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]),
-                mlp.down_proj.weight,
-            ))
-        return _Weights(embed=inner.embed_tokens.weight, layers=layers, norm=inner.norm.weight,
-                        lm_head=self.model.lm_head.weight)
+            layers.append(
+                (
+                    layer.input_layernorm.weight,
+                    torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight]),
+                    attn.o_proj.weight,
+                    layer.post_attention_layernorm.weight,
+                    torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]),
+                    mlp.down_proj.weight,
+                )
+            )
+        return _Weights(
+            embed=inner.embed_tokens.weight, layers=layers, norm=inner.norm.weight, lm_head=self.model.lm_head.weight
+        )
 
     @torch.no_grad()
     def refresh(self) -> None:
@@ -204,9 +212,16 @@ class LlamaRunner:
         # One fused kernel for LlamaRMSNorm's x * rsqrt(mean(x^2) + eps) * weight.
         return F.rms_norm(x, (x.shape[-1],), weight, self.eps)
 
-    def _compute(self, w: _Weights, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, past: int,
-                 keep: int, attend: Callable[[int, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]]
-                 ) -> torch.Tensor:
+    def _compute(
+        self,
+        w: _Weights,
+        ids: torch.Tensor,
+        mask: torch.Tensor,
+        pos: torch.Tensor,
+        past: int,
+        keep: int,
+        attend: Callable[[int, torch.Tensor, torch.Tensor], tuple[torch.Tensor, torch.Tensor]],
+    ) -> torch.Tensor:
         """The transformer on new tokens `ids` (batch, new); `attend(layer, keys, values)` joins the
         new keys and values to the `past` cached ones and returns all of them. Logits of the last
         `keep` tokens (all of them when keep is 0)."""
@@ -234,23 +249,26 @@ class LlamaRunner:
         for index, (ln1, wqkv, wo, ln2, wgu, wd) in enumerate(w.layers):
             h = self._rms(x, ln1)
             qkv = F.linear(h, wqkv)
-            qk = qkv[..., :qk_heads * dim].view(batch, new, qk_heads, dim).transpose(1, 2)
+            qk = qkv[..., : qk_heads * dim].view(batch, new, qk_heads, dim).transpose(1, 2)
             swapped = torch.cat([qk[..., half:], qk[..., :half]], dim=-1)
             qk = qk * cos + swapped * sin
-            keys, values = attend(index, qk[:, heads:],
-                                  qkv[..., qk_heads * dim:].view(batch, new, kv_heads, dim).transpose(1, 2))
-            attn = F.scaled_dot_product_attention(qk[:, :heads], keys, values, attn_mask=attn_mask, scale=self.scale,
-                                                  enable_gqa=kv_heads != heads)
+            keys, values = attend(
+                index, qk[:, heads:], qkv[..., qk_heads * dim :].view(batch, new, kv_heads, dim).transpose(1, 2)
+            )
+            attn = F.scaled_dot_product_attention(
+                qk[:, :heads], keys, values, attn_mask=attn_mask, scale=self.scale, enable_gqa=kv_heads != heads
+            )
             x = x + F.linear(attn.transpose(1, 2).reshape(batch, new, heads * dim), wo)
             gu = F.linear(self._rms(x, ln2), wgu)
-            x = x + F.linear(F.silu(gu[..., :self.intermediate]) * gu[..., self.intermediate:], wd)
+            x = x + F.linear(F.silu(gu[..., : self.intermediate]) * gu[..., self.intermediate :], wd)
         if keep:
             x = x[:, -keep:]
         return F.linear(self._rms(x, w.norm), w.lm_head)
 
     @torch.inference_mode()
-    def forward(self, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache: KVCache,
-                keep: int = 1) -> torch.Tensor:
+    def forward(
+        self, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache: KVCache, keep: int = 1
+    ) -> torch.Tensor:
         """Logits (batch, keep, vocab) of the last `keep` of the new tokens `ids` (batch, new) at
         positions `pos`, attending to the cache's columns and to each other causally where `mask`
         (batch, cached + new; 1 on real tokens) allows. The new keys and values join the cache."""
@@ -302,15 +320,27 @@ class LlamaTrainForward(torch.nn.Module):
         """A model `LlamaRunner` supports, without attention dropout or activation checkpointing."""
         if not LlamaRunner.supports(model) or float(getattr(model.config, "attention_dropout", 0.0) or 0.0) != 0.0:
             return False
-        name = ("is_activation_checkpointing" if hasattr(type(model), "is_activation_checkpointing")
-                else "is_gradient_checkpointing")
+        name = (
+            "is_activation_checkpointing"
+            if hasattr(type(model), "is_activation_checkpointing")
+            else "is_gradient_checkpointing"
+        )
         return not getattr(model, name, False)
 
-    def forward(self, input_ids: torch.Tensor, attention_mask: torch.Tensor | None = None,
-                position_ids: torch.Tensor | None = None, past_key_values=None, use_cache: bool = False,
-                logits_to_keep: int = 0) -> _Output:
-        past = [(layer.keys, layer.values) for layer in getattr(past_key_values, "layers", None) or []
-                if getattr(layer, "keys", None) is not None and layer.keys.numel()]
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor | None = None,
+        position_ids: torch.Tensor | None = None,
+        past_key_values=None,
+        use_cache: bool = False,
+        logits_to_keep: int = 0,
+    ) -> _Output:
+        past = [
+            (layer.keys, layer.values)
+            for layer in getattr(past_key_values, "layers", None) or []
+            if getattr(layer, "keys", None) is not None and layer.keys.numel()
+        ]
         past_len = past[0][0].shape[-2] if past else 0
         batch, new = input_ids.shape
         if attention_mask is None:
@@ -325,6 +355,7 @@ class LlamaTrainForward(torch.nn.Module):
             kept.append(_LayerView(keys, values))
             return keys, values
 
-        logits = self.runner._compute(self.runner._gather_weights(), input_ids, attention_mask, position_ids,
-                                      past_len, logits_to_keep, attend)
+        logits = self.runner._compute(
+            self.runner._gather_weights(), input_ids, attention_mask, position_ids, past_len, logits_to_keep, attend
+        )
         return _Output(logits=logits, past_key_values=_Past(kept) if use_cache else None)

@@ -60,15 +60,21 @@ class GenerationBackend(ABC):
     """What the rollout and the trainers need from an inference engine."""
 
     @abstractmethod
-    def generate(self, prompts: list[list[int]], params: SamplingParams, generator: torch.Generator | None = None,
-                 cache_keys: list[Hashable] | None = None) -> list[Completion]:
+    def generate(
+        self,
+        prompts: list[list[int]],
+        params: SamplingParams,
+        generator: torch.Generator | None = None,
+        cache_keys: list[Hashable] | None = None,
+    ) -> list[Completion]:
         """Sample one reply per prompt (prompts are token id lists of any lengths). Rows with the
         same `cache_keys` entry across calls continue one conversation; a backend may reuse
         their common prefix (a hint: results must not depend on it)."""
 
     @abstractmethod
-    def score(self, contexts: list[list[int]], candidates: list[list[list[int]]],
-              cache_keys: list[Hashable] | None = None) -> list[list[list[float]]]:
+    def score(
+        self, contexts: list[list[int]], candidates: list[list[list[int]]], cache_keys: list[Hashable] | None = None
+    ) -> list[list[list[float]]]:
         """Log-probability of each token of each candidate continuation of its context."""
 
     def sync_weights(self) -> None:
@@ -82,8 +88,8 @@ def left_pad(sequences: list[list[int]], pad_id: int) -> tuple[torch.Tensor, tor
     mask = torch.zeros((len(sequences), longest), dtype=torch.long)
     for row, seq in enumerate(sequences):
         if seq:
-            ids[row, longest - len(seq):] = torch.tensor(seq, dtype=torch.long)
-            mask[row, longest - len(seq):] = 1
+            ids[row, longest - len(seq) :] = torch.tensor(seq, dtype=torch.long)
+            mask[row, longest - len(seq) :] = 1
     return ids, mask
 
 
@@ -92,8 +98,9 @@ def positions(mask: torch.Tensor) -> torch.Tensor:
     return (mask.cumsum(-1) - 1).clamp_(min=0)
 
 
-def sample_tokens(logits: torch.Tensor, temperature: float, top_p: float,
-                  generator: torch.Generator | None) -> tuple[torch.Tensor, torch.Tensor]:
+def sample_tokens(
+    logits: torch.Tensor, temperature: float, top_p: float, generator: torch.Generator | None
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample one token per row of (batch, vocab) logits -> (tokens, their log-probabilities).
 
     Sampling inverts each row's cumulative distribution at one uniform draw (a sorted search):
@@ -190,8 +197,14 @@ class _HFRunner:
 
     def forward(self, ids: torch.Tensor, mask: torch.Tensor, pos: torch.Tensor, cache, keep: int = 1) -> torch.Tensor:
         device = next(self.model.parameters()).device
-        out = self.model(input_ids=ids.to(device), attention_mask=mask.to(device), position_ids=pos.to(device),
-                         past_key_values=cache, use_cache=True, logits_to_keep=keep)
+        out = self.model(
+            input_ids=ids.to(device),
+            attention_mask=mask.to(device),
+            position_ids=pos.to(device),
+            past_key_values=cache,
+            use_cache=True,
+            logits_to_keep=keep,
+        )
         return out.logits
 
 
@@ -211,8 +224,10 @@ class _Prefix:
     def layer(self, index: int) -> tuple[torch.Tensor, torch.Tensor]:
         """(keys, values) of this conversation in layer `index`, each (heads, tokens, head_dim)."""
         columns = self.mask.nonzero().squeeze(-1).to(self.keys[index].device)
-        return (self.keys[index][self.row].index_select(1, columns),
-                self.values[index][self.row].index_select(1, columns))
+        return (
+            self.keys[index][self.row].index_select(1, columns),
+            self.values[index][self.row].index_select(1, columns),
+        )
 
 
 class HFBackend(GenerationBackend):
@@ -228,8 +243,14 @@ class HFBackend(GenerationBackend):
     other model, every forward is transformers' own.
     """
 
-    def __init__(self, model: torch.nn.Module, tokenizer, chat: ChatFormat | None = None,
-                 max_cached: int = 256, fast: bool = True) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        tokenizer,
+        chat: ChatFormat | None = None,
+        max_cached: int = 256,
+        fast: bool = True,
+    ) -> None:
         self.model, self.tokenizer = model, tokenizer
         self.pad_id = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else (tokenizer.eos_token_id or 0)
         self.chat = chat
@@ -286,7 +307,7 @@ class HFBackend(GenerationBackend):
         if keys is not None:
             for i, (prompt, key) in enumerate(zip(prompts, keys)):
                 prefix = self._prefixes.get(key) if key is not None else None
-                if prefix is not None and len(prefix.ids) < len(prompt) and prompt[:len(prefix.ids)] == prefix.ids:
+                if prefix is not None and len(prefix.ids) < len(prompt) and prompt[: len(prefix.ids)] == prefix.ids:
                     reuse[i] = prefix
         if not any(reuse):
             # Identical prompts (a GRPO group's first turn) are run once and their cache shared.
@@ -316,10 +337,10 @@ class HFBackend(GenerationBackend):
             v = template.values[layer].new_zeros((len(prompts), heads, width, dim))
             for row, prefix in enumerate(reuse):
                 if prefix is not None:
-                    k[row, :, width - cached[row]:], v[row, :, width - cached[row]:] = prefix.layer(layer)
+                    k[row, :, width - cached[row] :], v[row, :, width - cached[row] :] = prefix.layer(layer)
             data.append((k, v))
         for row, c in enumerate(cached):
-            old_mask[row, width - c:] = 1
+            old_mask[row, width - c :] = 1
         cache = runner.cache_from(data, ids.shape[1] + reserve)
         mask = torch.cat([old_mask, new_mask], dim=1).to(device)
         pos = (torch.tensor(cached)[:, None] + new_mask.cumsum(-1) - 1).clamp_(min=0).to(device)
@@ -341,15 +362,21 @@ class HFBackend(GenerationBackend):
             self._prefixes.pop(key, None)
             if counts[row] != len(fed[row]):  # never expected; then simply do not cache
                 continue
-            self._prefixes[key] = _Prefix(ids=list(fed[row]), keys=layer_keys, values=layer_values, row=row,
-                                          mask=mask[row])
+            self._prefixes[key] = _Prefix(
+                ids=list(fed[row]), keys=layer_keys, values=layer_values, row=row, mask=mask[row]
+            )
         while len(self._prefixes) > self.max_cached:
             self._prefixes.pop(next(iter(self._prefixes)))
 
     # ---- generation -------------------------------------------------------------------------------
     @torch.inference_mode()
-    def generate(self, prompts: list[list[int]], params: SamplingParams, generator: torch.Generator | None = None,
-                 cache_keys: list[Hashable] | None = None) -> list[Completion]:
+    def generate(
+        self,
+        prompts: list[list[int]],
+        params: SamplingParams,
+        generator: torch.Generator | None = None,
+        cache_keys: list[Hashable] | None = None,
+    ) -> list[Completion]:
         if not prompts:
             return []
         runner = self._runner()
@@ -386,7 +413,7 @@ class HFBackend(GenerationBackend):
                 # Rows that are done feed padding that nothing attends to.
                 full_mask[:, width + step] = alive
                 feed = torch.where(alive, tokens, self.pad_id)
-                logits = runner.forward(feed[:, None], full_mask[:, :width + step + 1], next_pos, cache)
+                logits = runner.forward(feed[:, None], full_mask[:, : width + step + 1], next_pos, cache)
                 next_pos = next_pos + 1
                 fed = step + 1
             token_lists, logprob_lists = out_tokens.tolist(), out_logprobs.tolist()
@@ -394,20 +421,25 @@ class HFBackend(GenerationBackend):
             replies = []
             for i in range(rows):
                 row = texts[i] if texts is not None else _Row()
-                row.tokens, row.logprobs = token_lists[i][:counts[i]], logprob_lists[i][:counts[i]]
+                row.tokens, row.logprobs = token_lists[i][: counts[i]], logprob_lists[i][: counts[i]]
                 if stopped[i]:
                     row.reason, row.by_token = "stop", True
                 replies.append(row)
             # Every reply token but the last was fed to the model: that is what the cache holds.
-            self._store(cache_keys, cache, full_mask[:, :width + fed],
-                        [prompt + row.tokens[:-1] for prompt, row in zip(prompts, replies)])
+            self._store(
+                cache_keys,
+                cache,
+                full_mask[:, : width + fed],
+                [prompt + row.tokens[:-1] for prompt, row in zip(prompts, replies)],
+            )
         finally:
             if was_training:
                 self.model.train()
         return [self._completion(row) for row in replies]
 
-    def _check_stop_strings(self, rows: list[_Row], tokens: torch.Tensor, alive: torch.Tensor,
-                            stop_strings: tuple[str, ...]) -> None:
+    def _check_stop_strings(
+        self, rows: list[_Row], tokens: torch.Tensor, alive: torch.Tensor, stop_strings: tuple[str, ...]
+    ) -> None:
         """Append each live row's new token to its text; rows whose text now holds a stop string
         end (`alive` is updated in place). Rows that a stop token just ended are left as they are."""
         flags = alive.tolist()
@@ -425,12 +457,18 @@ class HFBackend(GenerationBackend):
         text = self.tokenizer.decode(row.tokens, skip_special_tokens=True)
         if row.stop is not None and row.stop in text:
             text = text[: text.index(row.stop)]
-        return Completion(token_ids=row.tokens, logprobs=row.logprobs, text=text, finish_reason=row.reason,
-                          stopped_by_token=row.by_token)
+        return Completion(
+            token_ids=row.tokens,
+            logprobs=row.logprobs,
+            text=text,
+            finish_reason=row.reason,
+            stopped_by_token=row.by_token,
+        )
 
     @torch.inference_mode()
-    def score(self, contexts: list[list[int]], candidates: list[list[list[int]]],
-              cache_keys: list[Hashable] | None = None) -> list[list[list[float]]]:
+    def score(
+        self, contexts: list[list[int]], candidates: list[list[list[int]]], cache_keys: list[Hashable] | None = None
+    ) -> list[list[list[float]]]:
         """Prefill each context once (reusing cached prefixes), then run every candidate on a copy
         of its context's cache."""
         if not contexts:
@@ -452,8 +490,8 @@ class HFBackend(GenerationBackend):
             cand_ids = torch.full((len(flat), longest), self.pad_id, dtype=torch.long)
             cand_mask = torch.zeros((len(flat), longest), dtype=torch.long)
             for row, cand in enumerate(flat):
-                cand_ids[row, :len(cand)] = torch.tensor(cand, dtype=torch.long)
-                cand_mask[row, :len(cand)] = 1
+                cand_ids[row, : len(cand)] = torch.tensor(cand, dtype=torch.long)
+                cand_mask[row, : len(cand)] = 1
             cand_ids = cand_ids.to(device)
             full_mask = torch.cat([mask[owner_index], cand_mask.to(device)], dim=1)
             cand_pos = next_pos[owner_index] + torch.arange(longest, device=device)[None, :]
@@ -469,5 +507,5 @@ class HFBackend(GenerationBackend):
                 self.model.train()
         out: list[list[list[float]]] = [[] for _ in contexts]
         for i, cand, values in zip(owner, flat, per_token):
-            out[i].append(values[:len(cand)])
+            out[i].append(values[: len(cand)])
         return out

@@ -22,16 +22,22 @@ from rldojo.errors import UserError
 from rldojo.llm.chat import ChatFormat
 from rldojo.llm.config import LoraSettings, ModelConfig
 
-_WEIGHT_FILES = ("model.safetensors", "model.safetensors.index.json", "pytorch_model.bin",
-                 "pytorch_model.bin.index.json")
+_WEIGHT_FILES = (
+    "model.safetensors",
+    "model.safetensors.index.json",
+    "pytorch_model.bin",
+    "pytorch_model.bin.index.json",
+)
 
 
 def check_model_dir(path: str) -> Path:
     """The folder of a local Hugging Face causal LM, or a UserError saying what is missing."""
     folder = Path(path).expanduser()
-    hint = ("model.path must be `tiny` (rldojo's own small model, built locally) or a local folder with a "
-            "Hugging Face causal LM: config.json, weights (model.safetensors or pytorch_model.bin) and the "
-            "tokenizer files. Nothing is downloaded; save a model with `save_pretrained` first.")
+    hint = (
+        "model.path must be `tiny` (rldojo's own small model, built locally) or a local folder with a "
+        "Hugging Face causal LM: config.json, weights (model.safetensors or pytorch_model.bin) and the "
+        "tokenizer files. Nothing is downloaded; save a model with `save_pretrained` first."
+    )
     if not folder.exists():
         raise UserError(f"model path '{path}' does not exist. {hint}")
     if not folder.is_dir():
@@ -43,8 +49,9 @@ def check_model_dir(path: str) -> Path:
     except (OSError, json.JSONDecodeError) as exc:
         raise UserError(f"model path '{path}': config.json cannot be read ({exc}). {hint}") from None
     if not isinstance(config, dict) or "model_type" not in config:
-        raise UserError(f"model path '{path}': config.json names no model_type, so it is not a transformers "
-                        f"model. {hint}")
+        raise UserError(
+            f"model path '{path}': config.json names no model_type, so it is not a transformers model. {hint}"
+        )
     if not any((folder / name).is_file() for name in _WEIGHT_FILES):
         raise UserError(f"model path '{path}' has a config but no weights ({', '.join(_WEIGHT_FILES[::2])}). {hint}")
     if not any((folder / name).is_file() for name in ("tokenizer.json", "tokenizer_config.json", "tokenizer.model")):
@@ -63,15 +70,23 @@ def context_limit(config: Any) -> int | None:
 
 def check_context(max_model_len: int, limit: int | None, where: str) -> None:
     if limit is not None and max_model_len > limit:
-        raise UserError(f"model.max_model_len={max_model_len} asks for more context than {where} has "
-                        f"({limit} tokens). Set model.max_model_len to at most {limit}.")
+        raise UserError(
+            f"model.max_model_len={max_model_len} asks for more context than {where} has "
+            f"({limit} tokens). Set model.max_model_len to at most {limit}."
+        )
 
 
 def peft_config(settings: LoraSettings):
     from peft import LoraConfig
 
-    return LoraConfig(r=settings.r, lora_alpha=settings.alpha, lora_dropout=settings.dropout,
-                      target_modules=settings.target_modules, task_type="CAUSAL_LM", bias="none")
+    return LoraConfig(
+        r=settings.r,
+        lora_alpha=settings.alpha,
+        lora_dropout=settings.dropout,
+        target_modules=settings.target_modules,
+        task_type="CAUSAL_LM",
+        bias="none",
+    )
 
 
 @dataclass
@@ -180,8 +195,9 @@ def load_language_model(cfg: ModelConfig, seed: int, tiny_source: Callable[[], A
             tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
             model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
         except (OSError, ValueError, KeyError) as exc:
-            raise UserError(f"model path '{cfg.path}' could not be loaded as a causal language model: "
-                            f"{str(exc).splitlines()[0]}") from None
+            raise UserError(
+                f"model path '{cfg.path}' could not be loaded as a causal language model: {str(exc).splitlines()[0]}"
+            ) from None
         where = f"the model at '{cfg.path}'"
     check_context(cfg.max_model_len, context_limit(model.config), where)
     if tokenizer.pad_token_id is None:
@@ -193,6 +209,11 @@ def load_language_model(cfg: ModelConfig, seed: int, tiny_source: Callable[[], A
     lm = LanguageModel(model=model, tokenizer=tokenizer, chat=chat, max_model_len=cfg.max_model_len)
     if cfg.lora is not None:
         lm.add_adapters(cfg.lora)
-    logger.info("model {}: {:,} parameters ({:,} trainable){}", cfg.path, lm.parameter_count(),
-                sum(p.numel() for p in lm.trainable_parameters()), ", LoRA" if cfg.lora else "")
+    logger.info(
+        "model {}: {:,} parameters ({:,} trainable){}",
+        cfg.path,
+        lm.parameter_count(),
+        sum(p.numel() for p in lm.trainable_parameters()),
+        ", LoRA" if cfg.lora else "",
+    )
     return lm

@@ -49,7 +49,7 @@ def marked_text(reply: str) -> str | None:
     found = list(_MARKER.finditer(reply))
     if not found:
         return None
-    rest = reply[found[-1].end():].strip()
+    rest = reply[found[-1].end() :].strip()
     return rest.split("\n", 1)[0].strip().strip("`").strip()
 
 
@@ -78,6 +78,7 @@ def parse_action(reply: str, available: list[str], fallback: bool = True) -> Par
             return ParsedAction(around[0], "substring")
     words = _words(target)
     if words:
+
         def overlap(action: str) -> float:
             other = _words(action)
             return len(words & other) / len(words | other) if other else 0.0

@@ -12,10 +12,9 @@ from dataclasses import dataclass
 ACTION_MARKER = "Action:"
 
 _SYSTEM = {
-    "act": "You act in a text world. Answer each observation with one action, written as "
-           f"`{ACTION_MARKER} <action>`.",
+    "act": f"You act in a text world. Answer each observation with one action, written as `{ACTION_MARKER} <action>`.",
     "react": "You act in a text world. Answer each observation with one short line `Thought: <reasoning>` "
-             f"and then `{ACTION_MARKER} <action>`.",
+    f"and then `{ACTION_MARKER} <action>`.",
     "raw": "Solve the task. Answer with the solution only.",
 }
 
@@ -49,5 +48,4 @@ def make_template(kind: str, system: str | None, show_actions: bool, single_turn
     """The template for a spec's `prompt` section; `auto` is raw for single-turn envs, act otherwise."""
     if kind == "auto":
         kind = "raw" if single_turn else "act"
-    return PromptTemplate(kind=kind, system=system if system is not None else _SYSTEM[kind],
-                          show_actions=show_actions)
+    return PromptTemplate(kind=kind, system=system if system is not None else _SYSTEM[kind], show_actions=show_actions)

@@ -76,8 +76,14 @@ class EpisodeBuilder:
     """Grows one episode by appending; earlier tokens never change."""
 
     def __init__(self, prompt_ids: list[int], task_id: int = 0, group: int = 0) -> None:
-        self.episode = Episode(task_id=task_id, group=group, token_ids=list(prompt_ids), mask=[0] * len(prompt_ids),
-                               logprobs=[0.0] * len(prompt_ids), prompt_len=len(prompt_ids))
+        self.episode = Episode(
+            task_id=task_id,
+            group=group,
+            token_ids=list(prompt_ids),
+            mask=[0] * len(prompt_ids),
+            logprobs=[0.0] * len(prompt_ids),
+            prompt_len=len(prompt_ids),
+        )
 
     def add_reply(self, ids: list[int], logprobs: list[float] | None = None) -> None:
         ep = self.episode
@@ -115,7 +121,8 @@ class Actor:
                 f"the first observation of {self.env_name} is {len(prompt_ids)} tokens with the prompt, and a "
                 f"reply may add {max_new_tokens}: more than model.max_model_len={self.max_model_len}. Raise "
                 "model.max_model_len (up to the model's own limit), lower generation.max_new_tokens, or shorten "
-                "the observation (e.g. prompt.show_actions: false).")
+                "the observation (e.g. prompt.show_actions: false)."
+            )
 
 
 def _available(info: dict) -> list[str]:
@@ -131,8 +138,14 @@ class RolloutStats:
     generate_calls: int = 0
 
 
-def play(actor: Actor, envs: list[gym.Env], starts: list[EpisodeStart], params: SamplingParams,
-         generator: torch.Generator | None = None, stats: RolloutStats | None = None) -> list[Episode]:
+def play(
+    actor: Actor,
+    envs: list[gym.Env],
+    starts: list[EpisodeStart],
+    params: SamplingParams,
+    generator: torch.Generator | None = None,
+    stats: RolloutStats | None = None,
+) -> list[Episode]:
     """Play one episode per start over `envs` (at most len(envs) at once); episodes come back in
     the order of `starts`."""
     started = time.perf_counter()
@@ -148,8 +161,7 @@ def play(actor: Actor, envs: list[gym.Env], starts: list[EpisodeStart], params: 
             obs, info = envs[slot].reset(seed=start.seed, options={"task_id": start.task_id})
             prompt = actor.prompt(obs, info)
             actor.check_fits(prompt, params.max_new_tokens)
-            slots[slot] = {"index": index, "builder": EpisodeBuilder(prompt, start.task_id, start.group),
-                           "info": info}
+            slots[slot] = {"index": index, "builder": EpisodeBuilder(prompt, start.task_id, start.group), "info": info}
             return
         slots[slot] = None
 
@@ -186,8 +198,7 @@ def play(actor: Actor, envs: list[gym.Env], starts: list[EpisodeStart], params: 
             state["info"] = info
             done = terminated or truncated
             if not done:
-                suffix = actor.chat.turn_ids(actor.template.user_message(obs, _available(info)),
-                                             reply.stopped_by_token)
+                suffix = actor.chat.turn_ids(actor.template.user_message(obs, _available(info)), reply.stopped_by_token)
                 if len(ep) + len(suffix) + params.max_new_tokens > actor.max_model_len:
                     ep.context_full, truncated, done = True, True, True
                 else:
@@ -201,14 +212,22 @@ def play(actor: Actor, envs: list[gym.Env], starts: list[EpisodeStart], params: 
     return [ep for ep in results if ep is not None]
 
 
-def _choose(actor: Actor, infos: list[dict], contexts: list[list[int]], temperature: float,
-            rng: np.random.Generator, keys: list | None = None) -> list[Completion]:
+def _choose(
+    actor: Actor,
+    infos: list[dict],
+    contexts: list[list[int]],
+    temperature: float,
+    rng: np.random.Generator,
+    keys: list | None = None,
+) -> list[Completion]:
     """`choose` mode: score every available action's reply, sample one from the softmax."""
     options = [_available(info) for info in infos]
     for opts in options:
         if not opts:
-            raise UserError(f"generation.action_mode 'choose' needs a world that lists its available actions, "
-                            f"but {actor.env_name} listed none at some turn; use action_mode: generate.")
+            raise UserError(
+                f"generation.action_mode 'choose' needs a world that lists its available actions, "
+                f"but {actor.env_name} listed none at some turn; use action_mode: generate."
+            )
     candidates = [[actor.chat.reply_ids(actor.template.write_action(a)) for a in opts] for opts in options]
     scores = actor.backend.score(contexts, candidates, cache_keys=keys)
     replies = []
@@ -220,13 +239,21 @@ def _choose(actor: Actor, infos: list[dict], contexts: list[list[int]], temperat
             logits = totals / temperature
             probs = np.exp(logits - logits.max())
             pick = int(rng.choice(len(opts), p=probs / probs.sum()))
-        replies.append(Completion(token_ids=cands[pick], logprobs=list(per_token[pick]), text=opts[pick],
-                                  finish_reason="stop", stopped_by_token=actor.chat.closes_reply(cands[pick])))
+        replies.append(
+            Completion(
+                token_ids=cands[pick],
+                logprobs=list(per_token[pick]),
+                text=opts[pick],
+                finish_reason="stop",
+                stopped_by_token=actor.chat.closes_reply(cands[pick]),
+            )
+        )
     return replies
 
 
-def demonstration(actor: Actor, env: gym.Env, start: EpisodeStart,
-                  expert: Callable[[dict], str | None] | None = None) -> Episode | None:
+def demonstration(
+    actor: Actor, env: gym.Env, start: EpisodeStart, expert: Callable[[dict], str | None] | None = None
+) -> Episode | None:
     """The expert's episode on `start` as an Episode (mask 1 on the expert's replies); None if the
     world has no expert. The reply is written in the template's form."""
     obs, info = env.reset(seed=start.seed, options={"task_id": start.task_id})

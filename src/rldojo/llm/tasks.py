@@ -49,15 +49,19 @@ class TaskStream:
                 return EpisodeStart(seed=seed, task_id=task_id)
         split = "held-out" if self.held_out else "training"
         name = self.env.spec.id if self.env.spec else "the env"
-        raise UserError(f"no {split} task found in {_MAX_DRAWS} draws of {name}: "
-                        f"the world offers too few tasks for tasks.held_out={self.fraction}. Allow more tasks "
-                        "(e.g. more depths or levels) or change tasks.held_out.")
+        raise UserError(
+            f"no {split} task found in {_MAX_DRAWS} draws of {name}: "
+            f"the world offers too few tasks for tasks.held_out={self.fraction}. Allow more tasks "
+            "(e.g. more depths or levels) or change tasks.held_out."
+        )
 
     def groups(self, count: int, group_size: int, first_group: int = 0) -> list[EpisodeStart]:
         """`count` tasks, each repeated `group_size` times with different episode seeds."""
         starts = []
         for g in range(count):
             task = self.next()
-            starts += [EpisodeStart(seed=task.seed * 1_000 + k, task_id=task.task_id, group=first_group + g)
-                       for k in range(group_size)]
+            starts += [
+                EpisodeStart(seed=task.seed * 1_000 + k, task_id=task.task_id, group=first_group + g)
+                for k in range(group_size)
+            ]
         return starts

@@ -37,9 +37,15 @@ def cache_root() -> Path:
     return Path(os.environ.get("RLDOJO_CACHE", Path.home() / ".cache" / "rldojo"))
 
 
-def corpus_lines(env_factory: Callable[[], Any], episodes: int, accept_task: Callable[[int], bool],
-                 extra_text: list[str], user_text: Callable[[str, dict], str], reply_text: Callable[[str], str],
-                 seed: int = 0) -> Iterator[str]:
+def corpus_lines(
+    env_factory: Callable[[], Any],
+    episodes: int,
+    accept_task: Callable[[int], bool],
+    extra_text: list[str],
+    user_text: Callable[[str, dict], str],
+    reply_text: Callable[[str], str],
+    seed: int = 0,
+) -> Iterator[str]:
     """What the model will read and write in expert episodes (random ones where the world has no
     expert) on training tasks: user messages and replies as the prompt template writes them."""
     yield from extra_text
@@ -70,8 +76,16 @@ def corpus_lines(env_factory: Callable[[], Any], episodes: int, accept_task: Cal
 
 
 def _fingerprint(settings: TinyModelSettings, env_key: str, extra_text: list[str]) -> str:
-    payload = json.dumps({"v": CORPUS_VERSION, "vocab": settings.vocab_size, "episodes": settings.corpus_episodes,
-                          "env": env_key, "extra": extra_text}, sort_keys=True)
+    payload = json.dumps(
+        {
+            "v": CORPUS_VERSION,
+            "vocab": settings.vocab_size,
+            "episodes": settings.corpus_episodes,
+            "env": env_key,
+            "extra": extra_text,
+        },
+        sort_keys=True,
+    )
     return hashlib.sha256(payload.encode()).hexdigest()[:16]
 
 
@@ -83,24 +97,39 @@ def train_tokenizer(lines: Iterator[str], vocab_size: int, max_length: int):
     core = Tokenizer(models.BPE())
     core.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     core.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIAL_TOKENS),
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet(), show_progress=False)
+    trainer = trainers.BpeTrainer(
+        vocab_size=vocab_size,
+        special_tokens=list(SPECIAL_TOKENS),
+        initial_alphabet=pre_tokenizers.ByteLevel.alphabet(),
+        show_progress=False,
+    )
     core.train_from_iterator(lines, trainer=trainer)
-    tokenizer = PreTrainedTokenizerFast(tokenizer_object=core, eos_token="<|end|>", pad_token="<|pad|>",
-                                        model_max_length=max_length)
+    tokenizer = PreTrainedTokenizerFast(
+        tokenizer_object=core, eos_token="<|end|>", pad_token="<|pad|>", model_max_length=max_length
+    )
     tokenizer.chat_template = CHAT_TEMPLATE
     return tokenizer
 
 
-def tiny_tokenizer_dir(settings: TinyModelSettings, env_key: str, env_factory: Callable[[], Any],
-                       accept_task: Callable[[int], bool], extra_text: list[str],
-                       user_text: Callable[[str, dict], str], reply_text: Callable[[str], str]) -> Path:
+def tiny_tokenizer_dir(
+    settings: TinyModelSettings,
+    env_key: str,
+    env_factory: Callable[[], Any],
+    accept_task: Callable[[int], bool],
+    extra_text: list[str],
+    user_text: Callable[[str, dict], str],
+    reply_text: Callable[[str], str],
+) -> Path:
     """The cached tokenizer folder for this env, template and shape; trained first if missing."""
     folder = cache_root() / "tiny" / _fingerprint(settings, env_key, extra_text)
     if (folder / "tokenizer.json").is_file():
         return folder
-    logger.info("training the tiny model's tokenizer ({} tokens) on {} expert episodes of {}", settings.vocab_size,
-                settings.corpus_episodes, env_key)
+    logger.info(
+        "training the tiny model's tokenizer ({} tokens) on {} expert episodes of {}",
+        settings.vocab_size,
+        settings.corpus_episodes,
+        env_key,
+    )
     lines = corpus_lines(env_factory, settings.corpus_episodes, accept_task, extra_text, user_text, reply_text)
     tokenizer = train_tokenizer(lines, settings.vocab_size, settings.max_position_embeddings)
     folder.parent.mkdir(parents=True, exist_ok=True)
@@ -119,11 +148,18 @@ def tiny_model(settings: TinyModelSettings, tokenizer, seed: int):
     from transformers import LlamaConfig, LlamaForCausalLM
 
     config = LlamaConfig(
-        vocab_size=len(tokenizer), hidden_size=settings.hidden_size, num_hidden_layers=settings.layers,
-        num_attention_heads=settings.heads, num_key_value_heads=settings.heads,
-        intermediate_size=settings.intermediate_size, max_position_embeddings=settings.max_position_embeddings,
-        tie_word_embeddings=True, pad_token_id=tokenizer.pad_token_id, eos_token_id=tokenizer.eos_token_id,
-        bos_token_id=None, attention_dropout=0.0,
+        vocab_size=len(tokenizer),
+        hidden_size=settings.hidden_size,
+        num_hidden_layers=settings.layers,
+        num_attention_heads=settings.heads,
+        num_key_value_heads=settings.heads,
+        intermediate_size=settings.intermediate_size,
+        max_position_embeddings=settings.max_position_embeddings,
+        tie_word_embeddings=True,
+        pad_token_id=tokenizer.pad_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        bos_token_id=None,
+        attention_dropout=0.0,
     )
     state = torch.random.get_rng_state()
     torch.manual_seed(seed)

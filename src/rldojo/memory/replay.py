@@ -14,8 +14,14 @@ import torch
 class ReplayBuffer:
     """Ring buffer of (obs, action, reward, next_obs, done) transitions, sampled uniformly."""
 
-    def __init__(self, capacity: int, obs_shape: tuple[int, ...], action_shape: tuple[int, ...],
-                 action_dtype: np.dtype, obs_dtype: np.dtype = np.float32) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        obs_shape: tuple[int, ...],
+        action_shape: tuple[int, ...],
+        action_dtype: np.dtype,
+        obs_dtype: np.dtype = np.float32,
+    ) -> None:
         self.capacity = int(capacity)
         self.obs = np.zeros((self.capacity, *obs_shape), dtype=obs_dtype)
         self.next_obs = np.zeros((self.capacity, *obs_shape), dtype=obs_dtype)
@@ -28,8 +34,9 @@ class ReplayBuffer:
     def __len__(self) -> int:
         return self.size
 
-    def add(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
-            dones: np.ndarray) -> np.ndarray:
+    def add(
+        self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray, dones: np.ndarray
+    ) -> np.ndarray:
         """Store a batch of transitions (one per env); returns the slots written."""
         count = len(rewards)
         slots = (self.position + np.arange(count)) % self.capacity
@@ -44,9 +51,12 @@ class ReplayBuffer:
 
     def _gather(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
         return {
-            "obs": torch.from_numpy(self.obs[idx]), "actions": torch.from_numpy(self.actions[idx]),
-            "rewards": torch.from_numpy(self.rewards[idx]), "next_obs": torch.from_numpy(self.next_obs[idx]),
-            "dones": torch.from_numpy(self.dones[idx]), "indices": torch.from_numpy(idx),
+            "obs": torch.from_numpy(self.obs[idx]),
+            "actions": torch.from_numpy(self.actions[idx]),
+            "rewards": torch.from_numpy(self.rewards[idx]),
+            "next_obs": torch.from_numpy(self.next_obs[idx]),
+            "dones": torch.from_numpy(self.dones[idx]),
+            "indices": torch.from_numpy(idx),
         }
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
@@ -57,9 +67,15 @@ class ReplayBuffer:
 
     def state_dict(self) -> dict:
         n = self.size
-        return {"obs": torch.from_numpy(self.obs[:n].copy()), "next_obs": torch.from_numpy(self.next_obs[:n].copy()),
-                "actions": torch.from_numpy(self.actions[:n].copy()), "rewards": torch.from_numpy(self.rewards[:n].copy()),
-                "dones": torch.from_numpy(self.dones[:n].copy()), "position": self.position, "size": n}
+        return {
+            "obs": torch.from_numpy(self.obs[:n].copy()),
+            "next_obs": torch.from_numpy(self.next_obs[:n].copy()),
+            "actions": torch.from_numpy(self.actions[:n].copy()),
+            "rewards": torch.from_numpy(self.rewards[:n].copy()),
+            "dones": torch.from_numpy(self.dones[:n].copy()),
+            "position": self.position,
+            "size": n,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         n = int(state["size"])
@@ -113,9 +129,16 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     """Proportional prioritized replay (Schaul et al., 2016): P(i) ~ p_i^alpha, importance weights
     (N P(i))^-beta normalised by their max, beta annealed to 1 by the agent."""
 
-    def __init__(self, capacity: int, obs_shape: tuple[int, ...], action_shape: tuple[int, ...],
-                 action_dtype: np.dtype, alpha: float = 0.6, epsilon: float = 1e-6,
-                 obs_dtype: np.dtype = np.float32) -> None:
+    def __init__(
+        self,
+        capacity: int,
+        obs_shape: tuple[int, ...],
+        action_shape: tuple[int, ...],
+        action_dtype: np.dtype,
+        alpha: float = 0.6,
+        epsilon: float = 1e-6,
+        obs_dtype: np.dtype = np.float32,
+    ) -> None:
         super().__init__(capacity, obs_shape, action_shape, action_dtype, obs_dtype)
         self.alpha, self.epsilon = alpha, epsilon
         self.tree = SumTree(self.capacity)
@@ -124,7 +147,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     def add(self, obs, actions, rewards, next_obs, dones) -> np.ndarray:
         slots = super().add(obs, actions, rewards, next_obs, dones)
         # New experience gets the highest priority seen, so it is replayed at least once soon.
-        self.tree.update(slots, np.full(len(slots), self.max_priority ** self.alpha))
+        self.tree.update(slots, np.full(len(slots), self.max_priority**self.alpha))
         return slots
 
     def sample(self, batch_size: int, rng: np.random.Generator, beta: float = 0.4) -> dict[str, torch.Tensor]:
@@ -142,7 +165,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:
         priorities = np.abs(td_errors) + self.epsilon
         self.max_priority = max(self.max_priority, float(priorities.max()))
-        self.tree.update(np.asarray(indices), priorities ** self.alpha)
+        self.tree.update(np.asarray(indices), priorities**self.alpha)
 
     def state_dict(self) -> dict:
         state = super().state_dict()

@@ -14,9 +14,16 @@ import torch
 class RolloutBuffer:
     """`rollout_steps` x `num_envs` transitions, then GAE over them in one backward pass."""
 
-    def __init__(self, rollout_steps: int, num_envs: int, obs_dim: int | tuple[int, ...],
-                 action_shape: tuple[int, ...], action_dtype: np.dtype, obs_dtype: np.dtype = np.float32,
-                 hidden_size: int = 0) -> None:
+    def __init__(
+        self,
+        rollout_steps: int,
+        num_envs: int,
+        obs_dim: int | tuple[int, ...],
+        action_shape: tuple[int, ...],
+        action_dtype: np.dtype,
+        obs_dtype: np.dtype = np.float32,
+        hidden_size: int = 0,
+    ) -> None:
         """`obs_dim`: width of a flat observation, or the shape of an image one (with `obs_dtype` uint8);
         `hidden_size` > 0 keeps what a recurrent policy needs."""
         self.rollout_steps, self.num_envs = rollout_steps, num_envs
@@ -38,9 +45,15 @@ class RolloutBuffer:
     def full(self) -> bool:
         return self.step == self.rollout_steps
 
-    def add_policy_step(self, obs: np.ndarray, actions: np.ndarray, log_probs: np.ndarray,
-                        values: np.ndarray, starts: np.ndarray | None = None,
-                        hidden: np.ndarray | None = None) -> None:
+    def add_policy_step(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        log_probs: np.ndarray,
+        values: np.ndarray,
+        starts: np.ndarray | None = None,
+        hidden: np.ndarray | None = None,
+    ) -> None:
         """One acting step. Recurrent: `starts` marks envs whose episode begins at this observation and
         `hidden` is the state the policy held before it (kept for step 0 only)."""
         if self.recurrent:
@@ -57,8 +70,9 @@ class RolloutBuffer:
         self.dones[self.step] = dones
         self.step += 1
 
-    def advantages_and_returns(self, last_values: np.ndarray, gamma: float,
-                               gae_lambda: float) -> tuple[np.ndarray, np.ndarray]:
+    def advantages_and_returns(
+        self, last_values: np.ndarray, gamma: float, gae_lambda: float
+    ) -> tuple[np.ndarray, np.ndarray]:
         """GAE(gamma, lambda). A done step does not bootstrap from the next (new-episode) state;
         truncated episodes were bootstrapped into their last reward by the agent."""
         advantages = np.zeros_like(self.rewards)
@@ -74,21 +88,29 @@ class RolloutBuffer:
 
     def flat_tensors(self, advantages: np.ndarray, returns: np.ndarray) -> dict[str, torch.Tensor]:
         """All transitions as [rollout_steps * num_envs, ...] tensors (zero-copy views)."""
+
         def flat(array: np.ndarray) -> torch.Tensor:
             return torch.from_numpy(array.reshape((-1,) + array.shape[2:]))
 
         return {
-            "obs": flat(self.obs), "actions": flat(self.actions), "log_probs": flat(self.log_probs),
-            "values": flat(self.values), "advantages": flat(advantages), "returns": flat(returns),
+            "obs": flat(self.obs),
+            "actions": flat(self.actions),
+            "log_probs": flat(self.log_probs),
+            "values": flat(self.values),
+            "advantages": flat(advantages),
+            "returns": flat(returns),
         }
 
     def sequence_tensors(self, advantages: np.ndarray, returns: np.ndarray) -> dict[str, torch.Tensor]:
         """All transitions as [rollout_steps, num_envs, ...] tensors (zero-copy views), with `starts`
         and the initial `hidden` [num_envs, H] when recurrent: select env columns for sequence minibatches."""
         data = {
-            "obs": torch.from_numpy(self.obs), "actions": torch.from_numpy(self.actions),
-            "log_probs": torch.from_numpy(self.log_probs), "values": torch.from_numpy(self.values),
-            "advantages": torch.from_numpy(advantages), "returns": torch.from_numpy(returns),
+            "obs": torch.from_numpy(self.obs),
+            "actions": torch.from_numpy(self.actions),
+            "log_probs": torch.from_numpy(self.log_probs),
+            "values": torch.from_numpy(self.values),
+            "advantages": torch.from_numpy(advantages),
+            "returns": torch.from_numpy(returns),
         }
         if self.recurrent:
             data.update(starts=torch.from_numpy(self.starts), hidden=torch.from_numpy(self.initial_hidden))

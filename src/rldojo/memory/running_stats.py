@@ -28,9 +28,11 @@ class RunningMeanStd:
 
     def state_dict(self) -> dict:
         # Tensors, so checkpoints keep loading with torch.load(weights_only=True).
-        return {"mean": torch.from_numpy(np.array(self.mean, dtype=np.float64)),
-                "var": torch.from_numpy(np.array(self.var, dtype=np.float64)),
-                "count": self.count}
+        return {
+            "mean": torch.from_numpy(np.array(self.mean, dtype=np.float64)),
+            "var": torch.from_numpy(np.array(self.var, dtype=np.float64)),
+            "count": self.count,
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.mean = _array(state["mean"])

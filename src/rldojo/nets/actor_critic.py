@@ -72,8 +72,9 @@ class ActorCritic(nn.Module):
     def initial_state(self, batch: int) -> torch.Tensor:
         return torch.zeros(batch, self.hidden_size)
 
-    def sequence(self, obs: torch.Tensor, starts: torch.Tensor,
-                 hidden: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    def sequence(
+        self, obs: torch.Tensor, starts: torch.Tensor, hidden: torch.Tensor
+    ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
         """Recurrent pass over `obs` [T, B, ...] from `hidden` [B, H]; `starts` [T, B] is 1 where step t
         begins an episode (the state is zeroed before it). -> (head output [T*B, ...], values [T*B],
         last hidden state [B, H]), rows in (t, b) order like the rollout buffer's flat view."""
@@ -86,4 +87,3 @@ class ActorCritic(nn.Module):
             outputs.append(hidden)
         actor_features, critic_features = self._features(torch.cat(outputs))
         return self.actor(actor_features), self.critic(critic_features).squeeze(-1), hidden
-

@@ -32,8 +32,10 @@ def net_type(space: gym.Space, cfg: NetConfig) -> str:
     if cfg.type == "auto":
         return "cnn" if is_image_space(space) else "mlp"
     if cfg.type == "cnn" and not is_image_space(space):
-        raise TypeError(f"net.type cnn takes uint8 image observations (a Box of shape (C, H, W), (H, W) or "
-                        f"(H, W, C)), got {space}; use net.type mlp (or auto) for this env.")
+        raise TypeError(
+            f"net.type cnn takes uint8 image observations (a Box of shape (C, H, W), (H, W) or "
+            f"(H, W, C)), got {space}; use net.type mlp (or auto) for this env."
+        )
     return cfg.type
 
 
@@ -61,9 +63,12 @@ class NatureCNN(nn.Module):
         (channels, height, width), self.channels_last = _channels_first_shape(tuple(space.shape))
         self.add_channel = len(space.shape) == 2
         self.convs = nn.Sequential(
-            _conv(channels, 32, 8, 4), nn.ReLU(),
-            _conv(32, 64, 4, 2), nn.ReLU(),
-            _conv(64, 64, 3, 1), nn.ReLU(),
+            _conv(channels, 32, 8, 4),
+            nn.ReLU(),
+            _conv(32, 64, 4, 2),
+            nn.ReLU(),
+            _conv(64, 64, 3, 1),
+            nn.ReLU(),
             nn.Flatten(),
         )
         with torch.no_grad():

@@ -94,8 +94,9 @@ class TwinMLP(nn.Module):
         and both heads run as one autograd node."""
         if self.activation_name in _TwinTrunk.activations and torch.is_grad_enabled():
             weights, biases = self._layers()
-            return _TwinTrunk.apply(self.activation_name, True, x, *weights, *biases,
-                                    head_a.weight, head_a.bias, head_b.weight, head_b.bias)
+            return _TwinTrunk.apply(
+                self.activation_name, True, x, *weights, *biases, head_a.weight, head_a.bias, head_b.weight, head_b.bias
+            )
         features_a, features_b = self(x)
         return head_a(features_a), head_b(features_b)
 
@@ -134,28 +135,30 @@ class _TwinTrunk(torch.autograd.Function):
     def forward(ctx, activation: str, heads: bool, x: torch.Tensor, *params: torch.Tensor):
         layers = (len(params) - (4 if heads else 0)) // 2
         weights = params[:layers]
-        h, inputs, outputs = _twin_layers(activation, x, weights, params[layers:2 * layers])
+        h, inputs, outputs = _twin_layers(activation, x, weights, params[layers : 2 * layers])
         ctx.activation, ctx.heads, ctx.layers = activation, heads, layers
         if not heads:
             ctx.save_for_backward(*inputs, *outputs, *weights)
             return h
-        weight_a, bias_a, weight_b, bias_b = params[2 * layers:]
+        weight_a, bias_a, weight_b, bias_b = params[2 * layers :]
         ctx.save_for_backward(*inputs, *outputs, *weights, weight_a, weight_b)
         return torch.addmm(bias_a, h[0], weight_a.t()), torch.addmm(bias_b, h[1], weight_b.t())
 
     @staticmethod
     def backward(ctx, *output_grads: torch.Tensor):
         saved, layers = ctx.saved_tensors, ctx.layers
-        inputs, outputs, weights = saved[:layers], saved[layers:2 * layers], saved[2 * layers:3 * layers]
+        inputs, outputs, weights = saved[:layers], saved[layers : 2 * layers], saved[2 * layers : 3 * layers]
         needs = ctx.needs_input_grad[3:]  # weights..., biases..., [head params]
         head_grads: list[torch.Tensor | None] = []
         if ctx.heads:
-            (grad_a, grad_b), (weight_a, weight_b) = output_grads, saved[3 * layers:]
+            (grad_a, grad_b), (weight_a, weight_b) = output_grads, saved[3 * layers :]
             features = outputs[-1]
-            head_grads = [grad_a.t() @ features[0] if needs[2 * layers] else None,
-                          grad_a.sum(0) if needs[2 * layers + 1] else None,
-                          grad_b.t() @ features[1] if needs[2 * layers + 2] else None,
-                          grad_b.sum(0) if needs[2 * layers + 3] else None]
+            head_grads = [
+                grad_a.t() @ features[0] if needs[2 * layers] else None,
+                grad_a.sum(0) if needs[2 * layers + 1] else None,
+                grad_b.t() @ features[1] if needs[2 * layers + 2] else None,
+                grad_b.sum(0) if needs[2 * layers + 3] else None,
+            ]
             grad = torch.stack((grad_a @ weight_a, grad_b @ weight_b))
         else:
             grad = output_grads[0]

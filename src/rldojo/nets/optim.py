@@ -37,8 +37,9 @@ def clip_gradients_(grads: list[torch.Tensor], max_norm: float) -> torch.Tensor:
     return norm
 
 
-def gradient_step(optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter], loss: torch.Tensor,
-                  max_grad_norm: float | None) -> torch.Tensor | None:
+def gradient_step(
+    optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter], loss: torch.Tensor, max_grad_norm: float | None
+) -> torch.Tensor | None:
     """`loss.backward()`, clip the global gradient norm to `max_grad_norm` (None: no clipping),
     `optimizer.step()`; returns the norm before clipping (None without clipping).
 
@@ -69,15 +70,22 @@ def _fused_adam_kernel(optimizer: torch.optim.Optimizer):
     """torch's fused Adam/AdamW kernel when `optimizer` is a plain fused one (one param group, no
     amsgrad, maximize or differentiable options), else None."""
     defaults = optimizer.defaults
-    if (type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW) or len(optimizer.param_groups) != 1
-            or not defaults.get("fused") or defaults.get("amsgrad") or defaults.get("maximize")
-            or defaults.get("differentiable") or defaults.get("capturable")):
+    if (
+        type(optimizer) not in (torch.optim.Adam, torch.optim.AdamW)
+        or len(optimizer.param_groups) != 1
+        or not defaults.get("fused")
+        or defaults.get("amsgrad")
+        or defaults.get("maximize")
+        or defaults.get("differentiable")
+        or defaults.get("capturable")
+    ):
         return None
     return torch._fused_adamw_ if type(optimizer) is torch.optim.AdamW else torch._fused_adam_
 
 
-def _fused_adam_apply(kernel, optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter],
-                      grads: list[torch.Tensor]) -> None:
+def _fused_adam_apply(
+    kernel, optimizer: torch.optim.Optimizer, params: list[torch.nn.Parameter], grads: list[torch.Tensor]
+) -> None:
     """What `torch.optim.Adam(fused=True).step()` does on CPU for one group, given the gradients."""
     group = optimizer.param_groups[0]
     exp_avgs, exp_avg_sqs, steps = [], [], []
@@ -92,9 +100,21 @@ def _fused_adam_apply(kernel, optimizer: torch.optim.Optimizer, params: list[tor
         steps.append(state["step"])
     beta1, beta2 = group["betas"]
     torch._foreach_add_(steps, 1)
-    kernel(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=float(group["lr"]),
-           beta1=float(beta1), beta2=float(beta2), weight_decay=group["weight_decay"], eps=group["eps"],
-           maximize=False)
+    kernel(
+        params,
+        grads,
+        exp_avgs,
+        exp_avg_sqs,
+        [],
+        steps,
+        amsgrad=False,
+        lr=float(group["lr"]),
+        beta1=float(beta1),
+        beta2=float(beta2),
+        weight_decay=group["weight_decay"],
+        eps=group["eps"],
+        maximize=False,
+    )
 
 
 def scheduled(start: float, schedule: str, progress: float, end: float = 0.0) -> float:

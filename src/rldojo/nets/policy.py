@@ -34,7 +34,6 @@ class CategoricalHead(nn.Module):
         actions = (uniform > log_probs.exp().cumsum(-1)).sum(-1, keepdim=True).clamp_(max=self.out_dim - 1)
         return actions.squeeze(-1), log_probs.gather(-1, actions).squeeze(-1)
 
-
     def log_prob(self, logits: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         return torch.log_softmax(logits, dim=-1).gather(-1, actions.long().unsqueeze(-1)).squeeze(-1)
 
@@ -61,7 +60,6 @@ class GaussianHead(nn.Module):
         noise = torch.randn(mean.shape, generator=generator)
         log_prob = (-0.5 * noise.pow(2) - self.log_std - 0.5 * _LOG_2PI).sum(-1)
         return mean + noise * self.log_std.exp(), log_prob
-
 
     def log_prob(self, mean: torch.Tensor, actions: torch.Tensor) -> torch.Tensor:
         z = (actions - mean) * torch.exp(-self.log_std)

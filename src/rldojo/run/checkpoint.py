@@ -44,10 +44,12 @@ def load_checkpoint(path: Path) -> dict[str, Any]:
         raise CheckpointError(
             f"checkpoint '{path}' is corrupt or truncated and cannot be read ({type(exc).__name__}: "
             f"{str(exc).splitlines()[0] if str(exc) else 'no detail'}). Use another checkpoint "
-            "(ckpt/last.pt or ckpt/best.pt) or start the run again.") from None
+            "(ckpt/last.pt or ckpt/best.pt) or start the run again."
+        ) from None
     if not isinstance(payload, dict) or payload.get("format") != FORMAT:
         raise CheckpointError(f"'{path}' is not an rldojo checkpoint (no '{FORMAT}' marker).")
     if payload.get("version") != VERSION:
-        raise CheckpointError(f"checkpoint '{path}' has format version {payload.get('version')}; this "
-                              f"rldojo reads version {VERSION}.")
+        raise CheckpointError(
+            f"checkpoint '{path}' has format version {payload.get('version')}; this rldojo reads version {VERSION}."
+        )
     return payload

@@ -18,8 +18,9 @@ def has_display() -> bool:
     return bool(os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY"))
 
 
-def record_episodes(spec: Spec, agent: TensorAgent, episodes: int, seed: int, out: Path | None,
-                    fps: int = 30) -> tuple[list[float], Path | None]:
+def record_episodes(
+    spec: Spec, agent: TensorAgent, episodes: int, seed: int, out: Path | None, fps: int = 30
+) -> tuple[list[float], Path | None]:
     """Play `episodes` greedy episodes; write frames to `out` (.gif or .mp4) or show a window."""
     to_file = out is not None or not has_display()
     if to_file and out is None:
@@ -27,9 +28,13 @@ def record_episodes(spec: Spec, agent: TensorAgent, episodes: int, seed: int, ou
     if out is not None and out.suffix.lower() not in (".gif", ".mp4"):
         raise UserError(f"--out '{out}' must end in .gif or .mp4.")
     atari = spec.env.atari_options()
-    env = make_env(spec.env.id, spec.env.kwargs, spec.env.max_episode_steps,
-                   render_mode="rgb_array" if to_file else "human",
-                   atari=atari.for_eval() if atari else False)
+    env = make_env(
+        spec.env.id,
+        spec.env.kwargs,
+        spec.env.max_episode_steps,
+        render_mode="rgb_array" if to_file else "human",
+        atari=atari.for_eval() if atari else False,
+    )
     frames: list[np.ndarray] = []
     returns: list[float] = []
     try:
@@ -63,5 +68,6 @@ def write_video(frames: list[np.ndarray], out: Path, fps: int) -> None:
     try:
         imageio.mimsave(out, frames, fps=fps)
     except (ImportError, ValueError) as exc:
-        raise UserError(f"writing mp4 needs imageio-ffmpeg (pip install 'rldojo[video]'), or use a .gif: "
-                        f"{exc}") from None
+        raise UserError(
+            f"writing mp4 needs imageio-ffmpeg (pip install 'rldojo[video]'), or use a .gif: {exc}"
+        ) from None

@@ -27,7 +27,6 @@ import numpy as np
 import torch
 from loguru import logger
 
-from rldojo.errors import UserError
 from rldojo.run import interrupt
 
 #: Offset between training and evaluation task seeds (the Session's constant).
@@ -53,18 +52,25 @@ def _make_envs(spec, count: int, shaped: bool = False) -> list:
 
 def build_lm_agent(spec, seed: int, envs: list, task_cursor: int = 0):
     """The agent of `spec` with its model loaded, playing in `envs` (training tasks from `seed`)."""
-    from rldojo.llm.tasks import TaskStream
     from rldojo.algos.lm_base import LMRuntime
+    from rldojo.llm.tasks import TaskStream
     from rldojo.run.session import build_agent
 
     probe = envs[0]
     agent = build_agent(spec, probe.observation_space, probe.action_space, spec.env.num_envs, seed)
     task_env = _make_envs(spec, 1)[0]
-    train_tasks = TaskStream(task_env, held_out=False, fraction=spec.agent.tasks.held_out, seed=seed,
-                             cursor=task_cursor)
-    runtime = LMRuntime(env_id=spec.env.id, env_kwargs=dict(spec.env.kwargs),
-                        max_episode_steps=spec.env.max_episode_steps, envs=envs, train_tasks=train_tasks,
-                        iterations=spec.train.iterations, seed=seed)
+    train_tasks = TaskStream(
+        task_env, held_out=False, fraction=spec.agent.tasks.held_out, seed=seed, cursor=task_cursor
+    )
+    runtime = LMRuntime(
+        env_id=spec.env.id,
+        env_kwargs=dict(spec.env.kwargs),
+        max_episode_steps=spec.env.max_episode_steps,
+        envs=envs,
+        train_tasks=train_tasks,
+        iterations=spec.train.iterations,
+        seed=seed,
+    )
     agent.build(runtime)
     return agent
 
@@ -93,8 +99,16 @@ def evaluate_lm(agent, starts: list) -> tuple[dict[str, Any], list]:
 # ---- the session loop ---------------------------------------------------------------------------
 def _fresh_lm_state(session) -> dict[str, Any]:
     state = session._fresh_state()
-    state.update(lm_stage=0, lm_in_stage=False, lm_ticks=0, lm_next_eval=None, lm_next_ckpt=None,
-                 task_cursor=0, stage_evals=[], stage_started_wall=None)
+    state.update(
+        lm_stage=0,
+        lm_in_stage=False,
+        lm_ticks=0,
+        lm_next_eval=None,
+        lm_next_ckpt=None,
+        task_cursor=0,
+        stage_evals=[],
+        stage_started_wall=None,
+    )
     return state
 
 
@@ -113,14 +127,31 @@ def run_lm_session(session) -> dict[str, Any]:
         if checkpoint:
             agent.load_state_dict(checkpoint["agent"])
             torch.set_rng_state(checkpoint["torch_rng"])
-            logger.info("session {} resumed at frame {}, stage {} (resume #{})", session.index, state["frame"],
-                        state["lm_stage"], state["resumes"])
-        tracker = Tracker(session.dir, agent.metric_names + ("stage",), tensorboard=spec.track.tensorboard,
-                          wandb_cfg=spec.track.wandb, run_name=f"{spec.name}-s{session.index}",
-                          resume_frame=state["frame"] if checkpoint else None)
+            logger.info(
+                "session {} resumed at frame {}, stage {} (resume #{})",
+                session.index,
+                state["frame"],
+                state["lm_stage"],
+                state["resumes"],
+            )
+        tracker = Tracker(
+            session.dir,
+            agent.metric_names + ("stage",),
+            tensorboard=spec.track.tensorboard,
+            wandb_cfg=spec.track.wandb,
+            run_name=f"{spec.name}-s{session.index}",
+            resume_frame=state["frame"] if checkpoint else None,
+        )
         starts = held_out_starts(spec, session.seed + SESSION_EVAL_OFFSET, train.eval_episodes)
-        logger.info("session {} seed {}: {} with {} envs, {} stages: {}", session.index, session.seed, spec.env.id,
-                    spec.env.num_envs, spec.agent.algo, " -> ".join(p.algo for p in agent.stage_params()))
+        logger.info(
+            "session {} seed {}: {} with {} envs, {} stages: {}",
+            session.index,
+            session.seed,
+            spec.env.id,
+            spec.env.num_envs,
+            spec.agent.algo,
+            " -> ".join(p.algo for p in agent.stage_params()),
+        )
         try:
             status = _EpisodeLoop(session, agent, tracker, state, starts).run()
         finally:
@@ -162,10 +193,15 @@ class _EpisodeLoop:
     def sync(self) -> None:
         state = self.state
         wall = self.wall_before + time.perf_counter() - self.wall_start
-        state.update(window_returns=list(self.returns), window_lengths=list(self.lengths),
-                     window_success=list(self.successes), wall_seconds=wall,
-                     train_seconds=wall - state["eval_seconds"], task_cursor=self.agent.runtime.train_tasks.cursor,
-                     lm_in_stage=self.agent.trainer is not None)
+        state.update(
+            window_returns=list(self.returns),
+            window_lengths=list(self.lengths),
+            window_success=list(self.successes),
+            wall_seconds=wall,
+            train_seconds=wall - state["eval_seconds"],
+            task_cursor=self.agent.runtime.train_tasks.cursor,
+            lm_in_stage=self.agent.trainer is not None,
+        )
 
     def checkpoint(self, name: str) -> None:
         self.sync()
@@ -176,18 +212,26 @@ class _EpisodeLoop:
         state = self.state
         interval = state["train_seconds"] - self.row_seconds
         row = {
-            "frame": state["frame"], "episode": state["episode"],
+            "frame": state["frame"],
+            "episode": state["episode"],
             "return": float(np.mean([ep.reward for ep in episodes])) if episodes else math.nan,
             "return_ma": float(np.mean(self.returns)) if self.returns else math.nan,
             "length": float(np.mean([ep.turns for ep in episodes])) if episodes else math.nan,
             "success_ma": float(np.mean(self.successes)) if self.successes else math.nan,
             "fps": (state["frame"] - self.row_frame) / interval
-                   if interval > 0 and state["frame"] > self.row_frame else math.nan,
-            "lr": lr, "wall": round(state["wall_seconds"], 3), "stage": self.agent.stage, **metrics,
+            if interval > 0 and state["frame"] > self.row_frame
+            else math.nan,
+            "lr": lr,
+            "wall": round(state["wall_seconds"], 3),
+            "stage": self.agent.stage,
+            **metrics,
         }
         if eval_summary:
-            row.update(eval_return=eval_summary["return_mean"], eval_return_std=eval_summary["return_std"],
-                       eval_success=eval_summary["success"])
+            row.update(
+                eval_return=eval_summary["return_mean"],
+                eval_return_std=eval_summary["return_std"],
+                eval_success=eval_summary["success"],
+            )
         self.tracker.log(row)
         if self.returns and row["return_ma"] > state["best_return_ma"]:
             state["best_return_ma"] = row["return_ma"]
@@ -201,9 +245,17 @@ class _EpisodeLoop:
         summary["frame"] = state["frame"]
         state["eval_seconds"] += time.perf_counter() - started
         state["last_eval"] = summary
-        logger.info("session {} {}: held-out success {:.3f} [{:.3f}, {:.3f}] over {} episodes, reward {:.3f}, "
-                    "turns {:.2f}", self.session.index, label, summary["success"], summary["success_low"],
-                    summary["success_high"], summary["episodes"], summary["return_mean"], summary["length_mean"])
+        logger.info(
+            "session {} {}: held-out success {:.3f} [{:.3f}, {:.3f}] over {} episodes, reward {:.3f}, turns {:.2f}",
+            self.session.index,
+            label,
+            summary["success"],
+            summary["success_low"],
+            summary["success_high"],
+            summary["episodes"],
+            summary["return_mean"],
+            summary["length_mean"],
+        )
         if summary["return_mean"] > state["best_eval_return"]:
             state["best_eval_return"] = summary["return_mean"]
             self.checkpoint("best")
@@ -247,14 +299,19 @@ class _EpisodeLoop:
             state["lm_stage"] = index + 1
             state["lm_in_stage"] = False
             if status == "budget" and state["lm_stage"] < len(stages):
-                logger.warning("session {}: the frame budget (train.max_frames={}) is spent; stages after {} "
-                               "do not run", self.session.index, train.max_frames, name)
+                logger.warning(
+                    "session {}: the frame budget (train.max_frames={}) is spent; stages after {} do not run",
+                    self.session.index,
+                    train.max_frames,
+                    name,
+                )
                 state["lm_stage"] = len(stages)
             self.checkpoint("last")
         self.progress(force=True)
         if status == "interrupted":
-            logger.warning("session {} interrupted at frame {}: writing ckpt/last.pt", self.session.index,
-                           state["frame"])
+            logger.warning(
+                "session {} interrupted at frame {}: writing ckpt/last.pt", self.session.index, state["frame"]
+            )
         self.checkpoint("last")
         return "interrupted" if status == "interrupted" else "done"
 
@@ -302,9 +359,11 @@ def stage_table_markdown(stage_evals: list[dict[str, Any]], env_id: str) -> str:
         "|---|---|---|---|---|---|---|",
     ]
     for row in stage_evals:
-        lines.append(f"| {row['stage']} | {row['success']:.3f} | [{row['success_low']:.3f}, {row['success_high']:.3f}] "
-                     f"| {row['return_mean']:.3f} | {row['length_mean']:.2f} | {row['invalid_rate']:.3f} "
-                     f"| {row['wall_s']:.1f} |")
+        lines.append(
+            f"| {row['stage']} | {row['success']:.3f} | [{row['success_low']:.3f}, {row['success_high']:.3f}] "
+            f"| {row['return_mean']:.3f} | {row['length_mean']:.2f} | {row['invalid_rate']:.3f} "
+            f"| {row['wall_s']:.1f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -314,6 +373,8 @@ def stage_report_section(trial: dict[str, Any]) -> str:
     for result in trial.get("sessions", []):
         stages = result.get("stages")
         if stages:
-            parts.append(f"### Stages of session {result['session']} (seed {result['seed']})\n\n"
-                         + stage_table_markdown(stages, trial.get("env", "")))
+            parts.append(
+                f"### Stages of session {result['session']} (seed {result['seed']})\n\n"
+                + stage_table_markdown(stages, trial.get("env", ""))
+            )
     return "\n".join(parts)

@@ -11,9 +11,16 @@ from rldojo.envs import AtariOptions, episode_success, make_vec
 from rldojo.envs.atari import resolve_atari
 
 
-def evaluate_agent(agent: TensorAgent, env_id: str, episodes: int, seed: int, env_kwargs: dict | None = None,
-                   max_episode_steps: int | None = None, max_envs: int = 16,
-                   atari: AtariOptions | bool | None = None) -> list[dict]:
+def evaluate_agent(
+    agent: TensorAgent,
+    env_id: str,
+    episodes: int,
+    seed: int,
+    env_kwargs: dict | None = None,
+    max_episode_steps: int | None = None,
+    max_envs: int = 16,
+    atari: AtariOptions | bool | None = None,
+) -> list[dict]:
     """Play `episodes` episodes with `agent.act_greedy`; each env plays a fixed quota, so short
     episodes are not over-represented. Returns one dict per episode: return, length, success.
 
@@ -24,8 +31,15 @@ def evaluate_agent(agent: TensorAgent, env_id: str, episodes: int, seed: int, en
     quota = np.full(num_envs, episodes // num_envs)
     quota[: episodes % num_envs] += 1
     options = resolve_atari(env_id, atari)
-    venv = make_vec(env_id, num_envs, seed=seed, vectorize="sync", env_kwargs=env_kwargs,
-                    max_episode_steps=max_episode_steps, atari=False if options is None else options.for_eval())
+    venv = make_vec(
+        env_id,
+        num_envs,
+        seed=seed,
+        vectorize="sync",
+        env_kwargs=env_kwargs,
+        max_episode_steps=max_episode_steps,
+        atari=False if options is None else options.for_eval(),
+    )
     try:
         agent.reset_greedy(num_envs)
         obs, _ = venv.reset(seed=seed)
@@ -43,8 +57,13 @@ def evaluate_agent(agent: TensorAgent, env_id: str, episodes: int, seed: int, en
                 success = episode_success(infos, done)
                 for i in np.flatnonzero(done):
                     if finished[i] < quota[i]:
-                        results.append({"return": float(returns[i]), "length": int(lengths[i]),
-                                        "success": None if math.isnan(success[i]) else float(success[i])})
+                        results.append(
+                            {
+                                "return": float(returns[i]),
+                                "length": int(lengths[i]),
+                                "success": None if math.isnan(success[i]) else float(success[i]),
+                            }
+                        )
                     finished[i] += 1
                 returns[done] = 0.0
                 lengths[done] = 0

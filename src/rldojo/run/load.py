@@ -35,8 +35,10 @@ def locate_checkpoint(target: Path, which: str = "best", session: int | None = N
     """-> (run folder, checkpoint path) for a run folder, a session folder s<i>/ or a .pt file."""
     target = Path(target)
     if not target.exists():
-        raise UserError(f"'{target}' does not exist. Give a run folder (runs/<name>_<timestamp>/), a "
-                        "session folder (.../s0) or a checkpoint file (.../ckpt/best.pt).")
+        raise UserError(
+            f"'{target}' does not exist. Give a run folder (runs/<name>_<timestamp>/), a "
+            "session folder (.../s0) or a checkpoint file (.../ckpt/best.pt)."
+        )
     if which not in ("best", "last"):
         raise UserError(f"--ckpt '{which}' is unknown; allowed: best, last.")
     if target.is_file():
@@ -52,8 +54,9 @@ def locate_checkpoint(target: Path, which: str = "best", session: int | None = N
     if not path.exists() and which == "best":
         path = session_dir / "ckpt" / "last.pt"
     if not path.exists():
-        raise UserError(f"no checkpoint in '{session_dir / 'ckpt'}' (expected {which}.pt); has the run "
-                        "written one yet?")
+        raise UserError(
+            f"no checkpoint in '{session_dir / 'ckpt'}' (expected {which}.pt); has the run written one yet?"
+        )
     return run_dir, path
 
 

@@ -54,8 +54,14 @@ def _spaces(env: gym.Env) -> str:
     return f"observations {describe(env.observation_space)}, actions {describe(env.action_space)}"
 
 
-def evaluate_run(target: Path, env_ids: list[str] | None, episodes: int, which: str = "best",
-                 session: int | None = None, seed: int = 1_000_000) -> tuple[Any, EpisodesByEnv, Path]:
+def evaluate_run(
+    target: Path,
+    env_ids: list[str] | None,
+    episodes: int,
+    which: str = "best",
+    session: int | None = None,
+    seed: int = 1_000_000,
+) -> tuple[Any, EpisodesByEnv, Path]:
     """Play `episodes` episodes on each of `env_ids` (default: the run's env) with the run's agent.
     Returns (the run's spec, episodes per env, the checkpoint used)."""
     from rldojo.run.episode_loop import is_language_model_agent
@@ -82,12 +88,12 @@ def _evaluate_tensor_agent(target, spec, env_ids, episodes, which, session, seed
             kwargs, limit, atari = _env_settings(spec, env_id)
             other = make_env(env_id, kwargs, limit, atari=atari)
             try:
-                if (other.observation_space != trained.observation_space
-                        or other.action_space != trained.action_space):
+                if other.observation_space != trained.observation_space or other.action_space != trained.action_space:
                     raise UserError(
                         f"the agent was trained on {spec.env.id} ({_spaces(trained)}) and cannot play {env_id} "
                         f"({_spaces(other)}). A tensor agent can be evaluated on envs with the same "
-                        "observation and action spaces only (e.g. another version of its env).")
+                        "observation and action spaces only (e.g. another version of its env)."
+                    )
             finally:
                 other.close()
     finally:
@@ -95,8 +101,9 @@ def _evaluate_tensor_agent(target, spec, env_ids, episodes, which, session, seed
     played: EpisodesByEnv = {}
     for env_id in env_ids:
         kwargs, limit, atari = _env_settings(spec, env_id)
-        played[env_id] = evaluate_agent(agent, env_id, episodes, seed=seed, env_kwargs=kwargs,
-                                        max_episode_steps=limit, atari=atari)
+        played[env_id] = evaluate_agent(
+            agent, env_id, episodes, seed=seed, env_kwargs=kwargs, max_episode_steps=limit, atari=atari
+        )
     return spec, played, ckpt_path
 
 
@@ -114,9 +121,11 @@ def _evaluate_language_model(target, spec, env_ids, episodes, which, session, se
         probe = make_env(env_id, kwargs, limit)
         try:
             if not isinstance(probe.unwrapped, TextEnv):
-                raise UserError(f"the run trains a language model; {env_id} is not a text world. Evaluate it on "
-                                "text worlds or reasoning tasks (dojo/TextCraft-v0, dojo/BabyAI-GoToLocal-v0, "
-                                "dojo/SAT-v0, ...).")
+                raise UserError(
+                    f"the run trains a language model; {env_id} is not a text world. Evaluate it on "
+                    "text worlds or reasoning tasks (dojo/TextCraft-v0, dojo/BabyAI-GoToLocal-v0, "
+                    "dojo/SAT-v0, ...)."
+                )
         finally:
             probe.close()
     checkpoint = load_checkpoint(ckpt_path)
@@ -128,11 +137,15 @@ def _evaluate_language_model(target, spec, env_ids, episodes, which, session, se
         trained_runtime = agent.runtime
         for env_id in env_ids:
             kwargs, limit, _ = _env_settings(spec, env_id)
-            envs = own_envs if env_id == spec.env.id else [make_env(env_id, kwargs, limit)
-                                                           for _ in range(spec.env.num_envs)]
+            envs = (
+                own_envs
+                if env_id == spec.env.id
+                else [make_env(env_id, kwargs, limit) for _ in range(spec.env.num_envs)]
+            )
             try:
-                agent.runtime = dataclasses.replace(trained_runtime, env_id=env_id, env_kwargs=kwargs,
-                                                    max_episode_steps=limit, envs=envs)
+                agent.runtime = dataclasses.replace(
+                    trained_runtime, env_id=env_id, env_kwargs=kwargs, max_episode_steps=limit, envs=envs
+                )
                 agent.actor.env_name = env_id
                 tasks = TaskStream(envs[0], held_out=True, fraction=spec.agent.tasks.held_out, seed=seed)
                 _, episodes_played = evaluate_lm(agent, [tasks.next() for _ in range(episodes)])
@@ -140,8 +153,9 @@ def _evaluate_language_model(target, spec, env_ids, episodes, which, session, se
                 if envs is not own_envs:
                     for env in envs:
                         env.close()
-            played[env_id] = [{"return": ep.reward, "length": ep.turns, "success": float(ep.won)}
-                              for ep in episodes_played]
+            played[env_id] = [
+                {"return": ep.reward, "length": ep.turns, "success": float(ep.won)} for ep in episodes_played
+            ]
     finally:
         for env in own_envs:
             env.close()

@@ -38,7 +38,8 @@ class TrialProgress:
             self._progress.start()
             for index in range(self.spec.meta.sessions):
                 self._tasks[index] = self._progress.add_task(
-                    f"s{index}", total=self.spec.train.max_frames, fps=0.0, ret="—", success="")
+                    f"s{index}", total=self.spec.train.max_frames, fps=0.0, ret="—", success=""
+                )
         return self
 
     def __exit__(self, *exc) -> None:
@@ -52,6 +53,9 @@ class TrialProgress:
         success = info.get("success_ma", math.nan)
         with self._lock:
             self._progress.update(
-                self._tasks[index], completed=info["frame"], fps=info.get("fps", 0.0),
+                self._tasks[index],
+                completed=info["frame"],
+                fps=info.get("fps", 0.0),
                 ret="—" if math.isnan(ret) else f"{ret:,.1f}",
-                success="" if math.isnan(success) else f"success {success:.2f}")
+                success="" if math.isnan(success) else f"success {success:.2f}",
+            )

@@ -52,10 +52,15 @@ def build_agent(spec: Spec, obs_space, action_space, num_envs: int, seed: int) -
     agent = entry.agent(spec.agent, obs_space, action_space, num_envs, spec.train.max_frames, seed)
     env = spec.env
     if env.normalize_obs or env.normalize_reward or env.clips_atari_rewards():
-        agent = NormalizedAgent(agent, normalize_obs=env.normalize_obs, normalize_reward=env.normalize_reward,
-                                obs_clip=env.normalize_obs_clip, reward_clip=env.normalize_reward_clip,
-                                gamma=float(getattr(spec.agent, "gamma", 0.99)),
-                                sign_rewards=env.clips_atari_rewards())
+        agent = NormalizedAgent(
+            agent,
+            normalize_obs=env.normalize_obs,
+            normalize_reward=env.normalize_reward,
+            obs_clip=env.normalize_obs_clip,
+            reward_clip=env.normalize_reward_clip,
+            gamma=float(getattr(spec.agent, "gamma", 0.99)),
+            sign_rewards=env.clips_atari_rewards(),
+        )
     return agent
 
 
@@ -93,25 +98,44 @@ class Session:
         checkpoint = self._load_resume_checkpoint()
         state = checkpoint["session"] if checkpoint else self._fresh_state()
         env_seed = self.seed + RESUME_SEED_OFFSET * state["resumes"]
-        env = make_vec(spec.env.id, spec.env.num_envs, seed=env_seed, vectorize=spec.env.vectorize,
-                       env_kwargs=spec.env.kwargs, max_episode_steps=spec.env.max_episode_steps,
-                       workers=spec.env.workers, step_timeout=spec.env.step_timeout,
-                       max_restarts=spec.env.max_restarts, ray_address=spec.env.ray_address,
-                       atari=spec.env.atari_options())
-        agent = build_agent(spec, env.single_observation_space, env.single_action_space,
-                            spec.env.num_envs, self.seed)
+        env = make_vec(
+            spec.env.id,
+            spec.env.num_envs,
+            seed=env_seed,
+            vectorize=spec.env.vectorize,
+            env_kwargs=spec.env.kwargs,
+            max_episode_steps=spec.env.max_episode_steps,
+            workers=spec.env.workers,
+            step_timeout=spec.env.step_timeout,
+            max_restarts=spec.env.max_restarts,
+            ray_address=spec.env.ray_address,
+            atari=spec.env.atari_options(),
+        )
+        agent = build_agent(spec, env.single_observation_space, env.single_action_space, spec.env.num_envs, self.seed)
         logger.debug("agent {}: {}", spec.agent.algo, spec.agent.model_dump())
         logger.debug("parameters: {:,}", sum(p.numel() for m in agent.modules().values() for p in m.parameters()))
         if checkpoint:
             agent.load_state_dict(checkpoint["agent"])
             torch.set_rng_state(checkpoint["torch_rng"])
-            logger.info("session {} resumed at frame {} (resume #{})", self.index, state["frame"],
-                        state["resumes"])
-        tracker = Tracker(self.dir, agent.metric_names, tensorboard=spec.track.tensorboard,
-                          wandb_cfg=spec.track.wandb, run_name=f"{spec.name}-s{self.index}",
-                          resume_frame=state["frame"] if checkpoint else None)
-        logger.info("session {} seed {}: {} x{} ({}), {} for {} frames", self.index, self.seed, spec.env.id,
-                    spec.env.num_envs, type(env).__name__, spec.agent.algo, train.max_frames)
+            logger.info("session {} resumed at frame {} (resume #{})", self.index, state["frame"], state["resumes"])
+        tracker = Tracker(
+            self.dir,
+            agent.metric_names,
+            tensorboard=spec.track.tensorboard,
+            wandb_cfg=spec.track.wandb,
+            run_name=f"{spec.name}-s{self.index}",
+            resume_frame=state["frame"] if checkpoint else None,
+        )
+        logger.info(
+            "session {} seed {}: {} x{} ({}), {} for {} frames",
+            self.index,
+            self.seed,
+            spec.env.id,
+            spec.env.num_envs,
+            type(env).__name__,
+            spec.agent.algo,
+            train.max_frames,
+        )
         try:
             status = self._loop(env, agent, tracker, state)
         finally:
@@ -123,14 +147,26 @@ class Session:
     def _fresh_state(self) -> dict[str, Any]:
         train = self.spec.train
         return {
-            "frame": 0, "episode": 0, "resumes": 0, "train_seconds": 0.0, "wall_seconds": 0.0,
-            "eval_seconds": 0.0, "cpu_seconds": 0.0, "eval_cpu_seconds": 0.0,
+            "frame": 0,
+            "episode": 0,
+            "resumes": 0,
+            "train_seconds": 0.0,
+            "wall_seconds": 0.0,
+            "eval_seconds": 0.0,
+            "cpu_seconds": 0.0,
+            "eval_cpu_seconds": 0.0,
             "next_log": train.log_every,
             "next_eval": train.eval_every if train.eval_every else math.inf,
             "next_ckpt": train.checkpoint_every if train.checkpoint_every else math.inf,
-            "window_returns": [], "window_lengths": [], "window_success": [],
-            "best_return_ma": -math.inf, "best_eval_return": -math.inf, "last_eval": None,
-            "solved_frame": None, "solved_train_seconds": None, "solved_cpu_seconds": None,
+            "window_returns": [],
+            "window_lengths": [],
+            "window_success": [],
+            "best_return_ma": -math.inf,
+            "best_eval_return": -math.inf,
+            "last_eval": None,
+            "solved_frame": None,
+            "solved_train_seconds": None,
+            "solved_cpu_seconds": None,
         }
 
     def _load_resume_checkpoint(self) -> dict | None:
@@ -141,19 +177,27 @@ class Session:
         if checkpoint.get("algo") != self.spec.agent.algo or checkpoint.get("seed") != self.seed:
             raise CheckpointError(
                 f"checkpoint '{path}' belongs to algo '{checkpoint.get('algo')}' seed {checkpoint.get('seed')}, "
-                f"but this session is algo '{self.spec.agent.algo}' seed {self.seed}.")
+                f"but this session is algo '{self.spec.agent.algo}' seed {self.seed}."
+            )
         checkpoint["session"]["resumes"] += 1
         for key in ("cpu_seconds", "eval_cpu_seconds"):  # checkpoints written before CPU accounting
             checkpoint["session"].setdefault(key, 0.0)
         return checkpoint
 
     def _checkpoint(self, name: str, agent: TensorAgent, state: dict[str, Any]) -> None:
-        save_checkpoint(self.ckpt_dir / f"{name}.pt", {
-            "spec_name": self.spec.name, "algo": self.spec.agent.algo, "seed": self.seed,
-            "session_index": self.index, "frame": state["frame"],
-            "agent": agent.state_dict(), "torch_rng": torch.get_rng_state(),
-            "session": dict(state),
-        })
+        save_checkpoint(
+            self.ckpt_dir / f"{name}.pt",
+            {
+                "spec_name": self.spec.name,
+                "algo": self.spec.agent.algo,
+                "seed": self.seed,
+                "session_index": self.index,
+                "frame": state["frame"],
+                "agent": agent.state_dict(),
+                "torch_rng": torch.get_rng_state(),
+                "session": dict(state),
+            },
+        )
 
     # ------------------------------------------------------------------------------------------
     def _loop(self, env, agent: TensorAgent, tracker: Tracker, state: dict[str, Any]) -> str:
@@ -183,28 +227,38 @@ class Session:
         def sync_state() -> None:
             wall = wall_before + time.perf_counter() - wall_start
             # Training time excludes evaluation, so fps and time-to-solve measure learning only.
-            state.update(frame=frame, window_returns=list(returns), window_lengths=list(lengths),
-                         window_success=list(successes), wall_seconds=wall,
-                         train_seconds=wall - state["eval_seconds"],
-                         cpu_seconds=cpu_before + time.process_time() - cpu_start - state["eval_cpu_seconds"])
+            state.update(
+                frame=frame,
+                window_returns=list(returns),
+                window_lengths=list(lengths),
+                window_success=list(successes),
+                wall_seconds=wall,
+                train_seconds=wall - state["eval_seconds"],
+                cpu_seconds=cpu_before + time.process_time() - cpu_start - state["eval_cpu_seconds"],
+            )
 
         def log_row(eval_summary: dict | None = None) -> None:
             nonlocal row_frame, row_seconds, pending_returns, pending_lengths
             sync_state()
             interval = state["train_seconds"] - row_seconds
             row = {
-                "frame": frame, "episode": state["episode"],
+                "frame": frame,
+                "episode": state["episode"],
                 "return": float(np.mean(pending_returns)) if pending_returns else math.nan,
                 "return_ma": float(np.mean(returns)) if returns else math.nan,
                 "length": float(np.mean(pending_lengths)) if pending_lengths else math.nan,
                 "success_ma": float(np.mean(successes)) if successes else math.nan,
                 "fps": (frame - row_frame) / interval if interval > 0 else math.nan,
-                "lr": agent.current_lr(), "wall": round(state["wall_seconds"], 3),
+                "lr": agent.current_lr(),
+                "wall": round(state["wall_seconds"], 3),
                 **metrics,
             }
             if eval_summary:
-                row.update(eval_return=eval_summary["return_mean"], eval_return_std=eval_summary["return_std"],
-                           eval_success=eval_summary["success"])
+                row.update(
+                    eval_return=eval_summary["return_mean"],
+                    eval_return_std=eval_summary["return_std"],
+                    eval_success=eval_summary["success"],
+                )
             tracker.log(row)
             if returns and row["return_ma"] > state["best_return_ma"]:
                 state["best_return_ma"] = row["return_ma"]
@@ -256,8 +310,12 @@ class Session:
                     sync_state()
                     self._report_progress(state, returns)
             if state["solved_frame"] is not None:
-                logger.info("session {} reached eval return {} at frame {}: stopping early", self.index,
-                            train.stop_at_eval_return, frame)
+                logger.info(
+                    "session {} reached eval return {} at frame {}: stopping early",
+                    self.index,
+                    train.stop_at_eval_return,
+                    frame,
+                )
                 break
             if interrupt.requested():
                 status = "interrupted"
@@ -265,8 +323,12 @@ class Session:
                 break
 
         last_eval = state["last_eval"]
-        if status == "done" and train.eval_every and state["solved_frame"] is None \
-                and (last_eval is None or last_eval["frame"] != frame):
+        if (
+            status == "done"
+            and train.eval_every
+            and state["solved_frame"] is None
+            and (last_eval is None or last_eval["frame"] != frame)
+        ):
             log_row(self._evaluate(agent, state, frame))
         elif frame != row_frame:
             log_row()
@@ -281,15 +343,27 @@ class Session:
     def _evaluate(self, agent: TensorAgent, state: dict[str, Any], frame: int) -> dict:
         train, env_spec = self.spec.train, self.spec.env
         started, cpu_started = time.perf_counter(), time.process_time()
-        episodes = evaluate_agent(agent, env_spec.id, train.eval_episodes, seed=self.seed + EVAL_SEED_OFFSET,
-                                  env_kwargs=env_spec.kwargs, max_episode_steps=env_spec.max_episode_steps,
-                                  atari=env_spec.atari_options())
+        episodes = evaluate_agent(
+            agent,
+            env_spec.id,
+            train.eval_episodes,
+            seed=self.seed + EVAL_SEED_OFFSET,
+            env_kwargs=env_spec.kwargs,
+            max_episode_steps=env_spec.max_episode_steps,
+            atari=env_spec.atari_options(),
+        )
         summary = summarize_episodes(episodes)
         summary["frame"] = frame
         state["last_eval"] = summary
-        logger.info("session {} frame {}: eval return {:.1f} +- {:.1f} over {} episodes{}", self.index, frame,
-                    summary["return_mean"], summary["return_std"], summary["episodes"],
-                    "" if summary["success"] is None else f", success {summary['success']:.2f}")
+        logger.info(
+            "session {} frame {}: eval return {:.1f} +- {:.1f} over {} episodes{}",
+            self.index,
+            frame,
+            summary["return_mean"],
+            summary["return_std"],
+            summary["episodes"],
+            "" if summary["success"] is None else f", success {summary['success']:.2f}",
+        )
         if summary["return_mean"] > state["best_eval_return"]:
             state["best_eval_return"] = summary["return_mean"]
             self._checkpoint("best", agent, state)
@@ -305,12 +379,16 @@ class Session:
         return summary
 
     def _report_progress(self, state: dict[str, Any], returns: deque) -> None:
-        self.progress(self.index, {
-            "frame": state["frame"], "total": self.spec.train.max_frames,
-            "fps": state["frame"] / state["train_seconds"] if state["train_seconds"] > 0 else 0.0,
-            "return_ma": float(np.mean(returns)) if returns else math.nan,
-            "success_ma": float(np.mean(state["window_success"])) if state["window_success"] else math.nan,
-        })
+        self.progress(
+            self.index,
+            {
+                "frame": state["frame"],
+                "total": self.spec.train.max_frames,
+                "fps": state["frame"] / state["train_seconds"] if state["train_seconds"] > 0 else 0.0,
+                "return_ma": float(np.mean(returns)) if returns else math.nan,
+                "success_ma": float(np.mean(state["window_success"])) if state["window_success"] else math.nan,
+            },
+        )
 
     def _finish(self, agent: TensorAgent, state: dict[str, Any], status: str) -> dict[str, Any]:
         metrics_path = self.dir / "metrics.csv"
@@ -320,17 +398,23 @@ class Session:
             plot_session_curve(metrics, self.dir / "curve.png", f"{self.spec.name} — session {self.index}")
         window_success = state["window_success"]
         result = {
-            "session": self.index, "seed": self.seed, "status": status,
-            "frames": state["frame"], "episodes": state["episode"],
+            "session": self.index,
+            "seed": self.seed,
+            "status": status,
+            "frames": state["frame"],
+            "episodes": state["episode"],
             "final_return_ma": ma[-1] if ma else None,
             "best_return_ma": max(ma) if ma else None,
             "success_ma": float(np.mean(window_success)) if window_success else None,
             "best_eval_return": None if math.isinf(state["best_eval_return"]) else state["best_eval_return"],
             "last_eval": state["last_eval"],
-            "solved_frame": state["solved_frame"], "solved_train_seconds": state["solved_train_seconds"],
-            "solved_cpu_seconds": state.get("solved_cpu_seconds"), "cpu_seconds": state.get("cpu_seconds"),
+            "solved_frame": state["solved_frame"],
+            "solved_train_seconds": state["solved_train_seconds"],
+            "solved_cpu_seconds": state.get("solved_cpu_seconds"),
+            "cpu_seconds": state.get("cpu_seconds"),
             "fps": state["frame"] / state["train_seconds"] if state["train_seconds"] > 0 else None,
-            "train_seconds": state["train_seconds"], "wall_s": state["wall_seconds"],
+            "train_seconds": state["train_seconds"],
+            "wall_s": state["wall_seconds"],
             "resumes": state["resumes"],
         }
         tmp = self.dir / "result.json.tmp"

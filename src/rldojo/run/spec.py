@@ -44,9 +44,14 @@ class AtariSpec(StrictModel):
     are the game's score."""
 
     def options(self) -> AtariOptions:
-        return AtariOptions(noop_max=self.noop_max, frame_skip=self.frame_skip, screen_size=self.screen_size,
-                            grayscale=self.grayscale, terminal_on_life_loss=self.terminal_on_life_loss,
-                            frame_stack=self.frame_stack)
+        return AtariOptions(
+            noop_max=self.noop_max,
+            frame_skip=self.frame_skip,
+            screen_size=self.screen_size,
+            grayscale=self.grayscale,
+            terminal_on_life_loss=self.terminal_on_life_loss,
+            frame_stack=self.frame_stack,
+        )
 
 
 class EnvSpec(StrictModel):
@@ -108,17 +113,20 @@ class EnvSpec(StrictModel):
     def _atari_ids_only(cls, value: bool | AtariSpec, info) -> bool | AtariSpec:
         env_id = info.data.get("id", "")
         if isinstance(value, AtariSpec) and not is_atari_id(env_id):
-            raise ValueError(f"Atari settings apply to ALE ids (ALE/<Game>-v5) only, and '{env_id}' is not one; "
-                             "remove env.atari")
+            raise ValueError(
+                f"Atari settings apply to ALE ids (ALE/<Game>-v5) only, and '{env_id}' is not one; remove env.atari"
+            )
         return value
 
     @field_validator("vectorize")
     @classmethod
     def _trainers_step_every_env(cls, value: str) -> str:
         if value == "pool":
-            raise ValueError("pool mode returns a different subset of envs each step (with their ids), but the "
-                             "trainers step every env each time; use `workers` (all envs, worker processes) or "
-                             "call rldojo.envs.make_vec(..., vectorize='pool') from your own loop")
+            raise ValueError(
+                "pool mode returns a different subset of envs each step (with their ids), but the "
+                "trainers step every env each time; use `workers` (all envs, worker processes) or "
+                "call rldojo.envs.make_vec(..., vectorize='pool') from your own loop"
+            )
         return value
 
 
@@ -221,8 +229,10 @@ def split_spec_ref(ref: str) -> tuple[Path, str | None]:
 
 def read_spec_file(path: Path) -> Any:
     if not path.exists():
-        raise SpecError(f"spec file '{path}' does not exist. Give a path to a .yaml/.json spec "
-                        "or the name of a shipped spec (`rldojo specs` lists them).")
+        raise SpecError(
+            f"spec file '{path}' does not exist. Give a path to a .yaml/.json spec "
+            "or the name of a shipped spec (`rldojo specs` lists them)."
+        )
     if path.is_dir():
         raise SpecError(f"spec path '{path}' is a folder; give a .yaml or .json file.")
     text = path.read_text(encoding="utf-8")
@@ -231,8 +241,9 @@ def read_spec_file(path: Path) -> Any:
             return json.loads(text)
         return yaml.safe_load(text)
     except json.JSONDecodeError as exc:
-        raise SpecError(f"spec file '{path}' is not valid JSON: line {exc.lineno}, column {exc.colno}: "
-                        f"{exc.msg}.") from None
+        raise SpecError(
+            f"spec file '{path}' is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}."
+        ) from None
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)
@@ -248,22 +259,24 @@ _SPEC_KEYS = {"env", "agent"}
 def select_spec(raw: Any, path: Path, name: str | None) -> dict:
     """One spec out of a file that holds one spec or a mapping of named specs."""
     if not isinstance(raw, dict):
-        raise SpecError(f"spec file '{path}' must hold a mapping (a spec, or specs by name), "
-                        f"got {type(raw).__name__}.")
+        raise SpecError(f"spec file '{path}' must hold a mapping (a spec, or specs by name), got {type(raw).__name__}.")
     if _SPEC_KEYS & raw.keys():
         if name is not None and raw.get("name") != name:
             raise SpecError(f"spec file '{path}' holds one spec named '{raw.get('name')}', not '{name}'.")
         return raw
     named = {key: value for key, value in raw.items() if isinstance(value, dict)}
     if not named or len(named) != len(raw):
-        raise SpecError(f"spec file '{path}' is neither a spec (it has no env/agent keys) nor a mapping "
-                        f"of named specs. Top-level keys found: {', '.join(map(str, raw)) or 'none'}.")
+        raise SpecError(
+            f"spec file '{path}' is neither a spec (it has no env/agent keys) nor a mapping "
+            f"of named specs. Top-level keys found: {', '.join(map(str, raw)) or 'none'}."
+        )
     if name is None:
         if len(named) == 1:
             name = next(iter(named))
         else:
-            raise SpecError(f"spec file '{path}' holds several specs; pick one with "
-                            f"'{path}:NAME', NAME one of: {', '.join(named)}.")
+            raise SpecError(
+                f"spec file '{path}' holds several specs; pick one with '{path}:NAME', NAME one of: {', '.join(named)}."
+            )
     if name not in named:
         raise SpecError(f"spec file '{path}' has no spec named '{name}'; it has: {', '.join(named)}.")
     spec = dict(named[name])
@@ -318,8 +331,9 @@ def apply_overrides(raw: dict, overrides: list[str]) -> dict:
 
 def _list_item(node: list, part: str, path: list[str], text: str) -> Any:
     if not part.isdigit() or int(part) >= len(node):
-        raise SpecError(f"--set '{text}': '{'.'.join(path)}' indexes a list of {len(node)} items; "
-                        f"use an index 0..{len(node) - 1}.")
+        raise SpecError(
+            f"--set '{text}': '{'.'.join(path)}' indexes a list of {len(node)} items; use an index 0..{len(node) - 1}."
+        )
     return node[int(part)]
 
 
@@ -333,8 +347,10 @@ def substitute_vars(node: Any, variables: dict[str, Any], where: str = "") -> An
     inside longer strings are formatted into them.
     """
     if isinstance(node, dict):
-        return {key: substitute_vars(value, variables, f"{where}.{key}" if where else str(key))
-                for key, value in node.items()}
+        return {
+            key: substitute_vars(value, variables, f"{where}.{key}" if where else str(key))
+            for key, value in node.items()
+        }
     if isinstance(node, list):
         return [substitute_vars(value, variables, f"{where}.{i}") for i, value in enumerate(node)]
     if not isinstance(node, str) or "${" not in node:
@@ -345,13 +361,16 @@ def substitute_vars(node: Any, variables: dict[str, Any], where: str = "") -> An
         if name.startswith("env:"):
             env_name = name[4:]
             if env_name not in os.environ:
-                raise SpecError(f"spec field '{where}' uses ${{{name}}} but the environment variable "
-                                f"{env_name} is not set.")
+                raise SpecError(
+                    f"spec field '{where}' uses ${{{name}}} but the environment variable {env_name} is not set."
+                )
             return os.environ[env_name]
         if name not in variables:
             known = ", ".join(sorted(variables)) or "none defined"
-            raise SpecError(f"spec field '{where}' uses ${{{name}}}, which is not defined. Define it "
-                            f"under `vars:` or with --set vars.{name}=VALUE (defined: {known}).")
+            raise SpecError(
+                f"spec field '{where}' uses ${{{name}}}, which is not defined. Define it "
+                f"under `vars:` or with --set vars.{name}=VALUE (defined: {known})."
+            )
         return variables[name]
 
     whole = _VAR.fullmatch(node)
@@ -405,8 +424,9 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
             allowed = ", ".join(owner.model_fields) if owner else "see `rldojo specs --fields`"
             lines.append(f"{where}: unknown key. Allowed keys here: {allowed}.")
         elif kind == "union_tag_invalid":
-            lines.append(f"{where}.algo: '{err['input'].get('algo')}' is not a known algorithm. "
-                         f"Allowed: {', '.join(ALGOS)}.")
+            lines.append(
+                f"{where}.algo: '{err['input'].get('algo')}' is not a known algorithm. Allowed: {', '.join(ALGOS)}."
+            )
         elif kind == "union_tag_not_found":
             lines.append(f"{where}.algo: missing. Say which algorithm, one of: {', '.join(ALGOS)}.")
         elif kind == "missing":

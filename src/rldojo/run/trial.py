@@ -68,27 +68,36 @@ def provenance(spec: Spec, command: list[str] | None) -> dict[str, Any]:
 def _git_revision() -> str | None:
     source = Path(__file__).resolve().parent
     try:
-        rev = subprocess.run(["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True,
-                             timeout=5, check=True).stdout.strip()
-        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no"], cwd=source,
-                               capture_output=True, text=True, timeout=5).stdout.strip()
+        rev = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=source, capture_output=True, text=True, timeout=5, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=source,
+            capture_output=True,
+            text=True,
+            timeout=5,
+        ).stdout.strip()
         return rev + ("-dirty" if dirty else "")
     except (OSError, subprocess.SubprocessError):
         return None
 
 
 def write_spec_file(run_dir: Path, spec: Spec, command: list[str] | None) -> None:
-    text = ("# Resolved spec of this run (after --set and ${var}); `provenance` is ignored on resume.\n"
-            + spec_to_yaml(spec)
-            + yaml.safe_dump({"provenance": provenance(spec, command)}, sort_keys=False))
+    text = (
+        "# Resolved spec of this run (after --set and ${var}); `provenance` is ignored on resume.\n"
+        + spec_to_yaml(spec)
+        + yaml.safe_dump({"provenance": provenance(spec, command)}, sort_keys=False)
+    )
     (run_dir / "spec.yaml").write_text(text)
 
 
 def read_run_spec(run_dir: Path) -> Spec:
     run_dir = Path(run_dir)
     if not run_dir.is_dir():
-        raise UserError(f"run folder '{run_dir}' does not exist. Give a folder made by `rldojo train` "
-                        "(runs/<name>_<timestamp>/).")
+        raise UserError(
+            f"run folder '{run_dir}' does not exist. Give a folder made by `rldojo train` (runs/<name>_<timestamp>/)."
+        )
     path = run_dir / "spec.yaml"
     if not path.is_file():
         raise UserError(f"'{run_dir}' is not an rldojo run folder: it has no spec.yaml.")
@@ -114,9 +123,11 @@ def preflight(spec: Spec) -> None:
             from rldojo.envs.text import TextEnv
 
             if not isinstance(env.unwrapped, TextEnv):
-                raise UserError(f"env.shaping adds text-world bonuses (valid actions, keywords of the instruction) "
-                                f"and needs a text world such as dojo/TextCraft-v0; {spec.env.id} is not one. "
-                                "Remove env.shaping, or shape rewards with a gymnasium wrapper of your own env.")
+                raise UserError(
+                    f"env.shaping adds text-world bonuses (valid actions, keywords of the instruction) "
+                    f"and needs a text world such as dojo/TextCraft-v0; {spec.env.id} is not one. "
+                    "Remove env.shaping, or shape rewards with a gymnasium wrapper of your own env."
+                )
         build_agent(spec, env.observation_space, env.action_space, spec.env.num_envs, spec.meta.seed)
     except TypeError as exc:
         raise UserError(f"{spec.agent.algo} cannot run on {spec.env.id}: {exc}") from None
@@ -185,8 +196,9 @@ def _session_worker(spec_json: str, run_dir: str, index: int) -> dict[str, Any]:
     return Session(spec, Path(run_dir), index, _send_progress).run()
 
 
-def _run_parallel(spec: Spec, run_dir: Path, workers: int, progress: TrialProgress,
-                  verbose: bool) -> list[dict[str, Any]]:
+def _run_parallel(
+    spec: Spec, run_dir: Path, workers: int, progress: TrialProgress, verbose: bool
+) -> list[dict[str, Any]]:
     ctx = mp.get_context("spawn")  # no forked torch/thread state in the workers
     progress_queue = ctx.Queue()
     stop = threading.Event()
@@ -203,10 +215,12 @@ def _run_parallel(spec: Spec, run_dir: Path, workers: int, progress: TrialProgre
     pump_thread.start()
     logger.info("running {} sessions, {} at a time in separate processes", spec.meta.sessions, workers)
     try:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
-                                 initargs=(progress_queue, verbose)) as pool:
-            futures = [pool.submit(_session_worker, spec.model_dump_json(), str(run_dir), i)
-                       for i in range(spec.meta.sessions)]
+        with ProcessPoolExecutor(
+            max_workers=workers, mp_context=ctx, initializer=_init_worker, initargs=(progress_queue, verbose)
+        ) as pool:
+            futures = [
+                pool.submit(_session_worker, spec.model_dump_json(), str(run_dir), i) for i in range(spec.meta.sessions)
+            ]
             done, _ = wait(futures, return_when=FIRST_EXCEPTION)
             failed = [f for f in done if f.exception() is not None]
             if failed:
@@ -236,15 +250,27 @@ def mean_ci(values: list[float | None], level: float = 0.95) -> dict[str, Any]:
     return {"mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half, "n": n, "level": level}
 
 
-_AGGREGATED = ("final_return_ma", "best_return_ma", "success_ma", "best_eval_return", "fps", "train_seconds",
-               "wall_s", "frames")
+_AGGREGATED = (
+    "final_return_ma",
+    "best_return_ma",
+    "success_ma",
+    "best_eval_return",
+    "fps",
+    "train_seconds",
+    "wall_s",
+    "frames",
+)
 
 
 def aggregate_trial(spec: Spec, run_dir: Path, results: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
     status = "done" if all(r.get("status") == "done" for r in results) else "interrupted"
     trial = {
-        "name": spec.name, "env": spec.env.id, "algo": spec.agent.algo, "status": status,
-        "run_dir": str(run_dir), "trial_wall_s": wall_s,
+        "name": spec.name,
+        "env": spec.env.id,
+        "algo": spec.agent.algo,
+        "status": status,
+        "run_dir": str(run_dir),
+        "trial_wall_s": wall_s,
         "sessions": results,
         "aggregate": {key: mean_ci([r.get(key) for r in results]) for key in _AGGREGATED},
     }
@@ -288,9 +314,11 @@ def render_report(spec: Spec, run_dir: Path, trial: dict[str, Any]) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for r in trial["sessions"]:
-        lines.append(f"| {r['session']} | {r['seed']} | {r['frames']:,} | {_fmt(r['final_return_ma'])} | "
-                     f"{_fmt(r['best_return_ma'])} | {_fmt(r['best_eval_return'])} | {_fmt(r['success_ma'], 2)} | "
-                     f"{_fmt(r['fps'], 0)} | {_fmt(r['wall_s'])} |")
+        lines.append(
+            f"| {r['session']} | {r['seed']} | {r['frames']:,} | {_fmt(r['final_return_ma'])} | "
+            f"{_fmt(r['best_return_ma'])} | {_fmt(r['best_eval_return'])} | {_fmt(r['success_ma'], 2)} | "
+            f"{_fmt(r['fps'], 0)} | {_fmt(r['wall_s'])} |"
+        )
     lines += [
         "",
         "Across sessions (mean [95% CI]):",

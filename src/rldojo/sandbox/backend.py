@@ -67,6 +67,7 @@ def choose_backend(config: SandboxConfig) -> Backend:
         _warned = True
         logger.warning(
             "sandbox: falling back to rlimits isolation ({}); programs can see the host "
-            "filesystem (read-only to them unless world-writable)", reason
+            "filesystem (read-only to them unless world-writable)",
+            reason,
         )
     return Backend("rlimits", interpreter, None)

@@ -89,32 +89,54 @@ def bubblewrap_argv(
         "--unshare-all",
         "--unshare-user",
         "--disable-userns",
-        "--uid", str(SANDBOX_UID),
-        "--gid", str(SANDBOX_UID),
-        "--hostname", "sandbox",
+        "--uid",
+        str(SANDBOX_UID),
+        "--gid",
+        str(SANDBOX_UID),
+        "--hostname",
+        "sandbox",
         "--die-with-parent",
         "--new-session",
         "--clearenv",
-        "--cap-drop", "ALL",
+        "--cap-drop",
+        "ALL",
         *_root_layout(interpreter, tools),
-        "--proc", "/proc",
-        "--dev", "/dev",
-        "--size", size, "--tmpfs", "/dev/shm",
-        "--remount-ro", "/dev",
-        "--size", size, "--tmpfs", "/tmp",
-        "--size", size, "--tmpfs", WORKDIR,
-        "--perms", "0644", "--file", str(program_fd), f"{WORKDIR}/{PROGRAM_NAME}",
-        "--chdir", WORKDIR,
-        "--remount-ro", "/",
+        "--proc",
+        "/proc",
+        "--dev",
+        "/dev",
+        "--size",
+        size,
+        "--tmpfs",
+        "/dev/shm",
+        "--remount-ro",
+        "/dev",
+        "--size",
+        size,
+        "--tmpfs",
+        "/tmp",
+        "--size",
+        size,
+        "--tmpfs",
+        WORKDIR,
+        "--perms",
+        "0644",
+        "--file",
+        str(program_fd),
+        f"{WORKDIR}/{PROGRAM_NAME}",
+        "--chdir",
+        WORKDIR,
+        "--remount-ro",
+        "/",
         "--",
         *rlimit_args(tools.prlimit, config),
-        interpreter.path, "-I", PROGRAM_NAME,
+        interpreter.path,
+        "-I",
+        PROGRAM_NAME,
     ]
 
 
-def bubblewrap_works(
-    tools: BubblewrapTools, interpreter: Interpreter, run_as: int | None
-) -> tuple[bool, str]:
+def bubblewrap_works(tools: BubblewrapTools, interpreter: Interpreter, run_as: int | None) -> tuple[bool, str]:
     """Run a trivial program through the full command line once; (works, why not)."""
     fd = os.memfd_create("probe")
     try:
@@ -123,9 +145,7 @@ def bubblewrap_works(
         argv = bubblewrap_argv(tools, interpreter, SandboxConfig(), fd)
         user = {} if run_as is None else {"user": run_as, "group": run_as, "extra_groups": []}
         try:
-            done = subprocess.run(
-                argv, pass_fds=(fd,), env={}, capture_output=True, timeout=30, check=False, **user
-            )
+            done = subprocess.run(argv, pass_fds=(fd,), env={}, capture_output=True, timeout=30, check=False, **user)
         except (OSError, subprocess.TimeoutExpired) as exc:
             return False, str(exc)
         if done.returncode != 0:

@@ -19,9 +19,7 @@ from rldojo.sandbox.runner import run_program
 class SandboxPool:
     """`with SandboxPool(workers=4) as pool: results = pool.map([(code, stdin), ...])`."""
 
-    def __init__(
-        self, workers: int = 2, config: SandboxConfig | None = None, max_pending: int | None = None
-    ) -> None:
+    def __init__(self, workers: int = 2, config: SandboxConfig | None = None, max_pending: int | None = None) -> None:
         if workers < 1:
             raise ValueError(f"SandboxPool needs at least one worker, got {workers}")
         self.workers = workers
@@ -40,9 +38,7 @@ class SandboxPool:
         future.add_done_callback(lambda _: self._slots.release())
         return future
 
-    def map(
-        self, jobs: Iterable[tuple[str, str | bytes]], config: SandboxConfig | None = None
-    ) -> list[SandboxResult]:
+    def map(self, jobs: Iterable[tuple[str, str | bytes]], config: SandboxConfig | None = None) -> list[SandboxResult]:
         """Run (program, stdin) pairs, results in the same order."""
         futures = [self.submit(program, stdin, config) for program, stdin in jobs]
         return [future.result() for future in futures]

@@ -70,9 +70,4 @@ class SandboxResult:
     @property
     def ok(self) -> bool:
         """Exited with status 0 within every limit."""
-        return (
-            self.exit_code == 0
-            and not self.timed_out
-            and not self.memory_exceeded
-            and not self.output_truncated
-        )
+        return self.exit_code == 0 and not self.timed_out and not self.memory_exceeded and not self.output_truncated

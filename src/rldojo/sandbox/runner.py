@@ -150,15 +150,11 @@ def _result(outcome: Outcome, config: SandboxConfig, started: _Started) -> Sandb
         exit_code = 128 - exit_code  # bwrap reports death by signal N as status 128 + N
     # RLIMIT_CPU sends SIGXCPU at the soft limit and SIGKILL a second later (if it was ignored).
     cpu_limit_hit = exit_code == -signal.SIGXCPU or (
-        exit_code == -signal.SIGKILL
-        and not outcome.killed_by_us
-        and duration >= max(1, math.ceil(config.cpu_time_s))
+        exit_code == -signal.SIGKILL and not outcome.killed_by_us and duration >= max(1, math.ceil(config.cpu_time_s))
     )
     timed_out = outcome.timed_out or cpu_limit_hit
     memory_exceeded = (
-        not timed_out
-        and exit_code != 0
-        and any(marker in outcome.stderr[-4096:] for marker in _MEMORY_ERROR_MARKERS)
+        not timed_out and exit_code != 0 and any(marker in outcome.stderr[-4096:] for marker in _MEMORY_ERROR_MARKERS)
     )
     return SandboxResult(
         stdout=outcome.stdout.decode("utf-8", errors="replace"),

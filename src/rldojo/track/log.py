@@ -30,7 +30,8 @@ def setup_console(verbose: bool = False) -> None:
     def sink(message) -> None:
         record = message.record
         style = {"WARNING": "yellow", "ERROR": "red", "CRITICAL": "bold red", "DEBUG": "dim"}.get(
-            record["level"].name, "")
+            record["level"].name, ""
+        )
         console().print(Text(message.rstrip("\n"), style=style), highlight=False, soft_wrap=True)
 
     _console_sink = logger.add(sink, level=level, format="{time:HH:mm:ss} {level: <7} {message}")
@@ -44,5 +45,6 @@ def setup_quiet_child(verbose: bool = False) -> None:
 
 
 def add_file_log(path: Path, level: str = "DEBUG") -> int:
-    return logger.add(str(path), level=level, format="{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {message}",
-                      enqueue=False)
+    return logger.add(
+        str(path), level=level, format="{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {message}", enqueue=False
+    )

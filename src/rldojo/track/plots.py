@@ -54,8 +54,9 @@ def mean_band(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200) ->
     return grid, mean, mean - half, mean + half
 
 
-def plot_trial_curve(session_metrics: list[dict[str, list[float]]], path: Path, title: str,
-                     column: str = "return_ma") -> None:
+def plot_trial_curve(
+    session_metrics: list[dict[str, list[float]]], path: Path, title: str, column: str = "return_ma"
+) -> None:
     curves = []
     for metrics in session_metrics:
         frames = np.asarray(metrics.get("frame", []), dtype=float)

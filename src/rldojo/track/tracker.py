@@ -17,8 +17,18 @@ from loguru import logger
 
 #: Columns every session writes, in this order; algorithm metrics follow.
 BASE_COLUMNS: tuple[str, ...] = (
-    "frame", "episode", "return", "return_ma", "length", "success_ma", "fps", "lr", "wall",
-    "eval_return", "eval_return_std", "eval_success",
+    "frame",
+    "episode",
+    "return",
+    "return_ma",
+    "length",
+    "success_ma",
+    "fps",
+    "lr",
+    "wall",
+    "eval_return",
+    "eval_return_std",
+    "eval_success",
 )
 #: Columns that depend on the machine's speed; determinism checks ignore them.
 TIMING_COLUMNS: tuple[str, ...] = ("fps", "wall")
@@ -33,8 +43,15 @@ def _cell(value: Any) -> str:
 
 
 class Tracker:
-    def __init__(self, session_dir: Path, extra_columns: tuple[str, ...], tensorboard: bool = True,
-                 wandb_cfg: Any = None, run_name: str = "", resume_frame: int | None = None) -> None:
+    def __init__(
+        self,
+        session_dir: Path,
+        extra_columns: tuple[str, ...],
+        tensorboard: bool = True,
+        wandb_cfg: Any = None,
+        run_name: str = "",
+        resume_frame: int | None = None,
+    ) -> None:
         self.dir = Path(session_dir)
         self.columns = BASE_COLUMNS + tuple(c for c in extra_columns if c not in BASE_COLUMNS)
         self.csv_path = self.dir / "metrics.csv"
@@ -76,8 +93,11 @@ class Tracker:
         self._writer.writerow([_cell(row.get(column)) for column in self.columns])
         self._file.flush()
         frame = int(row["frame"])
-        scalars = {k: v for k, v in row.items()
-                   if k != "frame" and isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))}
+        scalars = {
+            k: v
+            for k, v in row.items()
+            if k != "frame" and isinstance(v, (int, float)) and not (isinstance(v, float) and math.isnan(v))
+        }
         if self._tb is not None:
             for key, value in scalars.items():
                 self._tb.add_scalar(key, value, frame)
@@ -96,11 +116,14 @@ def _start_wandb(cfg: Any, run_name: str, directory: Path) -> Any:
     try:
         import wandb
     except ImportError:
-        logger.warning("track.wandb is set but wandb is not installed (pip install 'rldojo[wandb]'); "
-                       "logging to CSV and TensorBoard only")
+        logger.warning(
+            "track.wandb is set but wandb is not installed (pip install 'rldojo[wandb]'); "
+            "logging to CSV and TensorBoard only"
+        )
         return None
-    return wandb.init(project=cfg.project, entity=cfg.entity, mode=cfg.mode, name=run_name,
-                      dir=str(directory), reinit=True)
+    return wandb.init(
+        project=cfg.project, entity=cfg.entity, mode=cfg.mode, name=run_name, dir=str(directory), reinit=True
+    )
 
 
 def read_metrics(csv_path: Path) -> dict[str, list[float]]:

@@ -12,9 +12,7 @@ _THINK_CLOSE = re.compile(r"</(?:think|thinking)>", re.IGNORECASE)
 _INPUT = re.compile(r"<INPUT>(.*?)</INPUT>", re.IGNORECASE | re.DOTALL)
 _PYTHON = re.compile(r"```[ \t]*(?:python3?|py)[ \t]*\n(.*?)```", re.IGNORECASE | re.DOTALL)
 # x3=True, X3 = f, x12=1 ... anywhere; not part of a longer name or value (x3=True1, ax3=T).
-_ASSIGNMENT = re.compile(
-    r"(?<![A-Za-z0-9_])[xX](\d+)\s*=\s*(true|false|t|f|1|0)(?![A-Za-z0-9_])", re.IGNORECASE
-)
+_ASSIGNMENT = re.compile(r"(?<![A-Za-z0-9_])[xX](\d+)\s*=\s*(true|false|t|f|1|0)(?![A-Za-z0-9_])", re.IGNORECASE)
 
 
 def normalize_newlines(text: str) -> str:

@@ -92,7 +92,9 @@ class DeductionEnv(ReasoningEnv):
         program = last_python_block(reply)
         total = len(self.task.tests)
         if program is None:
-            return Grade(0.0, False, "No ```python block found in the answer.", {"tests_passed": 0, "tests_total": total})
+            return Grade(
+                0.0, False, "No ```python block found in the answer.", {"tests_passed": 0, "tests_total": total}
+            )
         passed = self._run_tests(program)
         count = sum(passed)
         details = {"tests_passed": count, "tests_total": total}

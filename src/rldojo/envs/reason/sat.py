@@ -38,20 +38,14 @@ class Formula:
         return self.satisfied_clauses(np.atleast_2d(assignments)).all(axis=1)
 
     def clause_text(self, j: int) -> str:
-        literals = [
-            f"{'¬' if neg else ''}x{var + 1}" for var, neg in zip(self.variables[j], self.negated[j])
-        ]
+        literals = [f"{'¬' if neg else ''}x{var + 1}" for var, neg in zip(self.variables[j], self.negated[j])]
         return "(" + " ∨ ".join(literals) + ")"
 
     def text(self) -> str:
-        return "\n".join(
-            ("  " if j == 0 else "∧ ") + self.clause_text(j) for j in range(len(self.variables))
-        )
+        return "\n".join(("  " if j == 0 else "∧ ") + self.clause_text(j) for j in range(len(self.variables)))
 
 
-def planted_formula(
-    rng: np.random.Generator, num_vars: int, k: int, num_clauses: int
-) -> tuple[Formula, np.ndarray]:
+def planted_formula(rng: np.random.Generator, num_vars: int, k: int, num_clauses: int) -> tuple[Formula, np.ndarray]:
     """A random k-CNF that the returned hidden assignment satisfies."""
     hidden = rng.random(num_vars) < 0.5
     # k distinct variables per clause: the first k of a random permutation of all variables.

@@ -76,7 +76,9 @@ def _pick(row: Mapping[str, Any], keys: tuple[str, ...], where: str, required: b
         if key in row and row[key] is not None:
             return row[key]
     if required:
-        raise EnvInputError(f"{where}: missing field; expected one of {', '.join(keys)} (found {', '.join(map(str, row)) or 'no fields'})")
+        raise EnvInputError(
+            f"{where}: missing field; expected one of {', '.join(keys)} (found {', '.join(map(str, row)) or 'no fields'})"
+        )
     return None
 
 
@@ -174,7 +176,7 @@ def _hf_rows(name_or_path: str, split: str, config: str | None, cache_dir: str |
         ) from None
     try:
         rows = datasets.load_dataset(name_or_path, name=config, split=split, cache_dir=cache_dir)
-    except Exception as exc:  # datasets raises many kinds (missing files, offline, bad split)
+    except Exception as exc:  # noqa: BLE001 - datasets raises many kinds (missing files, offline, bad split)
         raise EnvInputError(
             f"could not load Hugging Face dataset '{name_or_path}' (split '{split}'): {exc}. Use a local "
             "dataset folder or one already in the cache (rldojo never downloads at run time)."

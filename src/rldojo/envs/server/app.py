@@ -135,8 +135,13 @@ def _describe_validation(path: str, exc: RequestValidationError) -> str:
     return f"bad request to {path}: {'; '.join(problems)}.{hint}"
 
 
-def build_app(env_id: str, make_env: Callable[..., gym.Env], session_ttl: float = 600.0,
-              max_sessions: int = 256, sweep_every: float | None = None) -> FastAPI:
+def build_app(
+    env_id: str,
+    make_env: Callable[..., gym.Env],
+    session_ttl: float = 600.0,
+    max_sessions: int = 256,
+    sweep_every: float | None = None,
+) -> FastAPI:
     """The FastAPI app serving `make_env(**env_kwargs)` sessions of `env_id`."""
     probe = make_env()
     try:
@@ -236,10 +241,16 @@ def build_app(env_id: str, make_env: Callable[..., gym.Env], session_ttl: float 
         with session.lock:
             observation, reward, terminated, truncated, info = session.env.step(body.action)
             _remember(session, observation, info)
-        return _json({
-            "state": session.observation, "reward": float(reward), "done": bool(terminated or truncated),
-            "terminated": bool(terminated), "truncated": bool(truncated), "info": session.info,
-        })
+        return _json(
+            {
+                "state": session.observation,
+                "reward": float(reward),
+                "done": bool(terminated or truncated),
+                "terminated": bool(terminated),
+                "truncated": bool(truncated),
+                "info": session.info,
+            }
+        )
 
     @app.get("/observation")
     def observation(env_idx: int) -> str:

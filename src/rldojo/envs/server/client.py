@@ -37,8 +37,9 @@ def _space(description: dict[str, Any]) -> gym.spaces.Text:
         raise EnvServerError(f"the server describes a space this client does not know: {description}")
     if description["charset"] == "printable":
         return PrintableText(description["max_length"], min_length=description["min_length"])
-    return gym.spaces.Text(description["max_length"], min_length=description["min_length"],
-                           charset=description["charset"])
+    return gym.spaces.Text(
+        description["max_length"], min_length=description["min_length"], charset=description["charset"]
+    )
 
 
 class RemoteTextEnv(gym.Env[str, str]):
@@ -46,8 +47,9 @@ class RemoteTextEnv(gym.Env[str, str]):
 
     metadata = {"render_modes": ["ansi"]}
 
-    def __init__(self, url: str, env_kwargs: dict[str, Any] | None = None, timeout: float = 60.0,
-                 render_mode: str | None = None):
+    def __init__(
+        self, url: str, env_kwargs: dict[str, Any] | None = None, timeout: float = 60.0, render_mode: str | None = None
+    ):
         try:
             import httpx
         except ImportError as exc:  # pragma: no cover - only without the `text` extra
@@ -80,8 +82,13 @@ class RemoteTextEnv(gym.Env[str, str]):
             action = action.decode("utf-8", errors="replace")
         answer = self._call("POST", "/step", {"env_idx": self.env_idx, "action": _jsonable(action)})
         self._observation = answer["state"]
-        return answer["state"], float(answer["reward"]), bool(answer["terminated"]), bool(answer["truncated"]), \
-            answer["info"]
+        return (
+            answer["state"],
+            float(answer["reward"]),
+            bool(answer["terminated"]),
+            bool(answer["truncated"]),
+            answer["info"],
+        )
 
     def render(self) -> str | None:
         return self._observation if self.render_mode == "ansi" else None

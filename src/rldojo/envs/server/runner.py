@@ -47,8 +47,9 @@ def _bind(host: str, port: int) -> socket.socket:
     return sock
 
 
-def _server(env_id: str, env_kwargs: dict[str, Any] | None, session_ttl: float, max_sessions: int,
-            log_level: str) -> Any:
+def _server(
+    env_id: str, env_kwargs: dict[str, Any] | None, session_ttl: float, max_sessions: int, log_level: str
+) -> Any:
     try:
         import uvicorn
 
@@ -69,8 +70,16 @@ def _server(env_id: str, env_kwargs: dict[str, Any] | None, session_ttl: float, 
     return uvicorn.Server(config)
 
 
-def serve(env_id: str, host: str = DEFAULT_HOST, port: int = DEFAULT_PORT, *, session_ttl: float = 600.0,
-          max_sessions: int = 256, env_kwargs: dict[str, Any] | None = None, log_level: str = "warning") -> None:
+def serve(
+    env_id: str,
+    host: str = DEFAULT_HOST,
+    port: int = DEFAULT_PORT,
+    *,
+    session_ttl: float = 600.0,
+    max_sessions: int = 256,
+    env_kwargs: dict[str, Any] | None = None,
+    log_level: str = "warning",
+) -> None:
     """Serve `env_id` over HTTP until interrupted (AgentGym's endpoints; see `app.py`).
 
     Binds 127.0.0.1 unless `host` says otherwise. Sessions idle for `session_ttl` seconds are
@@ -120,9 +129,17 @@ class ServerHandle:
         self.stop()
 
 
-def start_server(env_id: str, host: str = DEFAULT_HOST, port: int = 0, *, session_ttl: float = 600.0,
-                 max_sessions: int = 256, env_kwargs: dict[str, Any] | None = None,
-                 log_level: str = "warning", startup_timeout: float = 30.0) -> ServerHandle:
+def start_server(
+    env_id: str,
+    host: str = DEFAULT_HOST,
+    port: int = 0,
+    *,
+    session_ttl: float = 600.0,
+    max_sessions: int = 256,
+    env_kwargs: dict[str, Any] | None = None,
+    log_level: str = "warning",
+    startup_timeout: float = 30.0,
+) -> ServerHandle:
     """Start serving `env_id` in a background thread (port 0: a free port); returns once it answers."""
     _check_args(env_id, host, port, session_ttl, max_sessions)
     sock = _bind(host, port)
@@ -131,8 +148,7 @@ def start_server(env_id: str, host: str = DEFAULT_HOST, port: int = 0, *, sessio
     except BaseException:
         sock.close()
         raise
-    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"env-server-{env_id}",
-                              daemon=True)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, name=f"env-server-{env_id}", daemon=True)
     thread.start()
     deadline = time.monotonic() + startup_timeout
     while not server.started:
@@ -141,5 +157,6 @@ def start_server(env_id: str, host: str = DEFAULT_HOST, port: int = 0, *, sessio
             sock.close()
             raise RuntimeError(f"the env server for {env_id} did not start within {startup_timeout:g} s")
         time.sleep(0.01)
-    return ServerHandle(env_id=env_id, host=host, port=sock.getsockname()[1], _server=server, _thread=thread,
-                        _sock=sock)
+    return ServerHandle(
+        env_id=env_id, host=host, port=sock.getsockname()[1], _server=server, _thread=thread, _sock=sock
+    )

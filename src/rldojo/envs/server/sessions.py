@@ -36,8 +36,13 @@ class SessionStore:
     """Thread-safe map of session id -> env. Ids are never reused, so a stale id can't reach
     another client's env. `sweep()` closes sessions idle for longer than `ttl` seconds."""
 
-    def __init__(self, make_env: Callable[..., gym.Env], ttl: float, max_sessions: int,
-                 clock: Callable[[], float] = time.monotonic):
+    def __init__(
+        self,
+        make_env: Callable[..., gym.Env],
+        ttl: float,
+        max_sessions: int,
+        clock: Callable[[], float] = time.monotonic,
+    ):
         self._make_env = make_env
         self.ttl = float(ttl)
         self.max_sessions = int(max_sessions)
@@ -111,5 +116,5 @@ def _close_env(session: Session) -> None:
     with session.lock:
         try:
             session.env.close()
-        except Exception as exc:  # an env that fails to close must not take the server down
+        except Exception as exc:  # noqa: BLE001 - an env that fails to close must not take the server down
             logger.warning(f"closing an env failed: {exc!r}")

@@ -278,9 +278,7 @@ class TextEnv(gym.Env[str, str]):
             task_id = int(raw.strip())
         limit = UNBOUNDED_TASKS if count is None else count
         if task_id is None or not 0 <= task_id < limit:
-            raise EnvInputError(
-                f"unknown task_id {raw!r} for {type(self).__name__}; a task id is {allowed}."
-            )
+            raise EnvInputError(f"unknown task_id {raw!r} for {type(self).__name__}; a task id is {allowed}.")
         return task_id
 
     def _vet(self, action: Any) -> tuple[str | None, str]:

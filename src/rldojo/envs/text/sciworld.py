@@ -40,8 +40,9 @@ import functools
 import json
 import shutil
 import weakref
+from collections.abc import Sequence
 from importlib import resources
-from typing import Any, Sequence
+from typing import Any
 
 import numpy as np
 from loguru import logger
@@ -51,8 +52,10 @@ from rldojo.envs.text.protocol import NOTHING_HAPPENS, TextEnv, WorldStep
 
 SPLITS = ("train", "dev", "test")
 UNKNOWN_ACTION = "No known action matches that input."
-HINT = ("Commands look like: look around | open door to kitchen | go to kitchen | pick up X | move X to Y | "
-        "focus on X | activate X | wait | inventory.")
+HINT = (
+    "Commands look like: look around | open door to kitchen | go to kitchen | pick up X | move X to Y | "
+    "focus on X | activate X | wait | inventory."
+)
 
 _LIVE: weakref.WeakSet[SciWorldEnv] = weakref.WeakSet()
 
@@ -132,9 +135,7 @@ class SciWorldEnv(TextEnv):
         self.gold_path = bool(gold_path)
         self.step_timeout = float(step_timeout)
         self.load_timeout = float(load_timeout)
-        self.tasks: list[tuple[str, int]] = [
-            (family, v) for family in chosen for v in range(*table[family][split])
-        ]
+        self.tasks: list[tuple[str, int]] = [(family, v) for family in chosen for v in range(*table[family][split])]
         self._first_of: dict[str, tuple[int, int]] = {}
         for i, (family, _) in enumerate(self.tasks):
             start, _stop = self._first_of.get(family, (i, i))
@@ -233,8 +234,9 @@ class SciWorldEnv(TextEnv):
         try:
             self.gold, description, observation, self._raw_score = self._call(self.load_timeout, lambda: load(self._sw))
         except TimeoutError:
-            raise RuntimeError(f"ScienceWorld did not load {self.family} variation {self.variation} within "
-                               f"{self.load_timeout:g} s") from None
+            raise RuntimeError(
+                f"ScienceWorld did not load {self.family} variation {self.variation} within {self.load_timeout:g} s"
+            ) from None
         return description.strip(), canonical(observation)
 
     def _step_world(self, action: str) -> WorldStep:
@@ -245,8 +247,10 @@ class SciWorldEnv(TextEnv):
         try:
             observation, score, completed = self._call(self.step_timeout, lambda: step(self._sw))
         except TimeoutError:
-            message = (f"{NOTHING_HAPPENS} The simulator did not answer within {self.step_timeout:g} s and was "
-                       f"restarted; the episode ends here.")
+            message = (
+                f"{NOTHING_HAPPENS} The simulator did not answer within {self.step_timeout:g} s and was "
+                f"restarted; the episode ends here."
+            )
             return WorldStep(message, valid=False, truncated=True)
         self._actions_cache = None
         valid = not observation.startswith(UNKNOWN_ACTION)

@@ -84,10 +84,7 @@ def reverse_upper(rng):
 
 def caesar(rng):
     k = rng.randint(1, 25)
-    program = (
-        "s = input()\n"
-        f"print(''.join(chr((ord(c) - 97 + {k}) % 26 + 97) if c.islower() else c for c in s))\n"
-    )
+    program = f"s = input()\nprint(''.join(chr((ord(c) - 97 + {k}) % 26 + 97) if c.islower() else c for c in s))\n"
     return program, " ".join(_word(rng) for _ in range(rng.randint(1, 3)))
 
 
@@ -157,7 +154,13 @@ def even_odd(rng):
 
 def prefix_sums(rng):
     start, update = rng.choice(
-        [("0", "total + x"), ("1", "total * x % 1000"), ("-100", "max(total, x)"), ("0", "total * 2 + x"), ("0", "abs(total - x)")]
+        [
+            ("0", "total + x"),
+            ("1", "total * x % 1000"),
+            ("-100", "max(total, x)"),
+            ("0", "total * 2 + x"),
+            ("0", "abs(total - x)"),
+        ]
     )
     program = (
         "xs = list(map(int, input().split()))\n"
@@ -179,14 +182,16 @@ def argmax(rng):
 
 def threshold_filter(rng):
     t = rng.randint(10, 40)
-    program = f"xs = [int(v) for v in input().split()]\nbig = [x for x in xs if x > {t}]\nprint(len(big))\nprint(*big)\n"
+    program = (
+        f"xs = [int(v) for v in input().split()]\nbig = [x for x in xs if x > {t}]\nprint(len(big))\nprint(*big)\n"
+    )
     return program, _line(_ints(rng, rng.randint(4, 9), 0, 60))
 
 
 def rotate(rng):
     k = rng.randint(1, 4)
     program = f"xs = input().split()\nk = {k} % len(xs)\nprint(' '.join(xs[k:] + xs[:k]))\n"
-    return program, " ".join(_word(rng)[:rng.randint(2, 5)] for _ in range(rng.randint(3, 6)))
+    return program, " ".join(_word(rng)[: rng.randint(2, 5)] for _ in range(rng.randint(3, 6)))
 
 
 def pair_products(rng):
@@ -217,7 +222,9 @@ def collatz(rng):
 
 def sum_to_n(rng):
     m = rng.randint(50, 1000)
-    program = f"n = int(input())\ntotal = 0\nfor i in range(1, n + 1):\n    total = (total + i * i) % {m}\nprint(total)\n"
+    program = (
+        f"n = int(input())\ntotal = 0\nfor i in range(1, n + 1):\n    total = (total + i * i) % {m}\nprint(total)\n"
+    )
     return program, str(rng.randint(1, 200))
 
 
@@ -246,13 +253,7 @@ def halvings(rng):
 
 def digit_reverse_loop(rng):
     m = rng.randint(3, 19)
-    program = (
-        "n = int(input())\nr = 0\n"
-        "while n > 0:\n"
-        "    r = r * 10 + n % 10\n"
-        "    n //= 10\n"
-        f"print(r, r % {m})\n"
-    )
+    program = f"n = int(input())\nr = 0\nwhile n > 0:\n    r = r * 10 + n % 10\n    n //= 10\nprint(r, r % {m})\n"
     return program, str(rng.randint(10, 99999))
 
 
@@ -432,7 +433,9 @@ def slice_repeat(rng):
 def count_in_range(rng):
     low = rng.randint(-10, 20)
     high = low + rng.randint(3, 30)
-    program = f"xs = list(map(int, input().split()))\nprint(sum(1 for x in xs if {low} <= x <= {high}))\nprint(len(xs))\n"
+    program = (
+        f"xs = list(map(int, input().split()))\nprint(sum(1 for x in xs if {low} <= x <= {high}))\nprint(len(xs))\n"
+    )
     return program, _line(_ints(rng, rng.randint(3, 9), -20, 60))
 
 
@@ -503,13 +506,53 @@ def bank_fees(rng):
 TEMPLATES: dict[str, Template] = {
     fn.__name__: fn
     for fn in (
-        linear, two_numbers, divmod_pair, digit_sum, quadratic, mean_and_range,
-        reverse_upper, caesar, vowel_count, replace_count, word_order, palindrome_check, char_histogram,
-        sort_desc, even_odd, prefix_sums, argmax, threshold_filter, rotate, pair_products,
-        collatz, sum_to_n, fib_like, times_table, halvings, digit_reverse_loop,
-        grades, fizz_variant, classify_numbers, custom_leap, clamp,
-        top_scorer, matrix_sums, common_letters, accumulator, key_value_lookup, stack_machine, line_lengths,
-        bit_ops, slice_repeat, count_in_range, weighted_sum, base_digits, gcd_loop, triangle_pattern,
-        divisible_pairs, zip_strings, bank_fees,
+        linear,
+        two_numbers,
+        divmod_pair,
+        digit_sum,
+        quadratic,
+        mean_and_range,
+        reverse_upper,
+        caesar,
+        vowel_count,
+        replace_count,
+        word_order,
+        palindrome_check,
+        char_histogram,
+        sort_desc,
+        even_odd,
+        prefix_sums,
+        argmax,
+        threshold_filter,
+        rotate,
+        pair_products,
+        collatz,
+        sum_to_n,
+        fib_like,
+        times_table,
+        halvings,
+        digit_reverse_loop,
+        grades,
+        fizz_variant,
+        classify_numbers,
+        custom_leap,
+        clamp,
+        top_scorer,
+        matrix_sums,
+        common_letters,
+        accumulator,
+        key_value_lookup,
+        stack_machine,
+        line_lengths,
+        bit_ops,
+        slice_repeat,
+        count_in_range,
+        weighted_sum,
+        base_digits,
+        gcd_loop,
+        triangle_pattern,
+        divisible_pairs,
+        zip_strings,
+        bank_fees,
     )
 }

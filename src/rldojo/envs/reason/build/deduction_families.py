@@ -151,7 +151,11 @@ def fibonacci_mod(rng):
 
 def count_primes(rng):
     kind = rng.choice(["at most n", "below n", "between 2 and n whose last digit is 3"])
-    cond = {"at most n": "p <= n", "below n": "p < n", "between 2 and n whose last digit is 3": "p <= n and p % 10 == 3"}[kind]
+    cond = {
+        "at most n": "p <= n",
+        "below n": "p < n",
+        "between 2 and n whose last digit is 3": "p <= n and p % 10 == 3",
+    }[kind]
     return ProblemSpec(
         f"Given an integer n (1 <= n <= 20000), print how many primes are {kind}.",
         "n = int(input())\nsieve = [True] * (n + 1)\ncount = 0\n"
@@ -189,9 +193,11 @@ def max_subarray(rng):
         f"The first line holds n, the second n integers. Print the largest sum of a contiguous "
         f"{'run of the integers (the empty run, with sum 0, counts)' if allow_empty else 'non-empty run of the integers'}.",
         "input()\nxs = list(map(int, input().split()))\n"
-        + ("best = cur = 0\nfor x in xs:\n    cur = max(0, cur + x)\n    best = max(best, cur)\n"
-           if allow_empty else
-           "best = cur = xs[0]\nfor x in xs[1:]:\n    cur = max(x, cur + x)\n    best = max(best, cur)\n")
+        + (
+            "best = cur = 0\nfor x in xs:\n    cur = max(0, cur + x)\n    best = max(best, cur)\n"
+            if allow_empty
+            else "best = cur = xs[0]\nfor x in xs[1:]:\n    cur = max(x, cur + x)\n    best = max(best, cur)\n"
+        )
         + "print(best)\n",
         lambda r: _numbers(r, -20, 15, (1, 10)),
     )
@@ -204,8 +210,12 @@ def transpose(rng):
         f"Print the transposed matrix: c lines of r integers separated by {sep!r}.",
         "r, c = map(int, input().split())\nm = [input().split() for _ in range(r)]\n"
         f"for j in range(c):\n    print({sep!r}.join(m[i][j] for i in range(r)))\n",
-        lambda r: (lambda rows, cols: f"{rows} {cols}\n" + "\n".join(
-            " ".join(str(r.randint(0, 99)) for _ in range(cols)) for _ in range(rows)))(r.randint(1, 4), r.randint(1, 4)),
+        lambda r: (
+            lambda rows, cols: (
+                f"{rows} {cols}\n"
+                + "\n".join(" ".join(str(r.randint(0, 99)) for _ in range(cols)) for _ in range(rows))
+            )
+        )(r.randint(1, 4), r.randint(1, 4)),
     )
 
 
@@ -244,8 +254,8 @@ def dedupe(rng):
     keep = rng.choice(["first", "last"])
     body = (
         "seen = set()\nout = []\nfor w in words:\n    if w not in seen:\n        seen.add(w)\n        out.append(w)\n"
-        if keep == "first" else
-        "out = []\nfor i, w in enumerate(words):\n    if w not in words[i + 1:]:\n        out.append(w)\n"
+        if keep == "first"
+        else "out = []\nfor i, w in enumerate(words):\n    if w not in words[i + 1:]:\n        out.append(w)\n"
     )
     return ProblemSpec(
         f"A line of words is given. Remove repeated words, keeping only the {keep} occurrence of "
@@ -379,7 +389,9 @@ def balance_history(rng):
         f"(including the start), separated by a space.",
         f"bal = low = {start}\nfor _ in range(int(input())):\n    op, x = input().split()\n"
         "    bal += int(x) if op == 'deposit' else -int(x)\n    low = min(low, bal)\nprint(bal, low)\n",
-        lambda r: (lambda n: f"{n}\n" + "\n".join(f"{r.choice(['deposit', 'withdraw'])} {r.randint(1, 80)}" for _ in range(n)))(r.randint(1, 7)),
+        lambda r: (
+            lambda n: f"{n}\n" + "\n".join(f"{r.choice(['deposit', 'withdraw'])} {r.randint(1, 80)}" for _ in range(n))
+        )(r.randint(1, 7)),
     )
 
 
@@ -389,9 +401,14 @@ def count_occurrences(rng):
         f"The first line is a pattern, the second a text (both lowercase letters). Print how many "
         f"times the pattern occurs in the text, counting {'overlapping' if overlapping else 'only non-overlapping (scanning left to right)'} occurrences.",
         "p = input().strip()\nt = input().strip()\n"
-        + ("print(sum(1 for i in range(len(t) - len(p) + 1) if t[i:i + len(p)] == p))\n" if overlapping else "print(t.count(p))\n"),
+        + (
+            "print(sum(1 for i in range(len(t) - len(p) + 1) if t[i:i + len(p)] == p))\n"
+            if overlapping
+            else "print(t.count(p))\n"
+        ),
         lambda r: (lambda p: f"{p}\n" + "".join(r.choice([p, p[0], "b", p + p[-1]]) for _ in range(r.randint(1, 8))))(
-            "".join(r.choice("ab") for _ in range(r.randint(1, 3)))),
+            "".join(r.choice("ab") for _ in range(r.randint(1, 3)))
+        ),
     )
 
 
@@ -421,7 +438,11 @@ def clock_time(rng):
 def rotate_string(rng):
     k = rng.randint(1, 5)
     direction = rng.choice(["left", "right"])
-    expr = f"s[{k} % len(s):] + s[:{k} % len(s)]" if direction == "left" else f"s[-({k} % len(s)) or len(s):] + s[:-({k} % len(s)) or len(s)]"
+    expr = (
+        f"s[{k} % len(s):] + s[:{k} % len(s)]"
+        if direction == "left"
+        else f"s[-({k} % len(s)) or len(s):] + s[:-({k} % len(s)) or len(s)]"
+    )
     return ProblemSpec(
         f"A non-empty word is given. Rotate it {k} places to the {direction} (a character that "
         f"falls off one end comes back at the other; rotating by a multiple of the length changes "
@@ -444,14 +465,22 @@ def running_extreme(rng):
 
 def diagonal_sum(rng):
     which = rng.choice(["main", "anti", "both"])
-    expr = {"main": "sum(m[i][i] for i in range(n))", "anti": "sum(m[i][n - 1 - i] for i in range(n))",
-            "both": "sum(m[i][i] for i in range(n)) + sum(m[i][n - 1 - i] for i in range(n)) - (m[n // 2][n // 2] if n % 2 else 0)"}[which]
-    said = {"main": "its main diagonal (top left to bottom right)", "anti": "its anti-diagonal (top right to bottom left)",
-            "both": "both diagonals (an element on both is counted once)"}[which]
+    expr = {
+        "main": "sum(m[i][i] for i in range(n))",
+        "anti": "sum(m[i][n - 1 - i] for i in range(n))",
+        "both": "sum(m[i][i] for i in range(n)) + sum(m[i][n - 1 - i] for i in range(n)) - (m[n // 2][n // 2] if n % 2 else 0)",
+    }[which]
+    said = {
+        "main": "its main diagonal (top left to bottom right)",
+        "anti": "its anti-diagonal (top right to bottom left)",
+        "both": "both diagonals (an element on both is counted once)",
+    }[which]
     return ProblemSpec(
         f"The first line holds n; the next n lines hold n integers each (a square matrix). Print the sum of {said}.",
         f"n = int(input())\nm = [list(map(int, input().split())) for _ in range(n)]\nprint({expr})\n",
-        lambda r: (lambda n: f"{n}\n" + "\n".join(" ".join(str(r.randint(-9, 9)) for _ in range(n)) for _ in range(n)))(r.randint(1, 5)),
+        lambda r: (lambda n: f"{n}\n" + "\n".join(" ".join(str(r.randint(-9, 9)) for _ in range(n)) for _ in range(n)))(
+            r.randint(1, 5)
+        ),
     )
 
 
@@ -465,12 +494,20 @@ def power_sum_mod(rng):
 
 
 def triangle_kind(rng):
-    names = rng.choice([("equilateral", "isosceles", "scalene", "impossible"), ("E", "I", "S", "X"), ("three equal", "two equal", "all different", "none")])
+    names = rng.choice(
+        [
+            ("equilateral", "isosceles", "scalene", "impossible"),
+            ("E", "I", "S", "X"),
+            ("three equal", "two equal", "all different", "none"),
+        ]
+    )
     eq, iso, sca, bad = names
+
     def make(r):
         sides = sorted(r.randint(1, 6) for _ in range(3))
         r.shuffle(sides)
         return " ".join(map(str, sides))
+
     return ProblemSpec(
         f"Three positive integers a b c (side lengths) are given on one line. Print {bad!r} if they "
         f"cannot form a triangle with positive area, else {eq!r} if all three are equal, {iso!r} "
@@ -498,19 +535,54 @@ def count_distinct(rng):
     return ProblemSpec(
         f"A line of words is given. Print how many distinct words it holds"
         f"{', ignoring the difference between upper and lower case' if fold else ' (upper and lower case differ)'}.",
-        f"print(len(set({'w.lower() for w in ' if fold else ''}input().split())))\n" if fold else "print(len(set(input().split())))\n",
-        lambda r: " ".join(r.choice([w, w.capitalize(), w.upper()]) for w in (r.choice(WORDS[:6]) for _ in range(r.randint(1, 8)))),
+        f"print(len(set({'w.lower() for w in ' if fold else ''}input().split())))\n"
+        if fold
+        else "print(len(set(input().split())))\n",
+        lambda r: " ".join(
+            r.choice([w, w.capitalize(), w.upper()]) for w in (r.choice(WORDS[:6]) for _ in range(r.randint(1, 8)))
+        ),
     )
 
 
 FAMILIES: dict[str, Callable[[random.Random], ProblemSpec]] = {
     fn.__name__: fn
     for fn in (
-        sum_divisible, long_words, kth_smallest_distinct, caesar_shift, run_length, balanced_brackets,
-        gcd_lcm, fibonacci_mod, count_primes, reverse_each_word, second_largest, max_subarray, transpose,
-        anagram_pairs, popcount, dedupe, fizzbuzz_words, digital_root, staircase, vowels_per_line,
-        longest_run, pair_sums, to_base, capitalize_every, ranking, mode_value, balance_history,
-        count_occurrences, letter_frequency, clock_time, rotate_string, running_extreme, diagonal_sum,
-        power_sum_mod, triangle_kind, interleave_words, count_distinct,
+        sum_divisible,
+        long_words,
+        kth_smallest_distinct,
+        caesar_shift,
+        run_length,
+        balanced_brackets,
+        gcd_lcm,
+        fibonacci_mod,
+        count_primes,
+        reverse_each_word,
+        second_largest,
+        max_subarray,
+        transpose,
+        anagram_pairs,
+        popcount,
+        dedupe,
+        fizzbuzz_words,
+        digital_root,
+        staircase,
+        vowels_per_line,
+        longest_run,
+        pair_sums,
+        to_base,
+        capitalize_every,
+        ranking,
+        mode_value,
+        balance_history,
+        count_occurrences,
+        letter_frequency,
+        clock_time,
+        rotate_string,
+        running_extreme,
+        diagonal_sum,
+        power_sum_mod,
+        triangle_kind,
+        interleave_words,
+        count_distinct,
     )
 }

@@ -15,7 +15,6 @@ import sys
 from collections import Counter, OrderedDict, defaultdict
 from typing import Any
 
-
 _SIMPLE_ID = re.compile(r"^([a-z]+)_(\d+)$")
 _PLAIN_TEMPLATE = re.compile(r"^[^\[\]#|]*$")  # only {placeholder} fields: no lists, rules or queries
 
@@ -118,8 +117,13 @@ def _engine_class():
             self.state = GameState()
             self._last_action = None
             self._moves = 0
-            context = {"state": self._pddl_state, "facts": list(self._pddl_state.facts), "variables": {},
-                       "mapping": {}, "entity_infos": self._entity_infos}
+            context = {
+                "state": self._pddl_state,
+                "facts": list(self._pddl_state.facts),
+                "variables": {},
+                "mapping": {},
+                "entity_infos": self._entity_infos,
+            }
             self.state.feedback = self._logic.grammar.derive("#intro#", context)
             self.state.raw = self.state.feedback
             self._gather_infos()
@@ -143,9 +147,13 @@ def _engine_class():
                     names = {ph.name: infos[var.name].name for ph, var in action.mapping.items()}
                     commands.append(template.format(**names))
                     continue
-                context = {"state": self._pddl_state, "facts": state["_facts"],
-                           "variables": {ph.name: infos[var.name] for ph, var in action.mapping.items()},
-                           "mapping": action.mapping, "entity_infos": infos}
+                context = {
+                    "state": self._pddl_state,
+                    "facts": state["_facts"],
+                    "variables": {ph.name: infos[var.name] for ph, var in action.mapping.items()},
+                    "mapping": action.mapping,
+                    "entity_infos": infos,
+                }
                 action.command_template = self._logic.grammar.derive(template, context)
                 commands.append(action.format_command(mapping))
             state["_valid_commands"] = commands

@@ -21,7 +21,8 @@ The expert (`expert.py`) plans from the engine's state every turn.
 from __future__ import annotations
 
 import re
-from typing import Any, Sequence
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -33,8 +34,10 @@ from rldojo.envs.text.alfworld.scenes import TASK_TYPES, Goal, Scene, generate_s
 from rldojo.envs.text.protocol import NOTHING_HAPPENS, TextEnv, WorldStep
 
 SOURCES = ("generated", "alfworld")
-HINT = ("Commands: go to X | open X | close X | take X from Y | put X in/on Y | use X | heat X with Y | "
-        "cool X with Y | clean X with Y | examine X | look | inventory.")
+HINT = (
+    "Commands: go to X | open X | close X | take X from Y | put X in/on Y | use X | heat X with Y | "
+    "cool X with Y | clean X with Y | examine X | look | inventory."
+)
 _PUT = re.compile(r"^(?:put|place|move) (.+?) (?:in/on|into|in|on|onto|to) (.+)$")
 _TASK_LINE = re.compile(r"\n*Your task is to: .*$", re.S)
 
@@ -82,8 +85,10 @@ class ALFWorldEnv(TextEnv):
             root = data_root(data_path)
             self.games = collect_games(root, split, self.task_types)
             if not self.games:
-                raise EnvInputError(f"no playable ALFWorld games of types {list(self.task_types)} in split "
-                                    f"{split!r} under {str(root)!r}")
+                raise EnvInputError(
+                    f"no playable ALFWorld games of types {list(self.task_types)} in split "
+                    f"{split!r} under {str(root)!r}"
+                )
         self.game = HouseholdGame()
         self.goal: Goal | None = None
         self.scene: Scene | None = None
@@ -176,7 +181,7 @@ class ALFWorldEnv(TextEnv):
                 return candidate
         if command.startswith("go to "):
             # Real ALFWorld games list every receptacle of a location in one "go to" command.
-            place = command[len("go to "):]
+            place = command[len("go to ") :]
             for option in self._admissible:
                 if option.startswith("go to ") and re.search(rf"(^|[ ,]){re.escape(place)}($|[ ,])", option[6:]):
                     return option

@@ -24,8 +24,8 @@ class _View:
         self.rtype = {r: t.removesuffix("type") for r, t in facts.get("receptacletype", [])}
         self.where = {o: r for o, r in facts.get("inreceptacle", [])}
         self.held = sorted(o for _, o in facts.get("holds", []))
-        self.agent_at = {l for _, l in facts.get("atlocation", [])}
-        self.here = {r for r, l in facts.get("receptacleatlocation", []) if l in self.agent_at}
+        self.agent_at = {loc for _, loc in facts.get("atlocation", [])}
+        self.here = {r for r, loc in facts.get("receptacleatlocation", []) if loc in self.agent_at}
         self.openable = {r for (r,) in facts.get("openable", [])}
         self.opened = {r for (r,) in facts.get("opened", [])}
         self.contain = {(rt.removesuffix("type"), ot.removesuffix("type")) for rt, ot in facts.get("cancontain", [])}
@@ -59,8 +59,13 @@ def expert_command(facts: dict[str, list[tuple[str, ...]]], goal: Goal, names: d
         if not reachable:
             return None
         # Prefer an object in a receptacle here, then an open one, then the first by name.
-        reachable.sort(key=lambda o: (view.where[o] not in view.here, view.where[o] in view.openable
-                                      and view.where[o] not in view.opened, o))
+        reachable.sort(
+            key=lambda o: (
+                view.where[o] not in view.here,
+                view.where[o] in view.openable and view.where[o] not in view.opened,
+                o,
+            )
+        )
         target = reachable[0]
         r = view.where[target]
         return reach(r) or f"take {name(target)} from {name(r)}"

@@ -48,8 +48,10 @@ def data_root(data_path: str | os.PathLike | None) -> Path:
         )
     root = Path(os.path.expandvars(os.path.expanduser(str(raw))))
     if not root.is_dir():
-        raise EnvInputError(f"ALFWorld data path {str(root)!r} is not a folder; pass the folder that "
-                            f"alfworld-download filled (it holds json_2.1.1/).")
+        raise EnvInputError(
+            f"ALFWorld data path {str(root)!r} is not a folder; pass the folder that "
+            f"alfworld-download filled (it holds json_2.1.1/)."
+        )
     return root
 
 
@@ -59,8 +61,9 @@ def split_folder(root: Path, split: str) -> Path:
     for candidate in (root / "json_2.1.1" / split, root / split):
         if candidate.is_dir():
             return candidate
-    raise EnvInputError(f"ALFWorld data at {str(root)!r} has no {split!r} split (looked for "
-                        f"json_2.1.1/{split}/ and {split}/).")
+    raise EnvInputError(
+        f"ALFWorld data at {str(root)!r} has no {split!r} split (looked for json_2.1.1/{split}/ and {split}/)."
+    )
 
 
 def collect_games(root: Path, split: str, task_types: tuple[str, ...]) -> list[GameFile]:
@@ -86,9 +89,12 @@ def collect_games(root: Path, split: str, task_types: tuple[str, ...]) -> list[G
             continue
         if not solvable:
             continue
-        goal = Goal(task_type, str(params.get("object_target", "")).lower(),
-                    str(params.get("parent_target", "") or "").lower(),
-                    str(params.get("toggle_target", "") or "").lower())
+        goal = Goal(
+            task_type,
+            str(params.get("object_target", "")).lower(),
+            str(params.get("parent_target", "") or "").lower(),
+            str(params.get("toggle_target", "") or "").lower(),
+        )
         games.append(GameFile(folder, goal))
     return games
 
@@ -102,11 +108,20 @@ def write_alfworld_game(scene: Scene, folder: str | os.PathLike) -> Path:
         "task_type": goal.task_type,
         "task_id": f"rldojo_{scene.task_id}",
         "scene": {"room": scene.room},
-        "pddl_params": {"object_target": goal.obj, "parent_target": goal.recep, "toggle_target": goal.toggle,
-                        "mrecep_target": "", "object_sliced": False},
+        "pddl_params": {
+            "object_target": goal.obj,
+            "parent_target": goal.recep,
+            "toggle_target": goal.toggle,
+            "mrecep_target": "",
+            "object_sliced": False,
+        },
     }
-    game = {"pddl_domain": scene.game()["pddl_domain"], "grammar": grammar_text(),
-            "pddl_problem": scene.problem, "solvable": True}
+    game = {
+        "pddl_domain": scene.game()["pddl_domain"],
+        "grammar": grammar_text(),
+        "pddl_problem": scene.problem,
+        "solvable": True,
+    }
     (folder / "traj_data.json").write_text(json.dumps(traj, indent=1))
     (folder / "game.tw-pddl").write_text(json.dumps(game))
     return folder

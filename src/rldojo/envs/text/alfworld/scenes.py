@@ -174,8 +174,10 @@ def goal_pddl(goal: Goal) -> str:
         return f"(exists (?r - receptacle ?o - object ?o2 - object) (and {placed} {second}))"
     if goal.task_type == "look_at_obj_in_light":
         lamp = pddl_type(goal.toggle)
-        lit = (f"(exists (?t - object ?r - receptacle ?a - agent ?l - location) (and (objectType ?t {lamp}) "
-               f"(toggleable ?t) (isToggled ?t) (inReceptacle ?t ?r) (receptacleAtLocation ?r ?l) (atLocation ?a ?l)))")
+        lit = (
+            f"(exists (?t - object ?r - receptacle ?a - agent ?l - location) (and (objectType ?t {lamp}) "
+            f"(toggleable ?t) (isToggled ?t) (inReceptacle ?t ?r) (receptacleAtLocation ?r ?l) (atLocation ?a ?l)))"
+        )
         held = f"(exists (?o - object ?a - agent) (and (objectType ?o {obj}) (holds ?a ?o)))"
         return f"(and {lit} {held})"
     raise ValueError(f"unknown task type {goal.task_type!r}")
@@ -273,8 +275,16 @@ def _draw(task_id: int, task_type: str, rng: np.random.Generator, cat: Catalogue
     return Scene(task_id, room, goal, instruction, problem, receptacles, objects)
 
 
-def _problem_text(task_id: int, receptacles: list[str], rtype: dict[str, str], objects: list[str],
-                  otype: dict[str, str], location: dict[str, str], goal: Goal, cat: Catalogue) -> str:
+def _problem_text(
+    task_id: int,
+    receptacles: list[str],
+    rtype: dict[str, str],
+    objects: list[str],
+    otype: dict[str, str],
+    location: dict[str, str],
+    goal: Goal,
+    cat: Catalogue,
+) -> str:
     loc = {r: f"loc_{i + 1}" for i, r in enumerate(receptacles)}
     rtypes = sorted(set(rtype.values()))
     otypes = sorted(set(otype.values()))
@@ -288,8 +298,12 @@ def _problem_text(task_id: int, receptacles: list[str], rtype: dict[str, str], o
         kind = cat.objects[otype[o]]
         init.append(f"(objectType {o} {pddl_type(otype[o])})")
         init.append(f"(pickupable {o})" if o.rsplit("_", 1)[0] != LAMP else "")
-        for ability, predicate in (("clean", "cleanable"), ("heat", "heatable"), ("cool", "coolable"),
-                                   ("toggle", "toggleable")):
+        for ability, predicate in (
+            ("clean", "cleanable"),
+            ("heat", "heatable"),
+            ("cool", "coolable"),
+            ("toggle", "toggleable"),
+        ):
             if ability in kind.abilities:
                 init.append(f"({predicate} {o})")
         init.append(f"(inReceptacle {o} {location[o]})")

@@ -59,8 +59,15 @@ class _GuardedStack(list):
         if self.pushes > _MAX_BOT_PUSHES_PER_REPLAN:
             raise _BotLoopError(f"more than {_MAX_BOT_PUSHES_PER_REPLAN} subgoals pushed in one replan")
         super().append(item)
-_TEXT = {Actions.left: "turn left", Actions.right: "turn right", Actions.forward: "move forward",
-         Actions.drop: "drop", Actions.toggle: "toggle"}
+
+
+_TEXT = {
+    Actions.left: "turn left",
+    Actions.right: "turn right",
+    Actions.forward: "move forward",
+    Actions.drop: "drop",
+    Actions.toggle: "toggle",
+}
 
 
 def _leaves(instr) -> int:
@@ -149,7 +156,7 @@ class BabyAITextEnv(TextEnv):
                 self._bot.stack = _GuardedStack(self._bot.stack)
                 self._bot.vis_mask |= self._known  # what the agent has seen, the bot knows
                 self._bot_action = self._bot.replan()
-        except Exception as exc:  # the bot asserts on states it cannot plan from
+        except Exception as exc:  # noqa: BLE001 - the bot asserts on states it cannot plan from
             logger.debug("BabyAI bot could not plan: {}", exc)
             self._bot = None
             return None
@@ -188,9 +195,17 @@ class BabyAITextEnv(TextEnv):
 
     def _plan(self, command: str) -> tuple[list[int] | None, str]:
         """Primitive actions for a command, or None and why it cannot be done."""
-        simple = {"turn left": Actions.left, "left": Actions.left, "turn right": Actions.right,
-                  "right": Actions.right, "move forward": Actions.forward, "forward": Actions.forward,
-                  "go forward": Actions.forward, "toggle": Actions.toggle, "drop": Actions.drop}
+        simple = {
+            "turn left": Actions.left,
+            "left": Actions.left,
+            "turn right": Actions.right,
+            "right": Actions.right,
+            "move forward": Actions.forward,
+            "forward": Actions.forward,
+            "go forward": Actions.forward,
+            "toggle": Actions.toggle,
+            "drop": Actions.drop,
+        }
         fwd = self._front()
         if command in simple:
             action = simple[command]
@@ -262,8 +277,9 @@ class BabyAITextEnv(TextEnv):
                     plan.append(int(Actions.forward))
         view = self._look()
         result = "The task is completed." if won else ("The episode is over." if ended or truncated else "")
-        return WorldStep(f"{result}\n{view}" if result else view, reward=reward, won=won, done=ended,
-                         truncated=truncated and not won)
+        return WorldStep(
+            f"{result}\n{view}" if result else view, reward=reward, won=won, done=ended, truncated=truncated and not won
+        )
 
     def _advise_bot(self, action: int) -> None:
         """Keep the bot's plan in step with the primitive action actually taken."""
@@ -272,7 +288,7 @@ class BabyAITextEnv(TextEnv):
         try:
             self._bot.stack.pushes = 0
             self._bot_action = self._bot.replan(None if action == self._bot_action else action)
-        except Exception as exc:
+        except Exception as exc:  # noqa: BLE001 - as above
             logger.debug("BabyAI bot lost track: {}", exc)
             self._bot = None
             return

@@ -139,8 +139,9 @@ def _asin(rng: random.Random, taken: set[str]) -> str:
             return asin
 
 
-def _product(rng: random.Random, category: vocab.Category, ptype: vocab.ProductType, brand: str,
-             asin: str) -> dict[str, Any]:
+def _product(
+    rng: random.Random, category: vocab.Category, ptype: vocab.ProductType, brand: str, asin: str
+) -> dict[str, Any]:
     own = rng.sample(ptype.attributes, rng.randint(3, min(5, len(ptype.attributes))))
     shared = rng.sample(category.attributes, rng.randint(1, 2))
     attributes = own + shared
@@ -155,11 +156,13 @@ def _product(rng: random.Random, category: vocab.Category, ptype: vocab.ProductT
     bullets = rng.sample(attributes, len(attributes))
     features = [rng.choice(vocab.FEATURE_LEADS).format(attr=a) for a in bullets]
     use = rng.choice(category.uses)
-    description = " ".join([
-        rng.choice(vocab.DESCRIPTION_OPENERS).format(brand=brand, type=ptype.name, use=use),
-        rng.choice(vocab.DESCRIPTION_MIDDLES).format(attrs=_join_and(rng.sample(attributes, len(attributes)))),
-        rng.choice(vocab.DESCRIPTION_CLOSERS),
-    ])
+    description = " ".join(
+        [
+            rng.choice(vocab.DESCRIPTION_OPENERS).format(brand=brand, type=ptype.name, use=use),
+            rng.choice(vocab.DESCRIPTION_MIDDLES).format(attrs=_join_and(rng.sample(attributes, len(attributes)))),
+            rng.choice(vocab.DESCRIPTION_CLOSERS),
+        ]
+    )
     return {
         "asin": asin,
         "title": title,
@@ -194,8 +197,9 @@ def _goal(rng: random.Random, index: int, product: dict[str, Any]) -> dict[str, 
     }
 
 
-def generate_catalog(seed: int = DEFAULT_SEED, products_per_type: int = PRODUCTS_PER_TYPE,
-                     goals_per_product: int = GOALS_PER_PRODUCT) -> dict[str, Any]:
+def generate_catalog(
+    seed: int = DEFAULT_SEED, products_per_type: int = PRODUCTS_PER_TYPE, goals_per_product: int = GOALS_PER_PRODUCT
+) -> dict[str, Any]:
     """The catalog as plain data (what `data/catalog.json.gz` holds), a pure function of its arguments."""
     rng = random.Random(seed)
     brands = _brands(rng, 90)
@@ -232,24 +236,49 @@ def build_catalog(data: dict[str, Any]) -> Catalog:
     for p in data["products"]:
         options = {k: tuple(v) for k, v in p["options"].items()}
         matched = " ".join([p["title"], *p["features"], p["description"]])
-        searched = " ".join([p["title"], *p["attributes"], *p["features"], p["description"],
-                             *(v for vals in options.values() for v in vals)])
-        products.append(Product(
-            asin=p["asin"], title=p["title"], category=p["category"], product_category=p["product_category"],
-            product_type=p["product_type"], attributes=tuple(p["attributes"]), options=options,
-            price=float(p["price"]), rating=float(p["rating"]), description=p["description"],
-            features=tuple(p["features"]), text_words=f" {' '.join(words(matched))} ", search_text=searched,
-            attribute_keys=frozenset(norm_phrase(a) for a in p["attributes"]),
-            title_words=frozenset(words(p["title"])), category_levels=category_levels(p["product_category"]),
-        ))
+        searched = " ".join(
+            [
+                p["title"],
+                *p["attributes"],
+                *p["features"],
+                p["description"],
+                *(v for vals in options.values() for v in vals),
+            ]
+        )
+        products.append(
+            Product(
+                asin=p["asin"],
+                title=p["title"],
+                category=p["category"],
+                product_category=p["product_category"],
+                product_type=p["product_type"],
+                attributes=tuple(p["attributes"]),
+                options=options,
+                price=float(p["price"]),
+                rating=float(p["rating"]),
+                description=p["description"],
+                features=tuple(p["features"]),
+                text_words=f" {' '.join(words(matched))} ",
+                search_text=searched,
+                attribute_keys=frozenset(norm_phrase(a) for a in p["attributes"]),
+                title_words=frozenset(words(p["title"])),
+                category_levels=category_levels(p["product_category"]),
+            )
+        )
     goals = []
     for g in data["goals"]:
         target = products[g["product_index"]]
-        goals.append(Goal(
-            instruction=g["instruction"], product_index=g["product_index"], product_type=target.product_type,
-            product_category=target.product_category, attributes=tuple(g["attributes"]),
-            options=dict(g["options"]), price_upper=float(g["price_upper"]),
-        ))
+        goals.append(
+            Goal(
+                instruction=g["instruction"],
+                product_index=g["product_index"],
+                product_type=target.product_type,
+                product_category=target.product_category,
+                attributes=tuple(g["attributes"]),
+                options=dict(g["options"]),
+                price_upper=float(g["price_upper"]),
+            )
+        )
     return Catalog(products=tuple(products), goals=tuple(goals), seed=int(data["seed"]))
 
 

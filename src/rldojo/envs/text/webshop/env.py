@@ -40,12 +40,18 @@ class WebShopEnv(TextEnv):
 
     has_expert = True
 
-    def __init__(self, max_turns: int = 15, render_mode: str | None = None,
-                 catalog: Catalog | None = None, engine: SearchEngine | None = None):
+    def __init__(
+        self,
+        max_turns: int = 15,
+        render_mode: str | None = None,
+        catalog: Catalog | None = None,
+        engine: SearchEngine | None = None,
+    ):
         super().__init__(max_turns=max_turns, render_mode=render_mode)
         self.catalog = catalog if catalog is not None else load_catalog()
-        self.engine = engine if engine is not None else (
-            default_engine() if catalog is None else SearchEngine(self.catalog))
+        self.engine = (
+            engine if engine is not None else (default_engine() if catalog is None else SearchEngine(self.catalog))
+        )
         self.site: Site | None = None
         self._plan: ExpertPlan | None = None
 

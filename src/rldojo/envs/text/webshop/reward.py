@@ -64,7 +64,12 @@ def purchase_reward(product: Product, goal: Goal, chosen_options: dict[str, str]
     count = len(goal.attributes) + len(goal.options) + 1
     total = (attributes_matched + options_matched + int(price_ok)) / count * r_type
     return PurchaseReward(
-        total=total, r_type=r_type, title_score=title_score, query_match=query_match,
-        category_match=category_match, attributes_matched=attributes_matched,
-        options_matched=options_matched, price_ok=price_ok,
+        total=total,
+        r_type=r_type,
+        title_score=title_score,
+        query_match=query_match,
+        category_match=category_match,
+        attributes_matched=attributes_matched,
+        options_matched=options_matched,
+        price_ok=price_ok,
     )

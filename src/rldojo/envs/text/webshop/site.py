@@ -67,8 +67,13 @@ class Site:
             return names + [self.catalog.products[i].asin.lower() for i in self._page_products()]
         if s.page == ITEM:
             values = [v for vals in self._product().options.values() for v in vals]
-            return [BACK_TO_SEARCH.lower(), PREV_PAGE.lower(), *values, *(p.lower() for p in SUB_PAGES),
-                    BUY_NOW.lower()]
+            return [
+                BACK_TO_SEARCH.lower(),
+                PREV_PAGE.lower(),
+                *values,
+                *(p.lower() for p in SUB_PAGES),
+                BUY_NOW.lower(),
+            ]
         if s.page == SUB:
             return [BACK_TO_SEARCH.lower(), PREV_PAGE.lower()]
         return []
@@ -142,9 +147,17 @@ class Site:
             return SEP.join([*head, BACK_TO_SEARCH, PREV_PAGE, *body])
         options = ", ".join(f"{k}: {v}" for k, v in s.options.items()) or "none"
         score = s.purchase.total if s.purchase is not None else 0.0
-        return SEP.join(["Thank you for shopping with us!", "Purchased", product.asin, product.title,
-                         f"Options: {options}", f"Price: ${product.price:.2f}",
-                         f"Your score (min 0.0, max 1.0): {score:.2f}"])
+        return SEP.join(
+            [
+                "Thank you for shopping with us!",
+                "Purchased",
+                product.asin,
+                product.title,
+                f"Options: {options}",
+                f"Price: ${product.price:.2f}",
+                f"Your score (min 0.0, max 1.0): {score:.2f}",
+            ]
+        )
 
     # ---- helpers -------------------------------------------------------------------------------
 
@@ -154,4 +167,4 @@ class Site:
 
     def _page_products(self) -> list[int]:
         start = (self.state.page_number - 1) * PRODUCTS_PER_PAGE
-        return self.state.results[start:start + PRODUCTS_PER_PAGE]
+        return self.state.results[start : start + PRODUCTS_PER_PAGE]
