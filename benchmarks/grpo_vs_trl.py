@@ -104,7 +104,7 @@ def save_model(folder: Path) -> None:
 def rldojo_run(folder: Path, steps: int, seed: int) -> tuple[float, float, float]:
     """(mean seconds per step, completion tokens per step, mean CPU seconds per step) over `steps`
     timed iterations."""
-    from rldojo.run.episode_loop import _make_envs, build_lm_agent
+    from rldojo.run.agents import build_lm_agent, make_text_envs
     from rldojo.run.spec import spec_from_raw
 
     spec = spec_from_raw(
@@ -130,7 +130,7 @@ def rldojo_run(folder: Path, steps: int, seed: int) -> tuple[float, float, float
         [],
         source="benchmark",
     )
-    envs = _make_envs(spec, BATCH)
+    envs = make_text_envs(spec, BATCH)
     agent = build_lm_agent(spec, seed, envs)
     trainer = agent.begin_stage(0)
     times, cpu, tokens = [], [], []

@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 
 from rldojo.llm.rollout import RolloutStats, play
-from rldojo.run.episode_loop import _make_envs, build_lm_agent
+from rldojo.run.agents import build_lm_agent, make_text_envs
 from rldojo.run.spec import spec_from_raw
 from rldojo.track.log import setup_console
 
@@ -44,7 +44,7 @@ def build(env_id: str, kwargs: dict, num_envs: int, max_new_tokens: int):
         [],
         source="benchmark",
     )
-    envs = _make_envs(spec, num_envs)
+    envs = make_text_envs(spec, num_envs)
     return build_lm_agent(spec, 0, envs), envs
 
 

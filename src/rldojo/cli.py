@@ -137,13 +137,16 @@ def _train(
 
 def _dev_spec(spec, frames: int):
     """One session on a small budget, with evaluation and checkpoints still exercised."""
+    from rldojo.algos.registry import plays_episodes
+
+    episodes = plays_episodes(spec.agent.algo)  # language models write a row every step already
     train = spec.train.model_copy(
         update={
             "max_frames": min(spec.train.max_frames, frames),
             "eval_every": max(1, frames // 2) if spec.train.eval_every else 0,
             "eval_episodes": min(spec.train.eval_episodes, 3),
             "checkpoint_every": max(1, frames // 2),
-            "log_every": max(1, min(spec.train.log_every, frames // 4)),
+            "log_every": spec.train.log_every if episodes else max(1, min(spec.train.log_every, frames // 4)),
             "iterations": None if spec.train.iterations is None else min(spec.train.iterations, 2),
         }
     )
@@ -208,7 +211,7 @@ def eval_(
     intervals (bootstrap; Jeffreys), the aggregate, and eval.json. Tensor agents act greedily;
     language-model agents play held-out tasks with the native reward."""
     from rldojo.evaluate.results import build_eval_report, write_eval_json
-    from rldojo.run.multi_eval import evaluate_run, parse_env_ids
+    from rldojo.run.evaluate_run import evaluate_run, parse_env_ids
 
     setup_console()
     env_ids = parse_env_ids(envs)
@@ -233,9 +236,9 @@ def eval_(
 
 def _is_deterministic(spec) -> bool:
     """Tensor agents act greedily; language models do when their eval temperature is 0."""
-    from rldojo.run.episode_loop import is_language_model_agent
+    from rldojo.algos.registry import plays_episodes
 
-    return not is_language_model_agent(spec.agent.algo) or spec.agent.generation.eval_temperature == 0
+    return not plays_episodes(spec.agent.algo) or spec.agent.generation.eval_temperature == 0
 
 
 def _eval_table(report: dict, ckpt_path: Path):

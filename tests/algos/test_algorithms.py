@@ -3,39 +3,33 @@
 import numpy as np
 import pytest
 
+from rldojo.run.agents import build_agent
 from rldojo.run.checkpoint import load_checkpoint
-from rldojo.run.session import Session, build_agent
+from rldojo.run.session import Session
 from rldojo.run.spec import spec_from_raw
 
 RANDOM_CARTPOLE = 22.0  # mean return of uniformly random actions on CartPole-v1
 
+# SAC with small tanh nets (SAC's own default is [256, 256] relu).
+SMALL_NET = {"hidden": [64, 64], "activation": "tanh"}
+SMALL_SAC = {"algo": "sac", "batch_size": 64, "actor_net": SMALL_NET, "critic_net": SMALL_NET, "optim": {"lr": 1e-3}}
+
+PPO = {
+    "algo": "ppo",
+    "gamma": 0.98,
+    "gae_lambda": 0.8,
+    "rollout_steps": 32,
+    "epochs": 10,
+    "minibatch_size": 128,
+    "optim": {"lr": 1e-3},
+}
+A2C = {"algo": "a2c", "rollout_steps": 8, "optim": {"name": "rmsprop", "lr": 1e-3}}
+
 AGENTS = {
-    "ppo": {
-        "algo": "ppo",
-        "gamma": 0.98,
-        "gae_lambda": 0.8,
-        "rollout_steps": 32,
-        "epochs": 10,
-        "minibatch_size": 128,
-        "optim": {"lr": 1e-3},
-    },
-    "ppo_sil": {
-        "algo": "ppo",
-        "gamma": 0.98,
-        "gae_lambda": 0.8,
-        "rollout_steps": 32,
-        "epochs": 10,
-        "minibatch_size": 128,
-        "sil": {"updates": 2, "batch_size": 128, "learning_starts": 500},
-        "optim": {"lr": 1e-3},
-    },
-    "a2c": {"algo": "a2c", "rollout_steps": 8, "optim": {"name": "rmsprop", "lr": 1e-3}},
-    "a2c_sil": {
-        "algo": "a2c",
-        "rollout_steps": 8,
-        "sil": {"updates": 1, "batch_size": 64, "learning_starts": 500},
-        "optim": {"name": "rmsprop", "lr": 1e-3},
-    },
+    "ppo": PPO,
+    "ppo_sil": {**PPO, "sil": {"updates": 2, "batch_size": 128, "learning_starts": 500}},
+    "a2c": A2C,
+    "a2c_sil": {**A2C, "sil": {"updates": 1, "batch_size": 64, "learning_starts": 500}},
     "reinforce": {"algo": "reinforce", "episodes_per_env": 1, "optim": {"lr": 3e-3}},
     "sarsa": {
         "algo": "sarsa",
@@ -59,15 +53,11 @@ AGENTS = {
         "optim": {"lr": 1e-3},
     },
     "sac_discrete": {
-        "algo": "sac",
+        **SMALL_SAC,
         "learning_starts": 1000,
         "target_entropy_scale": 0.3,
-        "batch_size": 64,
         "train_every": 2,
         "buffer_size": 50000,
-        "actor_net": {"hidden": [64, 64]},
-        "critic_net": {"hidden": [64, 64]},
-        "optim": {"lr": 1e-3},
         "alpha_lr": 1e-3,
     },
 }
@@ -119,16 +109,7 @@ def test_checkpoint_resume_restores_everything(tmp_path, name):
 
 
 def test_sac_continuous_improves_on_pendulum(tmp_path):
-    agent = {
-        "algo": "sac",
-        "learning_starts": 400,
-        "batch_size": 64,
-        "buffer_size": 20000,
-        "gradient_steps": 4,
-        "actor_net": {"hidden": [64, 64]},
-        "critic_net": {"hidden": [64, 64]},
-        "optim": {"lr": 1e-3},
-    }
+    agent = {**SMALL_SAC, "learning_starts": 400, "buffer_size": 20000, "gradient_steps": 4}
     spec = spec_for(agent, 4_000, env="Pendulum-v1", eval_every=4_000, eval_episodes=4)
     result = Session(spec, tmp_path, 0).run()
     # Random torques on Pendulum average about -1200 per 200-step episode.

@@ -15,10 +15,11 @@ from rldojo.config import NetConfig
 from rldojo.envs import final_observations, make_env, make_vec
 from rldojo.envs.errors import EnvInputError
 from rldojo.errors import SpecError, UserError
+from rldojo.evaluate.play import play_greedy as evaluate_agent
 from rldojo.nets.actor_critic import ActorCritic
 from rldojo.nets.encoders import NatureCNN, make_encoder
-from rldojo.run.evaluation import evaluate_agent
-from rldojo.run.session import Session, build_agent
+from rldojo.run.agents import build_agent
+from rldojo.run.session import Session
 from rldojo.run.spec import load_spec, spec_from_raw
 
 

@@ -28,7 +28,7 @@ def test_gae_matches_hand_computation():
 def test_truncated_episodes_bootstrap_from_the_final_observation():
     import gymnasium as gym
 
-    from rldojo.run.session import build_agent
+    from rldojo.run.agents import build_agent
 
     spec = fast_spec("env.num_envs=2", "agent.rollout_steps=4")
     space_o = gym.spaces.Box(-1, 1, (4,), np.float32)

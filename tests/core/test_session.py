@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from rldojo.run.recorder import Recorder
 from rldojo.run.session import Session
 from rldojo.run.trial import new_run_dir, run_trial, write_spec_file
 from rldojo.track.tracker import TIMING_COLUMNS
@@ -139,15 +140,15 @@ def test_evaluation_and_its_best_checkpoint_are_not_training_time(tmp_path, monk
     """fps and time-to-solve count training only: evaluations and the best checkpoints they write
     are kept out (here each best checkpoint is made to take 0.3 s)."""
     written = []
-    original = Session._checkpoint
+    original = Recorder.checkpoint
 
-    def slow_checkpoint(self, name, agent, state):
+    def slow_checkpoint(self, name, agent):
         if name == "best":
             written.append(name)
             time.sleep(0.3)
-        return original(self, name, agent, state)
+        return original(self, name, agent)
 
-    monkeypatch.setattr(Session, "_checkpoint", slow_checkpoint)
+    monkeypatch.setattr(Recorder, "checkpoint", slow_checkpoint)
     spec = fast_spec(
         "train.max_frames=1024", "train.eval_every=256", "train.eval_episodes=1", "train.checkpoint_every=0"
     )

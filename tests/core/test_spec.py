@@ -88,7 +88,7 @@ b: {env: {id: Acrobot-v1}, agent: {algo: ppo}}
 @pytest.mark.parametrize(
     "overrides, message",
     [
-        (["agent.gama=0.9"], r"agent\.gama: unknown key\. Allowed keys here: algo, gamma, gae_lambda"),
+        (["agent.gama=0.9"], r"agent\.gama: unknown key\. Allowed keys here: algo, gamma, vf_coef"),
         (["bogus=1"], r"bogus: unknown key\. Allowed keys here: name, description, vars, env, agent"),
         (["agent.net.depth=3"], r"agent\.net\.depth: unknown key\. Allowed keys here: type, hidden, activation"),
         (["agent.algo=dqnn"], r"agent\.algo: 'dqnn' is not a known algorithm\. Allowed: ppo"),

@@ -31,7 +31,7 @@ def _eval(*args):
 
 
 def test_eval_plays_held_out_tasks_and_writes_native_rewards(lm_run, tmp_path):
-    from rldojo.run.multi_eval import evaluate_run
+    from rldojo.run.evaluate_run import evaluate_run
 
     out = tmp_path / "eval.json"
     result = _eval(lm_run, "--episodes", "4", "--seed", "11", "--out", out)

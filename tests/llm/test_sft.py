@@ -25,10 +25,10 @@ def lm_spec(agent: dict, env: dict | None = None, max_new_tokens: int = 16, **tr
 
 
 def build(raw: dict):
-    from rldojo.run.episode_loop import _make_envs, build_lm_agent
+    from rldojo.run.agents import build_lm_agent, make_text_envs
 
     spec = spec_from_raw(raw, [], source="test")
-    return build_lm_agent(spec, 0, _make_envs(spec, spec.env.num_envs))
+    return build_lm_agent(spec, 0, make_text_envs(spec, spec.env.num_envs))
 
 
 def test_sft_lowers_the_validation_loss_and_keeps_the_best_weights():
@@ -94,7 +94,7 @@ def test_sft_needs_an_expert_or_a_transcript_file():
 
 
 def test_language_model_agents_refuse_tensor_envs():
-    from rldojo.run.session import build_agent
+    from rldojo.run.agents import build_agent
 
     spec = spec_from_raw(lm_spec({"algo": "grpo"}, env={"id": "CartPole-v1", "num_envs": 2}), [], source="test")
     env = gym.make("CartPole-v1")

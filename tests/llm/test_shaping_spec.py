@@ -34,24 +34,26 @@ def test_shaping_on_a_non_text_env_is_refused_before_anything_is_written():
 
 
 def test_training_episodes_carry_the_bonus_and_evaluation_reports_the_native_reward():
-    from rldojo.run.episode_loop import _make_envs, build_lm_agent, evaluate_lm, held_out_starts
+    from rldojo.evaluate.play import play_held_out, summarize
+    from rldojo.run.agents import build_lm_agent, held_out_starts, make_text_envs
 
     spec = _shaped_spec()
-    agent = build_lm_agent(spec, 0, _make_envs(spec, spec.env.num_envs, shaped=True))
+    agent = build_lm_agent(spec, 0, make_text_envs(spec, spec.env.num_envs, shaped=True))
     starts = held_out_starts(spec, 3, 4)
     trained = agent.play(starts)
     for ep in trained:  # every chosen action is valid: each turn earns at least the valid-action bonus
         assert ep.reward >= 1.0 * ep.turns + float(ep.won) - 1e-6
-    summary, evaluated = evaluate_lm(agent, starts)
+    evaluated = play_held_out(agent, starts)
+    summary = summarize(evaluated)
     for ep in evaluated:  # TextCraft's native reward: 1 for crafting the goal, else 0
-        assert ep.reward == pytest.approx(float(ep.won))
-    assert summary["return_mean"] == pytest.approx(sum(ep.reward for ep in evaluated) / len(evaluated))
+        assert ep["return"] == pytest.approx(ep["success"])
+    assert summary["return_mean"] == pytest.approx(sum(ep["return"] for ep in evaluated) / len(evaluated))
     assert all(env.enabled for env in agent.runtime.envs)  # shaping is back on for training
 
 
 def test_envs_are_unshaped_without_the_field():
     from rldojo.envs.text import ShapedReward
-    from rldojo.run.episode_loop import _make_envs
+    from rldojo.run.agents import make_text_envs
 
     spec = spec_from_raw(lm_spec({"algo": "grpo"}), [], source="test")
-    assert not any(isinstance(env, ShapedReward) for env in _make_envs(spec, 2, shaped=True))
+    assert not any(isinstance(env, ShapedReward) for env in make_text_envs(spec, 2, shaped=True))

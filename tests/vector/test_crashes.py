@@ -8,7 +8,7 @@ import pytest
 from loguru import logger
 
 from rldojo.envs import make_vec
-from rldojo.envs.crashes import EnvCrashError
+from rldojo.envs.vector.crashes import EnvCrashError
 
 from . import testenvs  # noqa: F401 - registers rldojo-test/* ids
 from .test_cleanup import alive, shm_exists

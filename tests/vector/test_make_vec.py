@@ -5,15 +5,15 @@ import pytest
 from loguru import logger
 
 from rldojo.envs import EnvInputError, choose_vectorize, final_observations, make_vec
-from rldojo.envs.calibrate import (
+from rldojo.envs.vector.auto import (
     MIN_GAIN,
     TRIAL_MIN_GAIN,
     WAKE_US,
     WORKER_US,
     confirm_workers,
     plan_engine,
-    usable_cpus,
 )
+from rldojo.envs.vector.cpus import usable_cpus
 
 from . import testenvs  # noqa: F401 - registers rldojo-test/* ids
 
@@ -58,35 +58,35 @@ def test_same_step_autoreset_returns_final_obs():
 
 
 def test_busy_cores_do_not_count(monkeypatch):
-    from rldojo.envs import calibrate
+    from rldojo.envs.vector import cpus
 
-    monkeypatch.setattr(calibrate, "usable_cpus", lambda: 2)
-    monkeypatch.setattr(calibrate.os, "getloadavg", lambda: (5.2, 4.0, 3.0))  # others keep both cores busy
-    assert calibrate.idle_cpus() == 1
-    monkeypatch.setattr(calibrate.os, "getloadavg", lambda: (1.1, 1.0, 1.0))  # only this process runs
-    assert calibrate.idle_cpus() == 2
+    monkeypatch.setattr(cpus, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(cpus.os, "getloadavg", lambda: (5.2, 4.0, 3.0))  # others keep both cores busy
+    assert cpus.idle_cpus() == 1
+    monkeypatch.setattr(cpus.os, "getloadavg", lambda: (1.1, 1.0, 1.0))  # only this process runs
+    assert cpus.idle_cpus() == 2
 
 
 def test_idle_cores_come_from_proc_stat_over_the_calibration(monkeypatch):
-    from rldojo.envs import calibrate
+    from rldojo.envs.vector import cpus
 
-    monkeypatch.setattr(calibrate, "usable_cpus", lambda: 2)
-    monkeypatch.setattr(calibrate.os, "getloadavg", lambda: (5.2, 4.0, 3.0))  # a busy minute, now over
+    monkeypatch.setattr(cpus, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(cpus.os, "getloadavg", lambda: (5.2, 4.0, 3.0))  # a busy minute, now over
     # 20 ticks on 2 cores: this process busy on one, the other idle -> both usable
-    monkeypatch.setattr(calibrate, "cpu_ticks", lambda: (1000 + 10, 5000 + 20))
-    assert calibrate.idle_cpus(since=(1000, 5000)) == 2
+    monkeypatch.setattr(cpus, "cpu_ticks", lambda: (1000 + 10, 5000 + 20))
+    assert cpus.idle_cpus(since=(1000, 5000)) == 2
     # both cores busy (another process on the second) -> only this process's own core
-    monkeypatch.setattr(calibrate, "cpu_ticks", lambda: (1000 + 1, 5000 + 20))
-    assert calibrate.idle_cpus(since=(1000, 5000)) == 1
+    monkeypatch.setattr(cpus, "cpu_ticks", lambda: (1000 + 1, 5000 + 20))
+    assert cpus.idle_cpus(since=(1000, 5000)) == 1
     # too short a span to trust: the load average decides
-    monkeypatch.setattr(calibrate, "cpu_ticks", lambda: (1000 + 2, 5000 + 2))
-    assert calibrate.idle_cpus(since=(1000, 5000)) == 1
+    monkeypatch.setattr(cpus, "cpu_ticks", lambda: (1000 + 2, 5000 + 2))
+    assert cpus.idle_cpus(since=(1000, 5000)) == 1
 
 
 def test_cpu_ticks_reads_this_machine():
-    from rldojo.envs import calibrate
+    from rldojo.envs.vector import cpus
 
-    ticks = calibrate.cpu_ticks()
+    ticks = cpus.cpu_ticks()
     if ticks is not None:  # Linux
         idle, total = ticks
         assert 0 <= idle <= total and total > 0
@@ -126,7 +126,7 @@ def test_a_worker_trial_confirms_or_overrules_the_model():
 
 
 def test_auto_times_the_env_and_logs_its_choice(monkeypatch):
-    monkeypatch.setattr("rldojo.envs.vector.idle_cpus", lambda since=None: 2)  # what a quiet 2-core machine has
+    monkeypatch.setattr("rldojo.envs.vector.auto.idle_cpus", lambda since=None: 2)  # what a quiet 2-core machine has
     lines: list[str] = []
     sink = logger.add(lambda m: lines.append(str(m)), level="INFO")
     try:
@@ -159,10 +159,10 @@ def test_auto_times_the_env_and_logs_its_choice(monkeypatch):
 def test_workers_spin_only_when_they_fit_the_cores_and_answer_during_and_after_the_spin(monkeypatch):
     import time
 
-    import rldojo.envs.worker_engine as worker_engine
-    from rldojo.envs.workers import SPIN_SECONDS
+    import rldojo.envs.vector.workers as workers_mode
+    from rldojo.envs.vector.worker_process import SPIN_SECONDS
 
-    monkeypatch.setattr(worker_engine, "usable_cpus", lambda: 2)
+    monkeypatch.setattr(workers_mode, "usable_cpus", lambda: 2)
     crowded = make_vec("CartPole-v1", 6, vectorize="workers", workers=3)
     assert crowded._spin_s == 0.0
     crowded.close()

@@ -12,51 +12,33 @@ from __future__ import annotations
 from typing import Literal
 
 import numpy as np
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from rldojo.algos.actor_critic_agent import ActorCriticAgent
-from rldojo.algos.sil import SILConfig, sil_feedforward_only
-from rldojo.config import NetConfig, OptimConfig, StrictModel
-from rldojo.nets.optim import gradient_step, scheduled, set_lr
+from rldojo.algos.actor_critic_agent import ActorCriticAgent, ActorCriticConfig
+from rldojo.config import OptimConfig, section_field
+from rldojo.nets.optim import gradient_step
 
 
-class A2CConfig(StrictModel):
+class A2CConfig(ActorCriticConfig):
     """`agent:` section for `algo: a2c`."""
 
     algo: Literal["a2c"] = "a2c"
     """Algorithm name."""
-    gamma: float = Field(0.99, gt=0, le=1)
-    """Discount factor."""
     gae_lambda: float = Field(1.0, ge=0, le=1)
     """GAE lambda; 1.0 gives plain n-step returns over the rollout."""
     rollout_steps: int = Field(5, ge=1)
     """Steps per env between updates (the n of n-step)."""
-    vf_coef: float = Field(0.5, ge=0)
-    """Weight of the value loss 0.5 * mean((V - R)^2). The 0.5 is CleanRL's convention; SB3 drops it, so with
-    a shared actor-critic trunk SB3's vf_coef c is 2c here. With separate trunks (`net.shared: false`, the default)
-    Adam and RMSprop are nearly scale-free per parameter and the factor acts only through grad-norm clipping."""
-    ent_coef: float = Field(0.0, ge=0)
-    """Weight of the entropy bonus."""
-    max_grad_norm: float | None = Field(0.5, gt=0)
-    """Clip the global gradient norm to this (None: no clipping)."""
     normalize_advantages: bool = False
     """Normalise advantages within each batch."""
-    sil: SILConfig | None = None
-    """Self-imitation learning on top of A2C (A2C+SIL); None turns it off."""
-    net: NetConfig = Field(default_factory=NetConfig)
-    """Actor-critic network."""
-    optim: OptimConfig = Field(default_factory=lambda: OptimConfig(name="rmsprop", lr=7e-4))
+    optim: OptimConfig = section_field(OptimConfig, name="rmsprop", lr=7e-4)
     """Optimizer (RMSprop, as in the A3C paper and SB3)."""
-
-    _sil_needs_feedforward = model_validator(mode="after")(sil_feedforward_only)
 
 
 class A2C(ActorCriticAgent):
     metric_names = ("loss", "policy_loss", "value_loss", "entropy", "explained_variance", "grad_norm")
 
-    def update(self, progress: float) -> dict[str, float]:
+    def learn(self, progress: float) -> dict[str, float]:
         cfg = self.cfg
-        set_lr(self.optimizer, scheduled(cfg.optim.lr, cfg.optim.schedule, progress))
         advantages, returns = self.buffer.advantages_and_returns(self.last_values(), cfg.gamma, cfg.gae_lambda)
         batch, head_out, values = self.evaluate(self.buffer.sequence_tensors(advantages, returns), None)
         adv = batch["advantages"]

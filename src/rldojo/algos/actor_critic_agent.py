@@ -1,6 +1,6 @@
-"""Shared acting and storage for on-policy actor-critic agents (PPO, A2C): sample from the policy,
-fill a rollout buffer, bootstrap time-limit cuts, feed self-imitation, checkpoint. Each algorithm
-file keeps only its config and its `update` (the loss).
+"""Shared config fields, acting and storage for on-policy actor-critic agents (PPO, A2C): sample
+from the policy, fill a rollout buffer, bootstrap time-limit cuts, feed self-imitation, checkpoint.
+Each algorithm file keeps only its own config fields and its `learn` (the loss).
 
 Recurrent nets (`net.recurrent: gru`): the agent carries one hidden state per env, zeroed where an
 episode begins; the buffer keeps each env's state at the rollout's start and the episode-start
@@ -9,12 +9,13 @@ same hidden states the actions were sampled with (until the weights change)."""
 
 from __future__ import annotations
 
-import gymnasium as gym
 import numpy as np
 import torch
+from pydantic import Field, model_validator
 
 from rldojo.algos.base import TensorAgent
-from rldojo.algos.sil import SelfImitation
+from rldojo.algos.sil import SelfImitation, SILConfig, sil_feedforward_only
+from rldojo.config import AgentConfig, NetConfig, section_field
 from rldojo.memory.rollout import RolloutBuffer
 from rldojo.nets.actor_critic import ActorCritic
 from rldojo.nets.encoders import obs_storage
@@ -23,14 +24,30 @@ from rldojo.nets.optim import build_optimizer
 from rldojo.nets.policy import to_env_actions
 
 
-class ActorCriticAgent(TensorAgent):
-    """Needs a config with `net`, `optim`, `gamma`, `rollout_steps` and `sil`."""
+class ActorCriticConfig(AgentConfig):
+    """The fields A2C and PPO share (each adds `rollout_steps`, `optim` and its own)."""
 
-    def __init__(
-        self, cfg, obs_space: gym.Space, action_space: gym.Space, num_envs: int, total_frames: int, seed: int
-    ) -> None:
-        super().__init__(obs_space, action_space, num_envs, total_frames, seed)
-        self.cfg = cfg
+    vf_coef: float = Field(0.5, ge=0)
+    """Weight of the value loss 0.5 * mean((V - R)^2). The 0.5 is CleanRL's convention; SB3 drops it, so with
+    a shared actor-critic trunk SB3's vf_coef c is 2c here. With separate trunks (`net.shared: false`, the default)
+    Adam and RMSprop are nearly scale-free per parameter and the factor acts only through grad-norm clipping."""
+    ent_coef: float = Field(0.0, ge=0)
+    """Weight of the entropy bonus."""
+    max_grad_norm: float | None = Field(0.5, gt=0)
+    """Clip the global gradient norm to this (None: no clipping)."""
+    sil: SILConfig | None = None
+    """Self-imitation learning on top of the on-policy update (A2C+SIL, PPO+SIL); None turns it off."""
+    net: NetConfig = section_field(NetConfig)
+    """Actor-critic network."""
+
+    _sil_needs_feedforward = model_validator(mode="after")(sil_feedforward_only)
+
+
+class ActorCriticAgent(TensorAgent):
+    """Needs an `ActorCriticConfig` with `rollout_steps` and `optim`."""
+
+    def __init__(self, cfg: ActorCriticConfig, obs_space, action_space, num_envs, total_frames, seed) -> None:
+        super().__init__(cfg, obs_space, action_space, num_envs, total_frames, seed)
         self.net = ActorCritic(obs_space, action_space, cfg.net)
         self.params = list(self.net.parameters())
         self.optimizer = build_optimizer(self.params, cfg.optim)
@@ -146,14 +163,7 @@ class ActorCriticAgent(TensorAgent):
         return mb, head_out, values
 
     @torch.no_grad()
-    def observe(
-        self,
-        rewards: np.ndarray,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-        next_obs: np.ndarray,
-        final_obs: np.ndarray,
-    ) -> bool:
+    def observe(self, rewards, terminated, truncated, next_obs, final_obs) -> bool:
         if self.sil is not None:
             step = self.buffer.step
             self.sil.record(self.buffer.obs[step], self.buffer.actions[step], rewards, terminated | truncated)

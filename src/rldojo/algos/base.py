@@ -2,18 +2,26 @@
 
 Per vector step the Session calls `act(obs)`, steps the env, then `observe(...)`; when `observe`
 returns True the agent's buffer is ready and the Session calls `update(progress)` and logs the
-returned metrics. Evaluation calls `reset_greedy(num_envs)`, then `act_greedy` each step and
-`greedy_done(done)` after it (agents with memory, e.g. recurrent policies, reset it per episode).
-Checkpoints store `state_dict()`.
+returned metrics. `update` sets every optimizer's learning rate by the `optim` schedule, then runs
+the algorithm's `learn`, so no algorithm schedules its learning rates itself. Evaluation calls
+`reset_greedy(num_envs)`, then `act_greedy` each step and `greedy_done(done)` after it (agents
+with memory, e.g. recurrent policies, reset it per episode). Checkpoints store `state_dict()`.
+
+`ReplayAgent` is the shared part of the off-policy agents (DQN, SAC): storing each transition in a
+replay buffer and learning every `train_every` vector steps once `learning_starts` frames are in.
 """
 
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
+
+from rldojo.nets.mlp import encode_obs
+from rldojo.nets.optim import load_optimizer_state, lr_factor, set_lr_factor
 
 
 class TensorAgent(ABC):
@@ -23,8 +31,9 @@ class TensorAgent(ABC):
     metric_names: tuple[str, ...] = ()
 
     def __init__(
-        self, obs_space: gym.Space, action_space: gym.Space, num_envs: int, total_frames: int, seed: int
+        self, cfg: Any, obs_space: gym.Space, action_space: gym.Space, num_envs: int, total_frames: int, seed: int
     ) -> None:
+        self.cfg = cfg  # the `agent:` section; its `optim` schedules every optimizer's learning rate
         self.obs_space, self.action_space = obs_space, action_space
         self.num_envs, self.total_frames = num_envs, total_frames
         # All sampling goes through these generators, so a seed fixes the whole run.
@@ -63,9 +72,21 @@ class TensorAgent(ABC):
         (terminated or truncated), so truncated episodes can be bootstrapped.
         """
 
-    @abstractmethod
     def update(self, progress: float) -> dict[str, float]:
-        """One learning step at `progress` in [0, 1] of the budget; returns metrics to log."""
+        """One learning step at `progress` in [0, 1] of the budget; returns metrics to log.
+
+        Every optimizer's learning rate is set to its base rate times the schedule's factor at this
+        frame (`cfg.optim`: warm-up, then constant, linear or cosine decay over the frame budget),
+        then the algorithm learns."""
+        factor = lr_factor(self.frames, self.total_frames, self.cfg.optim)
+        for optimizer in self.optimizers().values():
+            set_lr_factor(optimizer, factor)
+        return self.learn(progress)
+
+    @abstractmethod
+    def learn(self, progress: float) -> dict[str, float]:
+        """The algorithm's update (its losses and gradient steps) at `progress` in [0, 1] of the
+        budget, with the learning rates already scheduled; returns metrics to log."""
 
     @abstractmethod
     def modules(self) -> dict[str, torch.nn.Module]:
@@ -76,6 +97,7 @@ class TensorAgent(ABC):
         """The optimizers to checkpoint, by name."""
 
     def current_lr(self) -> float:
+        """The first optimizer's learning rate (metrics.csv's `lr`)."""
         optim = next(iter(self.optimizers().values()))
         return float(optim.param_groups[0]["lr"])
 
@@ -101,9 +123,46 @@ class TensorAgent(ABC):
         for name, module in self.modules().items():
             module.load_state_dict(state["modules"][name])
         for name, optim in self.optimizers().items():
-            optim.load_state_dict(state["optimizers"][name])
+            load_optimizer_state(optim, state["optimizers"][name])
         self.generator.set_state(state["generator"])
         self.rng.bit_generator.state = state["rng"]
         self.frames = int(state["frames"])
         self.updates = int(state["updates"])
         self.load_extra_state(state["extra"])
+
+
+class ReplayAgent(TensorAgent):
+    """Off-policy agents: `act` remembers its observations and actions in `_obs` and `_actions`,
+    `observe` stores the transitions in `self.replay`, and learning runs every `cfg.train_every`
+    vector steps once `cfg.learning_starts` frames are in. The replay is checkpointed with the agent,
+    so a resumed run keeps its experience."""
+
+    replay: Any  # a ReplayBuffer or PrioritizedReplayBuffer, built by the algorithm
+
+    def __init__(
+        self, cfg: Any, obs_space: gym.Space, action_space: gym.Space, num_envs: int, total_frames: int, seed: int
+    ) -> None:
+        super().__init__(cfg, obs_space, action_space, num_envs, total_frames, seed)
+        self.steps = 0  # vector steps observed
+        self._obs: np.ndarray | None = None
+        self._actions: np.ndarray | None = None
+
+    def observe(self, rewards, terminated, truncated, next_obs, final_obs) -> bool:
+        # Store the episode's true last state (final_obs); only termination stops bootstrapping.
+        self.replay.add(
+            self._obs,
+            self._actions,
+            rewards,
+            encode_obs(final_obs, self.obs_space).numpy(),
+            terminated.astype(np.float32),
+        )
+        self.frames += self.num_envs
+        self.steps += 1
+        return self.frames >= self.cfg.learning_starts and self.steps % self.cfg.train_every == 0
+
+    def extra_state(self) -> dict:
+        return {"replay": self.replay.state_dict(), "steps": self.steps}
+
+    def load_extra_state(self, state: dict) -> None:
+        self.replay.load_state_dict(state["replay"])
+        self.steps = int(state["steps"])

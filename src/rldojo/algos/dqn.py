@@ -23,17 +23,16 @@ from __future__ import annotations
 import copy
 from typing import Literal
 
-import gymnasium as gym
 import numpy as np
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, model_validator
 
-from rldojo.algos.base import TensorAgent
-from rldojo.config import NetConfig, OptimConfig, StrictModel, feedforward_only
+from rldojo.algos.base import ReplayAgent
+from rldojo.config import QLearningConfig, StrictModel, refuse_set_keys
 from rldojo.memory.replay import PrioritizedReplayBuffer, ReplayBuffer
 from rldojo.nets.encoders import obs_storage
 from rldojo.nets.mlp import encode_obs
-from rldojo.nets.optim import build_optimizer, scheduled, set_lr
+from rldojo.nets.optim import build_optimizer, gradient_step, scheduled
 from rldojo.nets.q_network import QNetwork
 
 
@@ -48,13 +47,11 @@ class PrioritizedConfig(StrictModel):
     """Added to |TD error| so no transition gets zero priority."""
 
 
-class DQNConfig(StrictModel):
+class DQNConfig(QLearningConfig):
     """`agent:` section for `algo: dqn` (DQN, Double DQN, dueling, prioritized replay)."""
 
     algo: Literal["dqn"] = "dqn"
     """Algorithm name."""
-    gamma: float = Field(0.99, gt=0, le=1)
-    """Discount factor."""
     double: bool = False
     """Double DQN: the online net picks the next action, the target net values it."""
     dueling: bool = False
@@ -76,42 +73,36 @@ class DQNConfig(StrictModel):
     exploration: Literal["epsilon_greedy", "boltzmann"] = "epsilon_greedy"
     """How training actions explore: a random action with probability epsilon, or an action sampled
     from softmax(Q / temperature) (SLM-Lab's `boltzmann` policy: it prefers the near-best actions)."""
-    epsilon_start: float = Field(1.0, ge=0, le=1)
-    """epsilon_greedy: exploration rate at the start."""
-    epsilon_end: float = Field(0.05, ge=0, le=1)
-    """epsilon_greedy: exploration rate after the decay."""
     temperature_start: float = Field(1.0, gt=0)
     """boltzmann: softmax temperature at the start."""
     temperature_end: float = Field(0.05, gt=0)
     """boltzmann: softmax temperature after the decay."""
     exploration_fraction: float = Field(0.1, gt=0, le=1)
     """Share of the frame budget over which epsilon (or the temperature) decays linearly."""
-    max_grad_norm: float | None = Field(10.0, gt=0)
-    """Clip the gradient norm to this (None: no clipping)."""
     prioritized: PrioritizedConfig | None = None
     """Prioritized replay settings (None: uniform replay)."""
-    net: NetConfig = Field(default_factory=lambda: NetConfig(hidden=[64, 64], activation="relu"))
-    """Q-network."""
-    optim: OptimConfig = Field(default_factory=lambda: OptimConfig(lr=1e-3))
-    """Optimizer."""
 
-    @field_validator("net")
-    @classmethod
-    def _feedforward(cls, net: NetConfig) -> NetConfig:
-        return feedforward_only(net, "dqn")
+    @model_validator(mode="after")
+    def _keys_in_use(self) -> DQNConfig:
+        if self.exploration == "boltzmann":
+            unused = dict.fromkeys(("epsilon_start", "epsilon_end"), "exploration is boltzmann, not epsilon_greedy")
+        else:
+            unused = dict.fromkeys(("temperature_start", "temperature_end"), "exploration is epsilon_greedy")
+        if self.tau < 1:
+            unused["target_update_every"] = "with tau < 1 the target net is blended at every gradient step"
+        refuse_set_keys(self, "agent", unused)
+        return self
 
 
-class DQN(TensorAgent):
+class DQN(ReplayAgent):
     metric_names = ("loss", "q_mean", "td_abs", "epsilon", "temperature", "beta")
 
-    def __init__(
-        self, cfg: DQNConfig, obs_space: gym.Space, action_space: gym.Space, num_envs: int, total_frames: int, seed: int
-    ) -> None:
-        super().__init__(obs_space, action_space, num_envs, total_frames, seed)
-        self.cfg = cfg
+    def __init__(self, cfg: DQNConfig, obs_space, action_space, num_envs, total_frames, seed) -> None:
+        super().__init__(cfg, obs_space, action_space, num_envs, total_frames, seed)
         self.q_net = QNetwork(obs_space, action_space, cfg.net, cfg.dueling)
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
-        self.optimizer = build_optimizer(self.q_net.parameters(), cfg.optim)
+        self.params = list(self.q_net.parameters())
+        self.optimizer = build_optimizer(self.params, cfg.optim)
         obs_shape, obs_dtype = obs_storage(obs_space)  # images stay uint8 in the replay
         buffer_args = (cfg.buffer_size, obs_shape, (), np.int64)
         if cfg.prioritized is None:
@@ -120,10 +111,7 @@ class DQN(TensorAgent):
             self.replay = PrioritizedReplayBuffer(
                 *buffer_args, alpha=cfg.prioritized.alpha, epsilon=cfg.prioritized.epsilon, obs_dtype=obs_dtype
             )
-        self.steps = 0
         self.last_target_update = 0
-        self._obs: np.ndarray | None = None
-        self._actions: np.ndarray | None = None
 
     def _exploration_progress(self) -> float:
         return self.frames / (self.cfg.exploration_fraction * self.total_frames)
@@ -164,23 +152,9 @@ class DQN(TensorAgent):
     def act_greedy(self, obs: np.ndarray) -> np.ndarray:
         return self.q_net(encode_obs(obs, self.obs_space)).argmax(-1).numpy() + int(self.action_space.start)
 
-    def observe(self, rewards, terminated, truncated, next_obs, final_obs) -> bool:
-        # Store the episode's true last state; only termination stops bootstrapping.
-        self.replay.add(
-            self._obs,
-            self._actions,
-            rewards,
-            encode_obs(final_obs, self.obs_space).numpy(),
-            terminated.astype(np.float32),
-        )
-        self.frames += self.num_envs
-        self.steps += 1
-        return self.frames >= self.cfg.learning_starts and self.steps % self.cfg.train_every == 0
-
     # ---- learning -----------------------------------------------------------------------------
-    def update(self, progress: float) -> dict[str, float]:
+    def learn(self, progress: float) -> dict[str, float]:
         cfg = self.cfg
-        set_lr(self.optimizer, scheduled(cfg.optim.lr, cfg.optim.schedule, progress))
         beta = 1.0
         if cfg.prioritized is not None:
             beta = scheduled(cfg.prioritized.beta_start, "linear", progress, end=1.0)
@@ -202,12 +176,7 @@ class DQN(TensorAgent):
             q = self.q_net(batch["obs"]).gather(-1, batch["actions"].unsqueeze(-1)).squeeze(-1)
             td = q - target
             loss = (batch["weights"] * torch.nn.functional.huber_loss(q, target, reduction="none")).mean()
-
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.max_grad_norm is not None:
-                torch.nn.utils.clip_grad_norm_(self.q_net.parameters(), cfg.max_grad_norm)
-            self.optimizer.step()
+            gradient_step(self.optimizer, self.params, loss, cfg.max_grad_norm)
             if cfg.prioritized is not None:
                 self.replay.update_priorities(batch["indices"].numpy(), td.detach().numpy())
             stats.append(torch.stack([loss.detach(), q.detach().mean(), td.detach().abs().mean()]))
@@ -240,9 +209,8 @@ class DQN(TensorAgent):
         return {"optimizer": self.optimizer}
 
     def extra_state(self) -> dict:
-        # The replay buffer is checkpointed with the agent: a resumed run keeps its experience.
-        return {"replay": self.replay.state_dict(), "steps": self.steps, "last_target_update": self.last_target_update}
+        return {**super().extra_state(), "last_target_update": self.last_target_update}
 
     def load_extra_state(self, state: dict) -> None:
-        self.replay.load_state_dict(state["replay"])
-        self.steps, self.last_target_update = int(state["steps"]), int(state["last_target_update"])
+        super().load_extra_state(state)
+        self.last_target_update = int(state["last_target_update"])

@@ -35,25 +35,17 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Iterator
-from typing import Any, Literal
+from typing import ClassVar, Literal
 
 import numpy as np
 import torch
 from pydantic import Field
 
-from rldojo.algos.lm_base import (
-    LMAgent,
-    LMAgentConfig,
-    LMOptimConfig,
-    StageTrainer,
-    StepReport,
-    build_lm_optimizer,
-    clip_and_step,
-    lr_factor,
-    set_lr,
-)
-from rldojo.config import StrictModel
+from rldojo.algos.lm_agent import LMAgent, LMAgentConfig
+from rldojo.algos.stage import StageParams, StageTrainer, StepReport
+from rldojo.config import OptimConfig, section_field
 from rldojo.llm.parse import STRATEGIES
+from rldojo.nets.optim import build_optimizer, load_optimizer_state, lr_factor, set_lr_factor, step_accumulated
 
 GRPO_METRICS: tuple[str, ...] = (
     "reward_mean",
@@ -76,8 +68,11 @@ GRPO_METRICS: tuple[str, ...] = (
 )
 
 
-class GRPOParams(StrictModel):
+class GRPOParams(StageParams):
     """Hyperparameters of GRPO (a stage of its own or part of a pipeline)."""
+
+    metric_names: ClassVar[tuple[str, ...]] = GRPO_METRICS
+    summary: ClassVar[str] = "Group Relative Policy Optimization for language-model agents"
 
     algo: Literal["grpo"] = "grpo"
     """Algorithm name."""
@@ -101,23 +96,21 @@ class GRPOParams(StrictModel):
     """Divide advantages by the group's reward std, the batch's, or not at all (Dr. GRPO)."""
     loss: Literal["grpo", "dr_grpo", "dapo"] = "dapo"
     """How token losses are averaged (see the module docstring)."""
-    optim: LMOptimConfig = Field(default_factory=lambda: LMOptimConfig(lr=1.0e-4))
+    optim: OptimConfig = section_field(OptimConfig, name="adamw", lr=1.0e-4, eps=1.0e-8)
     """Optimizer and schedule (the schedule spans train.iterations)."""
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    """Clip the global gradient norm of each optimizer step to this (None: no clipping)."""
 
     def scaled_for_dev(self):
         """One small group per iteration: `rldojo dev` exercises the stage, it does not train it."""
         return self.model_copy(update={"group_size": min(self.group_size, 4), "groups": 1})
 
+    def build_trainer(self, agent: LMAgent) -> StageTrainer:
+        return GRPOTrainer(self, agent)
+
 
 class GRPOConfig(GRPOParams, LMAgentConfig):
     """`agent:` section for `algo: grpo`."""
-
-
-class GRPO(LMAgent):
-    """GRPO as an agent of its own (one stage)."""
-
-    def stage_params(self) -> list[Any]:
-        return [self.cfg]
 
 
 # ---- the objective ------------------------------------------------------------------------------
@@ -182,14 +175,11 @@ def grpo_loss(
 
 # ---- the trainer --------------------------------------------------------------------------------
 class GRPOTrainer(StageTrainer):
-    name = "grpo"
-    metric_names = GRPO_METRICS
-
     def __init__(self, params: GRPOParams, agent: LMAgent) -> None:
         self.params, self.agent = params, agent
         self.runtime = agent.runtime
         self.params_list = agent.lm.trainable_parameters()
-        self.optimizer = build_lm_optimizer(self.params_list, params.optim)
+        self.optimizer = build_optimizer(self.params_list, params.optim)
         self.iteration = 0
         self.updates = 0
         self.pad_id = agent.actor.backend.pad_id
@@ -291,7 +281,7 @@ class GRPOTrainer(StageTrainer):
                 if len(chunk) == 0:
                     continue
                 mb_tokens = float(sum(episodes[i].generated_tokens for i in chunk))
-                set_lr(self.optimizer, params.optim.lr * lr_factor(self.updates, total_updates, params.optim))
+                set_lr_factor(self.optimizer, lr_factor(self.updates, total_updates, params.optim))
                 for j in range(0, len(chunk), params.micro_batch_size):
                     idx = chunk[j : j + params.micro_batch_size]
                     micro = [episodes[i] for i in idx]
@@ -322,7 +312,7 @@ class GRPOTrainer(StageTrainer):
                     sums["entropy"] += float((entropy * mask).sum())
                     if terms["kl"] is not None:
                         sums["kl"] += float((terms["kl"] * mask).sum())
-                sums["grad_norm"] += clip_and_step(self.optimizer, self.params_list, params.optim.max_grad_norm)
+                sums["grad_norm"] += step_accumulated(self.optimizer, self.params_list, params.max_grad_norm)
                 self.updates += 1
         self.agent.actor.backend.sync_weights()
         steps = params.epochs * params.minibatches
@@ -346,7 +336,7 @@ class GRPOTrainer(StageTrainer):
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state["optimizer"])
         self.iteration, self.updates = int(state["iteration"]), int(state["updates"])
         if self.reference is not None and state.get("reference") is not None:
             self.reference.load_state_dict(state["reference"])

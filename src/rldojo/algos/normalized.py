@@ -94,21 +94,17 @@ class NormalizedAgent(TensorAgent):
     def greedy_done(self, done: np.ndarray) -> None:
         self.agent.greedy_done(done)
 
-    def observe(
-        self,
-        rewards: np.ndarray,
-        terminated: np.ndarray,
-        truncated: np.ndarray,
-        next_obs: np.ndarray,
-        final_obs: np.ndarray,
-    ) -> bool:
+    def observe(self, rewards, terminated, truncated, next_obs, final_obs) -> bool:
         rewards = self.transform_rewards(rewards, terminated | truncated)
         return self.agent.observe(
             rewards, terminated, truncated, self.normalize_obs(next_obs), self.normalize_obs(final_obs)
         )
 
     def update(self, progress: float) -> dict[str, float]:
-        return self.agent.update(progress)
+        return self.agent.update(progress)  # the wrapped agent schedules its learning rates
+
+    def learn(self, progress: float) -> dict[str, float]:
+        return self.agent.learn(progress)
 
     def modules(self) -> dict[str, torch.nn.Module]:
         return self.agent.modules()

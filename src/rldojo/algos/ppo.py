@@ -19,21 +19,18 @@ from typing import Literal
 
 import numpy as np
 import torch
-from pydantic import Field, model_validator
+from pydantic import Field
 
-from rldojo.algos.actor_critic_agent import ActorCriticAgent
-from rldojo.algos.sil import SILConfig, sil_feedforward_only
-from rldojo.config import NetConfig, OptimConfig, StrictModel
-from rldojo.nets.optim import gradient_step, scheduled, set_lr
+from rldojo.algos.actor_critic_agent import ActorCriticAgent, ActorCriticConfig
+from rldojo.config import OptimConfig, section_field
+from rldojo.nets.optim import gradient_step, scheduled
 
 
-class PPOConfig(StrictModel):
+class PPOConfig(ActorCriticConfig):
     """`agent:` section for `algo: ppo`."""
 
     algo: Literal["ppo"] = "ppo"
     """Algorithm name."""
-    gamma: float = Field(0.99, gt=0, le=1)
-    """Discount factor."""
     gae_lambda: float = Field(0.95, ge=0, le=1)
     """GAE lambda: 0 is one-step TD advantages, 1 is Monte-Carlo returns."""
     rollout_steps: int = Field(128, ge=1)
@@ -49,26 +46,12 @@ class PPOConfig(StrictModel):
     """`linear` anneals the clip range to 0 over the frame budget."""
     value_clip: float | None = Field(None, gt=0)
     """Clip the value update to +-value_clip around the old prediction (None: plain MSE)."""
-    vf_coef: float = Field(0.5, ge=0)
-    """Weight of the value loss 0.5 * mean((V - R)^2). The 0.5 is CleanRL's convention; SB3 drops it, so with
-    a shared actor-critic trunk SB3's vf_coef c is 2c here. With separate trunks (`net.shared: false`, the default)
-    Adam and RMSprop are nearly scale-free per parameter and the factor acts only through grad-norm clipping."""
-    ent_coef: float = Field(0.0, ge=0)
-    """Weight of the entropy bonus."""
-    max_grad_norm: float | None = Field(0.5, gt=0)
-    """Clip the global gradient norm to this (None: no clipping)."""
     normalize_advantages: bool = True
     """Normalise advantages to zero mean, unit std within each minibatch."""
     target_kl: float | None = Field(None, gt=0)
     """Stop the epochs early once the approximate KL to the old policy exceeds this."""
-    sil: SILConfig | None = None
-    """Self-imitation learning on top of PPO (PPO+SIL); None turns it off."""
-    net: NetConfig = Field(default_factory=NetConfig)
-    """Actor-critic network."""
-    optim: OptimConfig = Field(default_factory=OptimConfig)
+    optim: OptimConfig = section_field(OptimConfig)
     """Optimizer for actor and critic together."""
-
-    _sil_needs_feedforward = model_validator(mode="after")(sil_feedforward_only)
 
 
 def normalize(x: torch.Tensor) -> torch.Tensor:
@@ -94,11 +77,9 @@ class PPO(ActorCriticAgent):
     )
 
     # ---- learning -----------------------------------------------------------------------------
-    def update(self, progress: float) -> dict[str, float]:
+    def learn(self, progress: float) -> dict[str, float]:
         cfg = self.cfg
-        lr = scheduled(cfg.optim.lr, cfg.optim.schedule, progress)
         clip = scheduled(cfg.clip, cfg.clip_schedule, progress)
-        set_lr(self.optimizer, lr)
 
         advantages, returns = self.buffer.advantages_and_returns(self.last_values(), cfg.gamma, cfg.gae_lambda)
         data = self.buffer.sequence_tensors(advantages, returns)

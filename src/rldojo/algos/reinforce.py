@@ -16,26 +16,23 @@ from __future__ import annotations
 
 from typing import Literal
 
-import gymnasium as gym
 import numpy as np
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, model_validator
 
 from rldojo.algos.base import TensorAgent
-from rldojo.config import NetConfig, OptimConfig, StrictModel, feedforward_only
+from rldojo.config import AgentConfig, NetConfig, OptimConfig, net_checks, refuse_set_keys, section_field
 from rldojo.nets.actor_critic import ActorCritic
 from rldojo.nets.mlp import encode_obs
-from rldojo.nets.optim import build_optimizer, clip_grad_norm, scheduled, set_lr
+from rldojo.nets.optim import build_optimizer, gradient_step
 from rldojo.nets.policy import to_env_actions
 
 
-class ReinforceConfig(StrictModel):
+class ReinforceConfig(AgentConfig):
     """`agent:` section for `algo: reinforce`."""
 
     algo: Literal["reinforce"] = "reinforce"
     """Algorithm name."""
-    gamma: float = Field(0.99, gt=0, le=1)
-    """Discount factor."""
     episodes_per_env: int = Field(1, ge=1)
     """Finished episodes each env contributes to one gradient step."""
     baseline: bool = True
@@ -48,33 +45,28 @@ class ReinforceConfig(StrictModel):
     """Normalise the advantages of each batch to zero mean and unit std."""
     max_grad_norm: float | None = Field(None, gt=0)
     """Clip the gradient norm to this (None: no clipping)."""
-    net: NetConfig = Field(default_factory=NetConfig)
+    net: NetConfig = section_field(NetConfig)
     """Policy (and baseline) network."""
-    optim: OptimConfig = Field(default_factory=lambda: OptimConfig(lr=1e-3))
+    optim: OptimConfig = section_field(OptimConfig, lr=1e-3)
     """Optimizer."""
 
-    @field_validator("net")
-    @classmethod
-    def _feedforward(cls, net: NetConfig) -> NetConfig:
-        return feedforward_only(net, "reinforce")
+    _net_checks = net_checks("net")
+
+    @model_validator(mode="after")
+    def _keys_in_use(self) -> ReinforceConfig:
+        if not self.baseline:
+            refuse_set_keys(self, "agent", {"vf_coef": "it weighs the baseline's loss, and baseline is false"})
+        return self
 
 
 class Reinforce(TensorAgent):
     metric_names = ("loss", "policy_loss", "value_loss", "entropy", "episodes_used")
 
-    def __init__(
-        self,
-        cfg: ReinforceConfig,
-        obs_space: gym.Space,
-        action_space: gym.Space,
-        num_envs: int,
-        total_frames: int,
-        seed: int,
-    ) -> None:
-        super().__init__(obs_space, action_space, num_envs, total_frames, seed)
-        self.cfg = cfg
+    def __init__(self, cfg: ReinforceConfig, obs_space, action_space, num_envs, total_frames, seed) -> None:
+        super().__init__(cfg, obs_space, action_space, num_envs, total_frames, seed)
         self.net = ActorCritic(obs_space, action_space, cfg.net)
-        self.optimizer = build_optimizer(self.net.parameters(), cfg.optim)
+        self.params = list(self.net.parameters())
+        self.optimizer = build_optimizer(self.params, cfg.optim)
         self._running: list[list] = [[] for _ in range(num_envs)]  # per env: (obs, action, reward)
         self._stale = np.zeros(num_envs, dtype=bool)  # episode started before the last update
         self._finished: list[tuple[np.ndarray, np.ndarray, np.ndarray]] = []
@@ -112,9 +104,8 @@ class Reinforce(TensorAgent):
             returns[t] = running
         return np.stack([s[0] for s in steps]), np.stack([s[1] for s in steps]), returns
 
-    def update(self, progress: float) -> dict[str, float]:
+    def learn(self, progress: float) -> dict[str, float]:
         cfg = self.cfg
-        set_lr(self.optimizer, scheduled(cfg.optim.lr, cfg.optim.schedule, progress))
         obs = torch.from_numpy(np.concatenate([e[0] for e in self._finished]))
         actions = torch.from_numpy(np.concatenate([e[1] for e in self._finished]))
         returns = torch.from_numpy(np.concatenate([e[2] for e in self._finished]))
@@ -128,12 +119,7 @@ class Reinforce(TensorAgent):
         policy_loss = -(log_probs * advantages).mean()
         value_loss = 0.5 * (values - returns).pow(2).mean() if cfg.baseline else torch.zeros(())
         loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
-
-        self.optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        if cfg.max_grad_norm is not None:
-            clip_grad_norm(self.net.parameters(), cfg.max_grad_norm)
-        self.optimizer.step()
+        gradient_step(self.optimizer, self.params, loss, cfg.max_grad_norm)
 
         used = len(self._finished)
         self._finished = []

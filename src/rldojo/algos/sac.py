@@ -22,25 +22,29 @@ from typing import Literal
 import gymnasium as gym
 import numpy as np
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field, model_validator
 from torch import nn
 
-from rldojo.algos.base import TensorAgent
-from rldojo.config import NetConfig, OptimConfig, StrictModel, feedforward_only
+from rldojo.algos.base import ReplayAgent
+from rldojo.config import AgentConfig, NetConfig, OptimConfig, net_checks, refuse_set_keys, section_field
 from rldojo.memory.replay import ReplayBuffer
 from rldojo.nets.mlp import encode_obs, flat_obs_dim, is_image_space, mlp
 from rldojo.nets.optim import build_optimizer, gradient_step
 
 _LOG_STD_MIN, _LOG_STD_MAX = -20.0, 2.0
 
+#: Keys of `actor_net` and `critic_net` that SAC ignores, with the reason.
+_SAC_NET_UNUSED = {
+    "shared": "SAC's actor and critics are separate networks, each set by its own section",
+    "log_std_init": "SAC's policy outputs its log standard deviation for each state",
+}
 
-class SACConfig(StrictModel):
+
+class SACConfig(AgentConfig):
     """`agent:` section for `algo: sac` (continuous or discrete actions, chosen by the env)."""
 
     algo: Literal["sac"] = "sac"
     """Algorithm name."""
-    gamma: float = Field(0.99, gt=0, le=1)
-    """Discount factor."""
     tau: float = Field(0.005, gt=0, le=1)
     """Polyak factor of the target critics."""
     buffer_size: int = Field(1_000_000, ge=1)
@@ -58,22 +62,30 @@ class SACConfig(StrictModel):
     auto_alpha: bool = True
     """Tune the temperature to hold the policy's entropy at the target."""
     alpha_lr: float = Field(3e-4, gt=0)
-    """Learning rate of the temperature (its own optimizer)."""
+    """Peak learning rate of the temperature (its own Adam optimizer; it follows `optim`'s schedule)."""
     target_entropy: float | None = None
     """Entropy target; None: -action_dim (continuous) or target_entropy_scale * log(n_actions)."""
     target_entropy_scale: float = Field(0.98, gt=0, le=1)
     """Discrete actions: the target as a share of the maximum entropy log(n_actions)."""
-    actor_net: NetConfig = Field(default_factory=lambda: NetConfig(hidden=[256, 256], activation="relu"))
-    """Policy network."""
-    critic_net: NetConfig = Field(default_factory=lambda: NetConfig(hidden=[256, 256], activation="relu"))
-    """Each of the twin Q-networks."""
-    optim: OptimConfig = Field(default_factory=lambda: OptimConfig(lr=3e-4))
-    """Optimizer of actor and critics."""
+    actor_net: NetConfig = section_field(NetConfig, hidden=[256, 256], activation="relu")
+    """Policy network (an MLP)."""
+    critic_net: NetConfig = section_field(NetConfig, hidden=[256, 256], activation="relu")
+    """Each of the twin Q-networks (MLPs)."""
+    optim: OptimConfig = section_field(OptimConfig, lr=3e-4)
+    """Optimizer of actor and critics, and the schedule of all three learning rates."""
 
-    @field_validator("actor_net", "critic_net")
-    @classmethod
-    def _feedforward(cls, net: NetConfig) -> NetConfig:
-        return feedforward_only(net, "sac")
+    _net_checks = net_checks("actor_net", "critic_net", cnn=False, unused=_SAC_NET_UNUSED)
+
+    @model_validator(mode="after")
+    def _keys_in_use(self) -> SACConfig:
+        if not self.auto_alpha:
+            tuning = "it tunes the temperature, and auto_alpha is false (alpha stays at initial_alpha)"
+            refuse_set_keys(
+                self, "agent", dict.fromkeys(("alpha_lr", "target_entropy", "target_entropy_scale"), tuning)
+            )
+        if self.target_entropy is not None:
+            refuse_set_keys(self, "agent", {"target_entropy_scale": "target_entropy sets the target itself"})
+        return self
 
 
 class TanhGaussianActor(nn.Module):
@@ -130,15 +142,12 @@ class TwinQ(nn.Module):
         return self.q1(x), self.q2(x)
 
 
-class SAC(TensorAgent):
+class SAC(ReplayAgent):
     metric_names = ("critic_loss", "actor_loss", "alpha", "alpha_loss", "entropy", "q_mean")
 
-    def __init__(
-        self, cfg: SACConfig, obs_space: gym.Space, action_space: gym.Space, num_envs: int, total_frames: int, seed: int
-    ) -> None:
-        super().__init__(obs_space, action_space, num_envs, total_frames, seed)
-        self.cfg = cfg
-        if is_image_space(obs_space) or "cnn" in (cfg.actor_net.type, cfg.critic_net.type):
+    def __init__(self, cfg: SACConfig, obs_space, action_space, num_envs, total_frames, seed) -> None:
+        super().__init__(cfg, obs_space, action_space, num_envs, total_frames, seed)
+        if is_image_space(obs_space):
             raise TypeError(
                 f"SAC's nets are MLPs on flat observations, not CNNs (observations: {obs_space}); "
                 "for images use ppo, a2c or dqn, which have the Nature CNN"
@@ -169,9 +178,6 @@ class SAC(TensorAgent):
         self.critic_optim = build_optimizer(self.critic_params, cfg.optim)
         self.alpha_optim = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr)
         self.replay = ReplayBuffer(cfg.buffer_size, (obs_dim,), action_shape, action_dtype)
-        self.steps = 0
-        self._obs: np.ndarray | None = None
-        self._actions: np.ndarray | None = None
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -207,18 +213,6 @@ class SAC(TensorAgent):
             return self._to_env(self.actor(obs_t)[0].argmax(-1).numpy())
         return self._to_env(self.actor(obs_t, greedy=True)[0].numpy())
 
-    def observe(self, rewards, terminated, truncated, next_obs, final_obs) -> bool:
-        self.replay.add(
-            self._obs,
-            self._actions,
-            rewards,
-            encode_obs(final_obs, self.obs_space).numpy(),
-            terminated.astype(np.float32),
-        )
-        self.frames += self.num_envs
-        self.steps += 1
-        return self.frames >= self.cfg.learning_starts and self.steps % self.cfg.train_every == 0
-
     # ---- learning -----------------------------------------------------------------------------
     def _next_soft_value(self, next_obs: torch.Tensor) -> torch.Tensor:
         """E_{a'~pi}[min_i Q_targ_i(s', a') - alpha log pi(a'|s')]."""
@@ -230,7 +224,7 @@ class SAC(TensorAgent):
         min_q = torch.min(*self.critic_target(torch.cat([next_obs, actions], -1))).squeeze(-1)
         return min_q - self.alpha * log_prob
 
-    def update(self, progress: float) -> dict[str, float]:
+    def learn(self, progress: float) -> dict[str, float]:
         cfg = self.cfg
         stats = []
         for _ in range(cfg.gradient_steps):
@@ -265,9 +259,7 @@ class SAC(TensorAgent):
             alpha_loss = torch.zeros(())
             if cfg.auto_alpha:
                 alpha_loss = -(self.log_alpha * (expected_log_prob + self.target_entropy)).mean()
-                self.alpha_optim.zero_grad(set_to_none=True)
-                alpha_loss.backward()
-                self.alpha_optim.step()
+                gradient_step(self.alpha_optim, [self.log_alpha], alpha_loss, None)
 
             with torch.no_grad():  # Polyak averaging of the target critic
                 torch._foreach_lerp_(self.critic_target_params, self.critic_params, cfg.tau)
@@ -293,14 +285,10 @@ class SAC(TensorAgent):
     def optimizers(self) -> dict[str, torch.optim.Optimizer]:
         return {"actor_optim": self.actor_optim, "critic_optim": self.critic_optim, "alpha_optim": self.alpha_optim}
 
-    def current_lr(self) -> float:
-        return float(self.actor_optim.param_groups[0]["lr"])
-
     def extra_state(self) -> dict:
-        return {"replay": self.replay.state_dict(), "log_alpha": self.log_alpha.detach().clone(), "steps": self.steps}
+        return {**super().extra_state(), "log_alpha": self.log_alpha.detach().clone()}
 
     def load_extra_state(self, state: dict) -> None:
-        self.replay.load_state_dict(state["replay"])
+        super().load_extra_state(state)
         with torch.no_grad():
             self.log_alpha.copy_(state["log_alpha"])
-        self.steps = int(state["steps"])

@@ -17,25 +17,22 @@ from __future__ import annotations
 import copy
 from typing import Literal
 
-import gymnasium as gym
 import numpy as np
 import torch
-from pydantic import Field, field_validator
+from pydantic import Field
 
 from rldojo.algos.base import TensorAgent
-from rldojo.config import NetConfig, OptimConfig, StrictModel, feedforward_only
+from rldojo.config import QLearningConfig
 from rldojo.nets.mlp import encode_obs
-from rldojo.nets.optim import build_optimizer, clip_grad_norm, scheduled, set_lr
+from rldojo.nets.optim import build_optimizer, gradient_step, scheduled
 from rldojo.nets.q_network import QNetwork
 
 
-class SarsaConfig(StrictModel):
+class SarsaConfig(QLearningConfig):
     """`agent:` section for `algo: sarsa`."""
 
     algo: Literal["sarsa"] = "sarsa"
     """Algorithm name."""
-    gamma: float = Field(0.99, gt=0, le=1)
-    """Discount factor."""
     n_steps: int = Field(1, ge=1)
     """n of the n-step target (1: classic one-step SARSA)."""
     rollout_steps: int = Field(32, ge=1)
@@ -44,42 +41,19 @@ class SarsaConfig(StrictModel):
     """Gradient steps per update, each on the whole batch."""
     target_update_every: int = Field(10, ge=1)
     """Updates between copies of the Q-network into the target network (1: no lag)."""
-    epsilon_start: float = Field(1.0, ge=0, le=1)
-    """Exploration rate at the start."""
-    epsilon_end: float = Field(0.05, ge=0, le=1)
-    """Exploration rate after the decay."""
     exploration_fraction: float = Field(0.3, gt=0, le=1)
     """Share of the frame budget over which epsilon decays linearly."""
-    max_grad_norm: float | None = Field(10.0, gt=0)
-    """Clip the gradient norm to this (None: no clipping)."""
-    net: NetConfig = Field(default_factory=lambda: NetConfig(hidden=[64, 64], activation="relu"))
-    """Q-network."""
-    optim: OptimConfig = Field(default_factory=lambda: OptimConfig(lr=1e-3))
-    """Optimizer."""
-
-    @field_validator("net")
-    @classmethod
-    def _feedforward(cls, net: NetConfig) -> NetConfig:
-        return feedforward_only(net, "sarsa")
 
 
 class Sarsa(TensorAgent):
     metric_names = ("loss", "q_mean", "epsilon")
 
-    def __init__(
-        self,
-        cfg: SarsaConfig,
-        obs_space: gym.Space,
-        action_space: gym.Space,
-        num_envs: int,
-        total_frames: int,
-        seed: int,
-    ) -> None:
-        super().__init__(obs_space, action_space, num_envs, total_frames, seed)
-        self.cfg = cfg
+    def __init__(self, cfg: SarsaConfig, obs_space, action_space, num_envs, total_frames, seed) -> None:
+        super().__init__(cfg, obs_space, action_space, num_envs, total_frames, seed)
         self.q_net = QNetwork(obs_space, action_space, cfg.net)
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
-        self.optimizer = build_optimizer(self.q_net.parameters(), cfg.optim)
+        self.params = list(self.q_net.parameters())
+        self.optimizer = build_optimizer(self.params, cfg.optim)
         self.steps: list[dict[str, np.ndarray]] = []  # per vector step: obs, actions, rewards, dones
 
     def epsilon(self) -> float:
@@ -122,9 +96,8 @@ class Sarsa(TensorAgent):
             alive *= 1.0 - dones[k : k + count]
         return targets + alive * gamma**n * q_taken[n : n + count]
 
-    def update(self, progress: float) -> dict[str, float]:
+    def learn(self, progress: float) -> dict[str, float]:
         cfg = self.cfg
-        set_lr(self.optimizer, scheduled(cfg.optim.lr, cfg.optim.schedule, progress))
         obs = torch.from_numpy(np.stack([s["obs"] for s in self.steps]))  # [L, N, obs_dim]
         actions = torch.from_numpy(np.stack([s["actions"] for s in self.steps]))  # [L, N]
         rewards = np.stack([s["rewards"] for s in self.steps])
@@ -138,11 +111,7 @@ class Sarsa(TensorAgent):
             # MSE, not Huber: Huber caps each sample's pull at 1, so the few terminal samples
             # (target ~ r) lose to the many bootstrapped ones and Q runs away.
             loss = torch.nn.functional.mse_loss(q, targets)
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if cfg.max_grad_norm is not None:
-                clip_grad_norm(self.q_net.parameters(), cfg.max_grad_norm)
-            self.optimizer.step()
+            gradient_step(self.optimizer, self.params, loss, cfg.max_grad_norm)
         self.steps = self.steps[count:]  # the last n steps still need their future actions
         self.updates += 1
         if self.updates % cfg.target_update_every == 0:

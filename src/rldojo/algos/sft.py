@@ -19,34 +19,29 @@ import json
 import math
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, ClassVar, Literal
 
 import numpy as np
 import torch
 from loguru import logger
 from pydantic import Field
 
-from rldojo.algos.lm_base import (
-    LMAgent,
-    LMAgentConfig,
-    LMOptimConfig,
-    StageTrainer,
-    StepReport,
-    build_lm_optimizer,
-    clip_and_step,
-    lr_factor,
-    set_lr,
-)
-from rldojo.config import StrictModel
+from rldojo.algos.lm_agent import LMAgent, LMAgentConfig
+from rldojo.algos.stage import StageParams, StageTrainer, StepReport
+from rldojo.config import OptimConfig, section_field
 from rldojo.errors import UserError
+from rldojo.nets.optim import build_optimizer, load_optimizer_state, lr_factor, set_lr_factor, step_accumulated
 
 SFT_METRICS: tuple[str, ...] = ("sft_loss", "sft_val_loss", "sft_best_val_loss", "sft_epoch", "sft_tokens", "grad_norm")
 #: Episode seeds of demonstrations start here, away from training and evaluation seeds.
 DEMO_SEED_OFFSET = 500_000
 
 
-class SFTParams(StrictModel):
+class SFTParams(StageParams):
     """Hyperparameters of supervised fine-tuning (a stage of its own or part of a pipeline)."""
+
+    metric_names: ClassVar[tuple[str, ...]] = SFT_METRICS
+    summary: ClassVar[str] = "Supervised fine-tuning of a language model on demonstrations"
 
     algo: Literal["sft"] = "sft"
     """Algorithm name."""
@@ -65,8 +60,10 @@ class SFTParams(StrictModel):
     """Demonstrations per optimizer step."""
     micro_batch_size: int = Field(8, ge=1)
     """Demonstrations per forward pass (gradients accumulate over batch_size / micro_batch_size)."""
-    optim: LMOptimConfig = Field(default_factory=lambda: LMOptimConfig(lr=1.0e-3, schedule="cosine", warmup=0.05))
+    optim: OptimConfig = section_field(OptimConfig, name="adamw", lr=1.0e-3, schedule="cosine", warmup=0.05, eps=1.0e-8)
     """Optimizer and schedule (default: warm-up 5%, cosine decay)."""
+    max_grad_norm: float | None = Field(1.0, gt=0)
+    """Clip the global gradient norm of each optimizer step to this (None: no clipping)."""
     validate_every: int = Field(0, ge=0)
     """Optimizer steps between validations (0: after each epoch)."""
     early_stop: int | None = Field(None, ge=1)
@@ -76,16 +73,12 @@ class SFTParams(StrictModel):
         """A few demonstrations and one epoch: `rldojo dev` exercises the stage, it does not train it."""
         return self.model_copy(update={"demo_episodes": min(self.demo_episodes, 16), "epochs": 1})
 
+    def build_trainer(self, agent: LMAgent) -> StageTrainer:
+        return SFTTrainer(self, agent)
+
 
 class SFTConfig(SFTParams, LMAgentConfig):
     """`agent:` section for `algo: sft`."""
-
-
-class SFT(LMAgent):
-    """Supervised fine-tuning as an agent of its own (one stage)."""
-
-    def stage_params(self) -> list[Any]:
-        return [self.cfg]
 
 
 # ---- demonstrations ----------------------------------------------------------------------------
@@ -173,9 +166,6 @@ def masked_nll(model: torch.nn.Module, episodes: list, pad_id: int) -> tuple[tor
 
 
 class SFTTrainer(StageTrainer):
-    name = "sft"
-    metric_names = SFT_METRICS
-
     def __init__(self, params: SFTParams, agent: LMAgent) -> None:
         self.params, self.agent = params, agent
         lm = agent.lm
@@ -189,7 +179,7 @@ class SFTTrainer(StageTrainer):
         self.train = [demos[i] for i in order[n_val:]]
         self.pad_id = agent.actor.backend.pad_id
         self.params_list = lm.trainable_parameters()
-        self.optimizer = build_lm_optimizer(self.params_list, params.optim)
+        self.optimizer = build_optimizer(self.params_list, params.optim)
         self.steps_per_epoch = math.ceil(len(self.train) / params.batch_size)
         self.total_steps = self.steps_per_epoch * params.epochs
         self.step = 0
@@ -247,14 +237,14 @@ class SFTTrainer(StageTrainer):
             order = np.random.default_rng(self.agent.seed + 7 * epoch).permutation(len(self.train))
             batch = [self.train[i] for i in order[index * params.batch_size : (index + 1) * params.batch_size]]
             tokens = sum(ep.generated_tokens for ep in batch)
-            set_lr(self.optimizer, params.optim.lr * lr_factor(self.step, self.total_steps, params.optim))
+            set_lr_factor(self.optimizer, lr_factor(self.step, self.total_steps, params.optim))
             total = 0.0
             for i in range(0, len(batch), params.micro_batch_size):
                 nll, _ = masked_nll(model, batch[i : i + params.micro_batch_size], self.pad_id)
                 loss = nll / tokens  # token mean over the whole batch, whatever the micro-batching
                 loss.backward()
                 total += float(loss.detach())
-            grad_norm = clip_and_step(self.optimizer, self.params_list, params.optim.max_grad_norm)
+            grad_norm = step_accumulated(self.optimizer, self.params_list, params.max_grad_norm)
             lr = self.current_lr()
             self.step += 1
             epoch_end = self.step % self.steps_per_epoch == 0
@@ -292,7 +282,7 @@ class SFTTrainer(StageTrainer):
         }
 
     def load_state_dict(self, state: dict) -> None:
-        self.optimizer.load_state_dict(state["optimizer"])
+        load_optimizer_state(self.optimizer, state["optimizer"])
         self.step, self.best_val, self.stale = int(state["step"]), float(state["best_val"]), int(state["stale"])
         self.best_weights = copy.copy(state["best_weights"])
         self.stopped = bool(state["stopped"])

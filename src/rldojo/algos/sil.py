@@ -18,7 +18,7 @@ from pydantic import Field
 from rldojo.config import StrictModel
 from rldojo.memory.replay import PrioritizedReplayBuffer
 from rldojo.nets.actor_critic import ActorCritic
-from rldojo.nets.optim import clip_grad_norm
+from rldojo.nets.optim import gradient_step
 
 
 class SILConfig(StrictModel):
@@ -66,6 +66,7 @@ class SelfImitation:
     ) -> None:
         obs_shape = (obs_shape,) if isinstance(obs_shape, int) else tuple(obs_shape)
         self.cfg, self.net, self.optimizer, self.gamma = cfg, net, optimizer, gamma
+        self.params = list(net.parameters())
         self.replay = PrioritizedReplayBuffer(
             cfg.buffer_size, obs_shape, action_shape, action_dtype, alpha=cfg.alpha, obs_dtype=obs_dtype
         )
@@ -104,11 +105,7 @@ class SelfImitation:
             policy_loss = -(weights * log_probs * advantage.detach()).mean()
             value_loss = 0.5 * (weights * advantage.pow(2)).mean()
             loss = policy_loss + self.cfg.value_coef * value_loss
-            self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            if max_grad_norm is not None:
-                clip_grad_norm(self.net.parameters(), max_grad_norm)
-            self.optimizer.step()
+            gradient_step(self.optimizer, self.params, loss, max_grad_norm)
             self.replay.update_priorities(batch["indices"].numpy(), advantage.detach().numpy())
             losses.append(float(loss.detach()))
             valid.append(float((advantage > 0).float().mean()))

@@ -4,11 +4,11 @@ This layer imports nothing else of rldojo, so every env here is usable with plai
 """
 
 from rldojo.envs.atari import AtariOptions
-from rldojo.envs.crashes import EnvCrashError
 from rldojo.envs.errors import EnvInputError
 from rldojo.envs.registry import check_env_id, register_all, register_dojo_env
 from rldojo.envs.vector import (
     VECTORIZE_MODES,
+    EnvCrashError,
     choose_vectorize,
     episode_success,
     final_observations,

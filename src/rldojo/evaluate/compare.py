@@ -14,20 +14,19 @@ from __future__ import annotations
 
 import json
 from collections.abc import Sequence
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from datetime import datetime
 from pathlib import Path
-from typing import Literal
 
 from loguru import logger
 from rich.console import Console
 from rich.markup import escape
 
+from rldojo.evaluate.comparison import METRICS, CompareResult, Metric
 from rldojo.evaluate.errors import EvaluationError
 from rldojo.evaluate.pareto import (
     MAX_SUBSET_ENVS,
     Score,
-    SubsetWeighting,
     check_epsilon,
     dominance_pairs,
     pareto_frontier,
@@ -37,46 +36,6 @@ from rldojo.evaluate.plots import plot_comparison
 from rldojo.evaluate.render import comparison_markdown, comparison_table, relation_lines, summary_json
 from rldojo.evaluate.sources import Cell, ModelResults, load_model_results
 from rldojo.evaluate.stats import DEFAULT_LEVEL, check_level
-
-Metric = Literal["return", "success"]
-METRICS: tuple[str, ...] = ("return", "success")
-
-
-@dataclass(frozen=True)
-class CompareResult:
-    """Everything compare found and wrote."""
-
-    labels: tuple[str, ...]
-    """Model names, baseline first when there is one."""
-    sources: dict[str, str]
-    """Where each model's numbers came from (eval.json, or trial.json over sessions)."""
-    envs: tuple[str, ...]
-    """Envs compared: those every model has."""
-    dropped: dict[str, tuple[str, ...]]
-    """Env left out -> the models without the metric on it (not evaluated there, or no success rate)."""
-    metric: Metric
-    level: float
-    epsilon: float
-    ci_aware: bool
-    baseline: str | None
-    cells: dict[str, dict[str, Cell]]
-    """model -> env -> value, interval, sample count."""
-    winners: dict[str, tuple[str, ...]]
-    """env -> models not beaten on it (★ in the table)."""
-    dominance: tuple[tuple[str, str], ...]
-    """(A, B) for every A that dominates B."""
-    frontier: tuple[str, ...]
-    """Models no other model dominates."""
-    weighting: SubsetWeighting | None
-    """Affine subset weighting; None beyond MAX_SUBSET_ENVS envs."""
-    png_path: Path
-    markdown_path: Path
-    json_path: Path
-    markdown: str
-    bar_count: int
-    """Bars drawn in the PNG (models x envs)."""
-    curve_count: int
-    """Training curves drawn in the PNG (one per run folder with session metrics)."""
 
 
 def _unique_labels(models: list[ModelResults]) -> list[str]:

@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from rich.markup import escape
 from rich.table import Table
 
+from rldojo.evaluate.comparison import CompareResult
 from rldojo.evaluate.sources import Cell
-
-if TYPE_CHECKING:
-    from rldojo.evaluate.compare import CompareResult
 
 WINNER_MARK = "★"
 

@@ -14,8 +14,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -34,6 +32,7 @@ from rldojo.evaluate.stats import (
     check_level,
     env_metrics,
 )
+from rldojo.track.files import write_text_atomic
 from rldojo.version import __version__
 
 SCHEMA_VERSION = 1
@@ -196,17 +195,7 @@ def write_eval_json(path: str | Path, report: Mapping[str, Any] | EvalReport) ->
             f"Refusing to write an invalid eval report to {path}:\n{describe_validation(error)}"
         ) from None
     text = json.dumps(model.model_dump(mode="json"), indent=2, allow_nan=False) + "\n"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handle = tempfile.NamedTemporaryFile("w", dir=path.parent, prefix=f".{path.name}.", suffix=".tmp", delete=False)
-    try:
-        with handle:
-            handle.write(text)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(handle.name, path)
-    except BaseException:
-        Path(handle.name).unlink(missing_ok=True)
-        raise
+    write_text_atomic(path, text)
     return path
 
 

@@ -217,3 +217,25 @@ def load_language_model(cfg: ModelConfig, seed: int, tiny_source: Callable[[], A
         ", LoRA" if cfg.lora else "",
     )
     return lm
+
+
+def check_llm_installed(algo: str) -> None:
+    import importlib.util
+
+    missing = [name for name in ("transformers", "tokenizers") if importlib.util.find_spec(name) is None]
+    if missing:
+        raise UserError(f"{algo} trains a language model and needs {', '.join(missing)}: pip install 'rldojo[llm]'.")
+
+
+def check_local_model(cfg: ModelConfig) -> None:
+    """A local model path must hold a model whose context fits `max_model_len` (config only, fast)."""
+    from transformers import AutoConfig
+
+    folder = check_model_dir(cfg.path)
+    try:
+        config = AutoConfig.from_pretrained(str(folder), local_files_only=True)
+    except (OSError, ValueError, KeyError) as exc:
+        raise UserError(
+            f"model path '{cfg.path}': its config.json is not a transformers config ({str(exc).splitlines()[0]})."
+        ) from None
+    check_context(cfg.max_model_len, context_limit(config), f"the model at '{cfg.path}'")

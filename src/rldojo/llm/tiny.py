@@ -142,6 +142,31 @@ def tiny_tokenizer_dir(
     return folder
 
 
+def tiny_tokenizer_for_env(
+    settings: TinyModelSettings,
+    env_id: str,
+    env_kwargs: dict[str, Any],
+    max_episode_steps: int | None,
+    template: Any,
+    tasks: Any,
+) -> Path:
+    """The tiny model's tokenizer for a world and prompt template, trained on the expert's episodes
+    of training tasks only (`tasks`: the agent's TaskSplitConfig)."""
+    from rldojo.envs import make_env
+    from rldojo.llm.tasks import is_held_out
+
+    key = f"{env_id}|{sorted(env_kwargs.items())}|{max_episode_steps}|{template}|{tasks.held_out}"
+    return tiny_tokenizer_dir(
+        settings,
+        key,
+        env_factory=lambda: make_env(env_id, env_kwargs, max_episode_steps),
+        accept_task=lambda task: not is_held_out(task, tasks.held_out),
+        extra_text=[template.system, "Action: Thought: Actions:"],
+        user_text=lambda obs, info: template.user_message(obs, list(info.get("available_actions") or [])),
+        reply_text=template.write_action,
+    )
+
+
 def tiny_model(settings: TinyModelSettings, tokenizer, seed: int):
     """A Llama-style causal LM with random weights sized by `settings`."""
     import torch

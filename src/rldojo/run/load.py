@@ -9,8 +9,8 @@ from pathlib import Path
 from rldojo.algos.base import TensorAgent
 from rldojo.envs import make_env
 from rldojo.errors import UserError
+from rldojo.run.agents import build_agent
 from rldojo.run.checkpoint import load_checkpoint
-from rldojo.run.session import build_agent
 from rldojo.run.spec import Spec
 from rldojo.run.trial import read_run_spec
 

@@ -9,7 +9,7 @@ from pydantic import BaseModel
 from pydantic_core import PydanticUndefined
 from rich.table import Table
 
-from rldojo.run.registry import ALGOS
+from rldojo.algos.registry import ALGOS
 from rldojo.run.spec import Spec
 
 

@@ -14,13 +14,13 @@ from pathlib import Path
 from typing import Annotated, Any, Literal, Union
 
 import yaml
-from pydantic import Field, ValidationError, field_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 
+from rldojo.algos.registry import ALGOS
 from rldojo.config import StrictModel
 from rldojo.envs.atari import AtariOptions, is_atari_id
 from rldojo.envs.text.shaping import ShapingConfig
 from rldojo.errors import SpecError
-from rldojo.run.registry import ALGOS
 
 
 class AtariSpec(StrictModel):
@@ -213,6 +213,56 @@ class Spec(StrictModel):
     """Sessions, seeds, parallelism."""
     track: TrackSpec = Field(default_factory=TrackSpec)
     """TensorBoard, plots, W&B."""
+
+    @model_validator(mode="after")
+    def _refuse_keys_the_loop_ignores(self) -> Spec:
+        loop = ALGOS[self.agent.algo].loop
+        for (section, key), (used_by, why) in _LOOP_ONLY_KEYS.items():
+            model = getattr(self, section)
+            value = getattr(model, key)
+            if used_by != loop and value != _default_of(type(model), key):
+                raise ValueError(
+                    f"{section}.{key}: {value!r} has no effect for algo '{self.agent.algo}': {why}. "
+                    f"Remove {section}.{key}"
+                )
+        return self
+
+
+_TENSOR_ONLY_ENV = (
+    "language-model agents play whole episodes in text envs of their own, not through a vector engine "
+    "or the tensor agents' observation and reward normalisation"
+)
+#: Keys only one loop reads: (section, key) -> (the loop that uses it, why the other ignores it).
+_LOOP_ONLY_KEYS: dict[tuple[str, str], tuple[str, str]] = {
+    **{
+        ("env", key): ("vector", _TENSOR_ONLY_ENV)
+        for key in (
+            "vectorize",
+            "workers",
+            "step_timeout",
+            "max_restarts",
+            "ray_address",
+            "normalize_obs",
+            "normalize_obs_clip",
+            "normalize_reward",
+            "normalize_reward_clip",
+        )
+    },
+    ("train", "log_every"): ("vector", "language-model agents write a metric row after every step or iteration"),
+    ("train", "stop_at_eval_return"): (
+        "vector",
+        "language-model agents run each stage to its budget (there is no early stop on an evaluation return)",
+    ),
+    ("train", "iterations"): (
+        "episodes",
+        "iterations count the RL stages of language-model agents; tensor agents train for train.max_frames",
+    ),
+}
+
+
+def _default_of(model: type[StrictModel], key: str) -> Any:
+    field = model.model_fields[key]
+    return field.default_factory() if field.default_factory is not None else field.default
 
 
 # ---------------------------------------------------------------------------------------------
@@ -431,6 +481,8 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
             lines.append(f"{where}.algo: missing. Say which algorithm, one of: {', '.join(ALGOS)}.")
         elif kind == "missing":
             lines.append(f"{where}: required but missing.")
+        elif kind == "value_error" and not loc:  # a rule across sections: the message names the keys
+            lines.append(err["msg"].removeprefix("Value error, ") + ".")
         else:
             lines.append(f"{where}: {err['input']!r} is not allowed: {err['msg']}.")
     return f"invalid spec {source}: " + " ".join(lines)

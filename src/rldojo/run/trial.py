@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 import math
 import multiprocessing as mp
-import os
 import platform
 import queue
 import subprocess
@@ -23,11 +22,15 @@ import numpy as np
 import yaml
 from loguru import logger
 
+from rldojo.envs.vector.cpus import usable_cpus
 from rldojo.errors import UserError
+from rldojo.evaluate.stats import t_mean_interval
 from rldojo.run import interrupt
 from rldojo.run.progress import TrialProgress
+from rldojo.run.report import render_report
 from rldojo.run.session import Session
 from rldojo.run.spec import Spec, spec_from_raw, spec_to_yaml
+from rldojo.track.files import write_json_atomic
 from rldojo.track.log import setup_quiet_child
 from rldojo.track.plots import plot_trial_curve
 from rldojo.track.tracker import read_metrics
@@ -115,7 +118,7 @@ def read_run_spec(run_dir: Path) -> Spec:
 def preflight(spec: Spec) -> None:
     """Fail before any folder is written: the env must build and the agent must fit its spaces."""
     from rldojo.envs import make_env
-    from rldojo.run.session import build_agent
+    from rldojo.run.agents import build_agent
 
     env = make_env(spec.env.id, spec.env.kwargs, spec.env.max_episode_steps)
     try:
@@ -133,13 +136,6 @@ def preflight(spec: Spec) -> None:
         raise UserError(f"{spec.agent.algo} cannot run on {spec.env.id}: {exc}") from None
     finally:
         env.close()
-
-
-def available_cores() -> int:
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:
-        return os.cpu_count() or 1
 
 
 def check_resume(spec: Spec, run_dir: Path) -> None:
@@ -161,7 +157,7 @@ def run_trial(spec: Spec, run_dir: Path, verbose: bool = False, show_progress: b
     """Run (or resume) every session of the trial and aggregate them. Sessions that finished are
     kept as they are; unfinished ones resume from their last checkpoint."""
     sessions = spec.meta.sessions
-    workers = min(sessions, spec.meta.max_parallel or available_cores())
+    workers = min(sessions, spec.meta.max_parallel or usable_cpus())
     progress = TrialProgress(spec, enabled=show_progress)
     interrupt.install()
     started = time.perf_counter()
@@ -235,19 +231,19 @@ def _run_parallel(
 
 # ---- aggregation --------------------------------------------------------------------------------
 def mean_ci(values: list[float | None], level: float = 0.95) -> dict[str, Any]:
-    """Mean with a t-interval over sessions (no interval from a single session)."""
-    from scipy import stats
-
-    clean = np.array([v for v in values if v is not None and not math.isnan(v)], dtype=float)
-    n = int(clean.size)
-    if n == 0:
+    """Mean over sessions with its Student t interval (`evaluate.stats.t_mean_interval`; none from one session)."""
+    clean = [float(v) for v in values if v is not None and not math.isnan(v)]
+    if not clean:
         return {"mean": None, "std": None, "ci_low": None, "ci_high": None, "n": 0, "level": level}
-    mean = float(clean.mean())
-    if n == 1:
-        return {"mean": mean, "std": None, "ci_low": None, "ci_high": None, "n": 1, "level": level}
-    std = float(clean.std(ddof=1))
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * std / math.sqrt(n))
-    return {"mean": mean, "std": std, "ci_low": mean - half, "ci_high": mean + half, "n": n, "level": level}
+    interval = t_mean_interval(clean, level)
+    return {
+        "mean": float(np.mean(clean)),
+        "std": float(np.std(clean, ddof=1)) if len(clean) > 1 else None,
+        "ci_low": interval.low,
+        "ci_high": interval.high,
+        "n": len(clean),
+        "level": level,
+    }
 
 
 _AGGREGATED = (
@@ -274,65 +270,9 @@ def aggregate_trial(spec: Spec, run_dir: Path, results: list[dict[str, Any]], wa
         "sessions": results,
         "aggregate": {key: mean_ci([r.get(key) for r in results]) for key in _AGGREGATED},
     }
-    tmp = run_dir / "trial.json.tmp"
-    tmp.write_text(json.dumps(trial, indent=2))
-    os.replace(tmp, run_dir / "trial.json")
+    write_json_atomic(run_dir / "trial.json", trial)
     metrics = [read_metrics(run_dir / f"s{r['session']}" / "metrics.csv") for r in results]
     if spec.track.plots:
         plot_trial_curve(metrics, run_dir / "curve.png", f"{spec.name}: {spec.agent.algo} on {spec.env.id}")
     (run_dir / "report.md").write_text(render_report(spec, run_dir, trial))
     return trial
-
-
-def _fmt(value: Any, digits: int = 1) -> str:
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if isinstance(value, float):
-        return f"{value:,.{digits}f}"
-    return str(value)
-
-
-def _fmt_ci(agg: dict[str, Any], digits: int = 1) -> str:
-    if agg["mean"] is None:
-        return "—"
-    if agg["ci_low"] is None:
-        return f"{_fmt(agg['mean'], digits)} (n=1, no CI)"
-    return f"{_fmt(agg['mean'], digits)} [{_fmt(agg['ci_low'], digits)}, {_fmt(agg['ci_high'], digits)}]"
-
-
-def render_report(spec: Spec, run_dir: Path, trial: dict[str, Any]) -> str:
-    agg = trial["aggregate"]
-    lines = [
-        f"# {spec.name}: {spec.agent.algo} on {spec.env.id}",
-        "",
-        f"{spec.description}" if spec.description else "",
-        "",
-        f"Status: **{trial['status']}** · sessions: {len(trial['sessions'])} · frame budget: "
-        f"{spec.train.max_frames:,} · envs: {spec.env.num_envs}",
-        "",
-        "| session | seed | frames | final return MA | best return MA | best eval return | success MA | fps | wall s |",
-        "|---|---|---|---|---|---|---|---|---|",
-    ]
-    for r in trial["sessions"]:
-        lines.append(
-            f"| {r['session']} | {r['seed']} | {r['frames']:,} | {_fmt(r['final_return_ma'])} | "
-            f"{_fmt(r['best_return_ma'])} | {_fmt(r['best_eval_return'])} | {_fmt(r['success_ma'], 2)} | "
-            f"{_fmt(r['fps'], 0)} | {_fmt(r['wall_s'])} |"
-        )
-    lines += [
-        "",
-        "Across sessions (mean [95% CI]):",
-        "",
-        f"- final return MA (last {spec.train.return_window} episodes): {_fmt_ci(agg['final_return_ma'])}",
-        f"- best return MA: {_fmt_ci(agg['best_return_ma'])}",
-        f"- best eval return: {_fmt_ci(agg['best_eval_return'])}",
-        f"- success MA: {_fmt_ci(agg['success_ma'], 2)}",
-        f"- training frames/s per session: {_fmt_ci(agg['fps'], 0)}",
-        f"- trial wall time: {_fmt(trial['trial_wall_s'])} s",
-        "",
-        "![learning curve](curve.png)",
-        "",
-        f"Reproduce: `rldojo train {run_dir / 'spec.yaml'}` · resume: `rldojo train --resume {run_dir}`",
-        "",
-    ]
-    return "\n".join(lines)

@@ -25,12 +25,12 @@ import numpy as np
 from gymnasium.vector.utils import batch_space
 from loguru import logger
 
-from rldojo.envs.calibrate import usable_cpus
-from rldojo.envs.crashes import Crash, CrashBook, EnvCrashError
-from rldojo.envs.engine import EngineVectorEnv, buffer_specs
-from rldojo.envs.shm import SharedArrays
-from rldojo.envs.slice import Record
-from rldojo.envs.workers import (
+from rldojo.envs.vector.base import EngineVectorEnv, buffer_specs
+from rldojo.envs.vector.cpus import usable_cpus
+from rldojo.envs.vector.crashes import Crash, CrashBook, EnvCrashError
+from rldojo.envs.vector.env_slice import Record
+from rldojo.envs.vector.shared_memory import SharedArrays
+from rldojo.envs.vector.worker_process import (
     CALL,
     CLOSE,
     CRASH,
@@ -270,6 +270,20 @@ class WorkerVectorEnv(EngineVectorEnv):
             self._wbuf[w] = buf
             return records
 
+    def _reset_records(
+        self, w: int, buf: int, answer: bytes | str | Crash, seeds: list, options: dict | None, mask: list | None
+    ) -> list[Record] | None:
+        """Worker w's answer to a reset into buffer `buf`: its envs' info records (a failed worker is
+        replaced and its envs reset again), or None when an env raised: the answer is then b"E" +
+        the pickled exception, for the caller to re-raise."""
+        if isinstance(answer, bytes) and answer[:1] == bytes([ERROR]):
+            return None
+        if isinstance(answer, bytes) and answer[:1] and answer[0] == _PICKLE:
+            records, items, _ = pickle.loads(answer)
+            self._store_reset_items(w, buf, items)
+            return records
+        return self._restart(w, buf, self._crash(w, answer), seeds, options, mask)
+
     def _store_reset_items(self, w: int, buf: int, items: list | None) -> None:
         if items is not None:
             for j, item in enumerate(items):
@@ -310,14 +324,10 @@ class WorkerVectorEnv(EngineVectorEnv):
         for w in sent:
             r, answer = self._slices[w], answers[w]
             sub_mask = None if mask is None else [bool(m) for m in mask[r.start : r.stop]]
-            if isinstance(answer, bytes) and answer[:1] == bytes([ERROR]):
+            records = self._reset_records(w, buf, answer, seeds[r.start : r.stop], options, sub_mask)
+            if records is None:
                 error = error or pickle.loads(answer[1:])
                 continue
-            if isinstance(answer, bytes) and answer[:1] and answer[0] == _PICKLE:
-                records, items, _ = pickle.loads(answer)
-                self._store_reset_items(w, buf, items)
-            else:
-                records = self._restart(w, buf, self._crash(w, answer), seeds[r.start : r.stop], options, sub_mask)
             infos = self._merge_reset(infos, r.start, records)
         if error is not None:
             raise error

@@ -1,4 +1,5 @@
-"""Worker processes of the shared-memory engine, and the handle the parent keeps for each.
+"""Worker processes of the shared-memory engine (modes workers and pool), and the handle the parent
+keeps for each.
 
 A worker owns a contiguous slice of the envs and loops: read a command from its pipe, act, answer.
 For a step the actions are already in shared memory and the command is two bytes; the worker
@@ -32,8 +33,8 @@ from typing import Any
 
 import cloudpickle
 
-from rldojo.envs.shm import ArraySpec, BatchLayout, SharedArrays, fill_rows
-from rldojo.envs.slice import EnvSlice, iter_actions
+from rldojo.envs.vector.env_slice import EnvSlice, iter_actions
+from rldojo.envs.vector.shared_memory import ArraySpec, BatchLayout, SharedArrays, fill_rows
 
 STEP, RESET, CALL, SET_ATTR, CLOSE = b"S", b"R", b"C", b"A", b"X"
 CRASH, ERROR = b"!"[0], b"E"[0]
@@ -202,7 +203,7 @@ def get_context(name: str) -> mp.context.BaseContext:
     torch, TensorBoard or Ray keep in the parent (plain fork is not)."""
     ctx = mp.get_context(name)
     if name == "forkserver":
-        ctx.set_forkserver_preload(["rldojo.envs.workers"])
+        ctx.set_forkserver_preload(["rldojo.envs.vector.worker_process"])
     return ctx
 
 

@@ -1,4 +1,5 @@
-"""`EngineVectorEnv`: what rldojo's vector engines share — spaces, seeds, action checks, buffers, infos.
+"""`EngineVectorEnv`: what the engines of modes sync, workers, pool and ray share — spaces, seeds,
+action checks, buffers, infos.
 
 Every engine returns gymnasium 1.x results in SAME_STEP autoreset mode, exactly as
 `gymnasium.vector.SyncVectorEnv(..., autoreset_mode=SAME_STEP)` does for the same seeds and actions.
@@ -20,8 +21,8 @@ from gymnasium.vector import AutoresetMode, VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 
 from rldojo.envs.errors import EnvInputError
-from rldojo.envs.shm import ArraySpec, BatchLayout, fill_rows
-from rldojo.envs.slice import Record, iter_actions
+from rldojo.envs.vector.env_slice import Record, iter_actions
+from rldojo.envs.vector.shared_memory import ArraySpec, BatchLayout, fill_rows
 
 
 def buffer_specs(obs_space: gym.Space, act_space: gym.Space, num_envs: int, slots: int) -> list[ArraySpec]:

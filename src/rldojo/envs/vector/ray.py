@@ -23,12 +23,12 @@ import numpy as np
 from gymnasium.vector.utils import create_empty_array
 from loguru import logger
 
-from rldojo.envs.crashes import Crash, CrashBook
-from rldojo.envs.engine import EngineVectorEnv, buffer_specs, local_arrays
 from rldojo.envs.errors import EnvInputError
-from rldojo.envs.shm import BatchLayout, fill_rows
-from rldojo.envs.slice import EnvSlice, Record, iter_actions
-from rldojo.envs.worker_engine import START_TIMEOUT, split_envs
+from rldojo.envs.vector.base import EngineVectorEnv, buffer_specs, local_arrays
+from rldojo.envs.vector.crashes import Crash, CrashBook
+from rldojo.envs.vector.env_slice import EnvSlice, Record, iter_actions
+from rldojo.envs.vector.shared_memory import BatchLayout, fill_rows
+from rldojo.envs.vector.workers import START_TIMEOUT, split_envs
 
 
 class SliceActor:
@@ -87,7 +87,7 @@ class RayVectorEnv(EngineVectorEnv):
         actor_options: dict[str, Any] | None = None,
     ) -> None:
         try:
-            import ray
+            import ray  # the Ray package: an absolute import, never this module (rldojo.envs.vector.ray)
         except ImportError as exc:
             raise EnvInputError("env.vectorize=ray needs Ray: pip install 'rldojo[ray]'") from exc
         self._ray = ray

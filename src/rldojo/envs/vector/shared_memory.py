@@ -1,4 +1,5 @@
-"""Shared memory for the worker engine: one segment per vector env, numpy views into it.
+"""Shared memory for the worker engine (modes workers and pool): one segment per vector env, numpy
+views into it.
 
 `SharedArrays` lays named arrays out in a single `multiprocessing.shared_memory` segment; the
 process that creates it owns it and unlinks it, workers attach by name. `BatchLayout` says how a

@@ -8,15 +8,15 @@ report.md) show the table base -> SFT -> GRPO.
 
 from __future__ import annotations
 
-from typing import Annotated, Any, Literal, Union
+from typing import Annotated, Literal, Union
 
 from pydantic import Field
 
-from rldojo.algos.grpo import GRPOParams
-from rldojo.algos.lm_base import LMAgent, LMAgentConfig
-from rldojo.algos.sft import SFTParams
+from rldojo.algos.lm_agent import LMAgentConfig
+from rldojo.algos.stages import STAGES
 
-Stage = Annotated[Union[SFTParams, GRPOParams], Field(discriminator="algo")]  # noqa: UP007
+#: One stage of any registered kind, told apart by its `algo`.
+Stage = Annotated[Union[tuple(kind.params for kind in STAGES.values())], Field(discriminator="algo")]  # noqa: UP007
 
 
 class PipelineConfig(LMAgentConfig):
@@ -25,15 +25,8 @@ class PipelineConfig(LMAgentConfig):
     algo: Literal["pipeline"] = "pipeline"
     """Algorithm name."""
     stages: list[Stage] = Field(min_length=1)
-    """Training stages in order, each with its `algo` (sft or grpo) and that algorithm's settings."""
+    """Training stages in order, each with its `algo` (a stage kind: sft, grpo, ...) and its settings."""
 
     def scaled_for_dev(self):
         """Every stage scaled down for `rldojo dev`."""
         return self.model_copy(update={"stages": [stage.scaled_for_dev() for stage in self.stages]})
-
-
-class Pipeline(LMAgent):
-    """Stages of language-model training run one after the other."""
-
-    def stage_params(self) -> list[Any]:
-        return list(self.cfg.stages)

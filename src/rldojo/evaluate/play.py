@@ -1,17 +1,27 @@
-"""Greedy evaluation of a tensor agent: N whole episodes, split evenly over a vector env."""
+"""Evaluation: play an agent for N whole episodes and summarise them — the one path for every agent.
+
+`play_greedy` plays a tensor agent's deterministic actions on a vector env; `play_held_out` plays a
+language-model agent on given tasks of its text world, with the world's native rewards (training
+shaping is off). Both return one dict per episode (return, length, success; language models add
+invalid actions and truncation), and `summarize` turns either into the same summary: means, the
+success rate with its Jeffreys interval, and the language model's extras. The Session's
+evaluations during training and `rldojo eval` both go through here.
+"""
 
 from __future__ import annotations
 
 import math
+from typing import Any
 
 import numpy as np
 
 from rldojo.algos.base import TensorAgent
 from rldojo.envs import AtariOptions, episode_success, make_vec
 from rldojo.envs.atari import resolve_atari
+from rldojo.evaluate.stats import jeffreys_interval
 
 
-def evaluate_agent(
+def play_greedy(
     agent: TensorAgent,
     env_id: str,
     episodes: int,
@@ -72,13 +82,46 @@ def evaluate_agent(
         venv.close()
 
 
-def summarize_episodes(results: list[dict]) -> dict[str, float | None]:
+def play_held_out(agent: Any, starts: list, envs: list | None = None) -> list[dict[str, Any]]:
+    """Play a language-model agent once from each of `starts` (its held-out tasks), sampling at its
+    evaluation temperature, in `envs` (default: the agent's own) with the worlds' native rewards."""
+    from rldojo.envs.text import native_rewards
+
+    envs = envs if envs is not None else agent.runtime.envs
+    with native_rewards(envs):
+        episodes = agent.play(starts, evaluation=True, envs=envs)
+    return [
+        {
+            "return": float(ep.reward),
+            "length": int(ep.turns),
+            "success": float(ep.won),
+            "invalid": int(ep.invalid_actions),
+            "truncated": bool(ep.truncated),
+        }
+        for ep in episodes
+    ]
+
+
+def summarize(results: list[dict[str, Any]], level: float = 0.8) -> dict[str, Any]:
+    """Means over episodes, the success rate with its Jeffreys interval at `level` (where the env
+    reports success), and for language models the share of invalid actions and of truncated episodes."""
     returns = np.array([r["return"] for r in results], dtype=float)
-    successes = [r["success"] for r in results if r["success"] is not None]
-    return {
+    lengths = [r["length"] for r in results]
+    summary: dict[str, Any] = {
         "episodes": len(results),
         "return_mean": float(returns.mean()) if returns.size else math.nan,
         "return_std": float(returns.std()) if returns.size else math.nan,
-        "length_mean": float(np.mean([r["length"] for r in results])) if results else math.nan,
-        "success": float(np.mean(successes)) if successes else None,
+        "length_mean": float(np.mean(lengths)) if results else math.nan,
+        "success": None,
     }
+    successes = [r["success"] for r in results if r["success"] is not None]
+    if successes:
+        wins = int(round(sum(successes)))
+        interval = jeffreys_interval(wins, len(successes), level)
+        summary.update(
+            success=float(np.mean(successes)), success_low=interval.low, success_high=interval.high, level=level
+        )
+    if results and "invalid" in results[0]:
+        summary["invalid_rate"] = float(sum(r["invalid"] for r in results) / max(1, sum(lengths)))
+        summary["truncated"] = float(np.mean([r["truncated"] for r in results]))
+    return summary

@@ -1,134 +1,41 @@
-"""`make_vec`: the one seam every trainer uses to get a vector env.
+"""`make_vec`: the one seam every trainer uses to get a vector env, whatever the `vectorize` mode.
 
 All engines return gymnasium 1.x VectorEnvs in SAME_STEP autoreset mode: when an episode ends, the
 step returns the first observation of the next episode and puts the last one in
 `infos["final_obs"]` (and the last info in `infos["final_info"]`). Trainers store clean
 transitions that way, and bootstrap truncated episodes from the final observation.
 
-Engines (`vectorize`):
-- `sync`: all envs in the caller's process (`InProcessVectorEnv`), best for envs that step in
-  microseconds;
-- `workers`: envs split over worker processes, results in shared memory (`WorkerVectorEnv`),
-  with crash recovery;
-- `pool`: the same workers, but each step returns the first `batch_size` envs that are ready,
-  with their ids in `infos["env_id"]` (EnvPool-style, `PoolVectorEnv`);
-- `ray`: env workers as Ray actors, on this machine or a cluster (`RayVectorEnv`);
-- `auto`: times the env's step and picks `sync` or `workers` and the worker count, confirming
-  workers with a short trial on the started processes (the decision is logged);
-- `async`: gymnasium's own AsyncVectorEnv, kept for comparison.
+Modes (`vectorize`), one module each in this package:
+- `sync` (sync.py): all envs in the caller's process (`InProcessVectorEnv`), best for envs that
+  step in microseconds;
+- `workers` (workers.py, worker_process.py): envs split over worker processes, results in shared
+  memory (`WorkerVectorEnv`), with crash recovery;
+- `pool` (pool.py): the same workers, but each step returns the first `batch_size` envs that are
+  ready, with their ids in `infos["env_id"]` (EnvPool-style, `PoolVectorEnv`);
+- `ray` (ray.py): env workers as Ray actors, on this machine or a cluster (`RayVectorEnv`);
+- `auto` (auto.py): times the env's step and picks `sync` or `workers` and the worker count,
+  confirming workers with a short trial on the started processes (the decision is logged);
+- `async`: gymnasium's own AsyncVectorEnv, kept for comparison (one line in `_build` below).
 """
 
 from __future__ import annotations
 
 import dataclasses
-from dataclasses import dataclass, field
 from typing import Any
 
 import gymnasium as gym
-import numpy as np
 from gymnasium.envs.registration import load_env_creator
 from gymnasium.vector import AutoresetMode
 from loguru import logger
 
 from rldojo.envs.atari import AtariOptions, resolve_atari
-from rldojo.envs.calibrate import (
-    TRIAL_MAX_STEP_US,
-    EnginePlan,
-    confirm_workers,
-    cpu_ticks,
-    idle_cpus,
-    plan_engine,
-    time_env_step,
-    time_vector_batch,
-    usable_cpus,
-)
-from rldojo.envs.crashes import EnvCrashError
 from rldojo.envs.errors import EnvInputError
 from rldojo.envs.registry import check_env_id
+from rldojo.envs.vector.auto import TRIAL_MAX_STEP_US, confirm_workers, plan_vectorize, time_vector_batch
+from rldojo.envs.vector.cpus import usable_cpus
+from rldojo.envs.vector.factory import EnvFactory
 
 VECTORIZE_MODES: tuple[str, ...] = ("auto", "sync", "workers", "pool", "ray", "async")
-
-__all__ = [
-    "VECTORIZE_MODES",
-    "EnvCrashError",
-    "EnvFactory",
-    "choose_vectorize",
-    "episode_success",
-    "final_observations",
-    "make_env",
-    "make_vec",
-    "plan_vectorize",
-]
-
-
-@dataclass(frozen=True)
-class EnvFactory:
-    """Builds one env: picklable, so worker processes and Ray actors build the same env as the caller.
-
-    It carries gymnasium's EnvSpec rather than the id, so envs registered only in the caller's
-    process (an entry point defined in a script) build in the workers too."""
-
-    spec: gym.envs.registration.EnvSpec
-    kwargs: dict[str, Any] = field(default_factory=dict)
-    max_episode_steps: int | None = None
-    atari: AtariOptions | None = None  # Atari preprocessing and frame stacking (envs/atari.py)
-    check_env: bool = True
-    """Keep gymnasium's PassiveEnvChecker (the spec's choice); False leaves it out. make_vec keeps it
-    on the first env only: it checks the env's first reset and step once, and on the other copies it
-    is one more wrapper call per step (about 4% of a CartPole step) for nothing."""
-
-    def __call__(self) -> gym.Env:
-        kwargs = self.atari.make_kwargs(self.kwargs) if self.atari is not None else self.kwargs
-        if not self.check_env:
-            kwargs = {**kwargs, "disable_env_checker": True}
-        try:
-            env = gym.make(self.spec, max_episode_steps=self.max_episode_steps, **kwargs)
-        except TypeError as exc:
-            raise EnvInputError(f"env '{self.spec.id}' rejected its arguments {self.kwargs}: {exc}") from None
-        return env if self.atari is None else self.atari.wrap(env)
-
-
-def make_env(
-    env_id: str,
-    env_kwargs: dict[str, Any] | None = None,
-    max_episode_steps: int | None = None,
-    render_mode: str | None = None,
-    *,
-    atari: AtariOptions | bool | None = None,
-) -> gym.Env:
-    """One env, with the same id checks and arguments as `make_vec` (for eval and rendering)."""
-    spec = check_env_id(env_id)
-    kwargs = dict(env_kwargs or {})
-    if render_mode is not None:
-        kwargs["render_mode"] = render_mode
-    return EnvFactory(spec, kwargs, max_episode_steps, resolve_atari(env_id, atari))()
-
-
-def plan_vectorize(
-    env_id: str,
-    num_envs: int,
-    env_kwargs: dict[str, Any] | None = None,
-    max_episode_steps: int | None = None,
-    max_workers: int | None = None,
-    probe: gym.Env | None = None,
-) -> EnginePlan:
-    """`auto`'s decision for `num_envs` copies of `env_id`: time one env's step, then plan."""
-    env = probe if probe is not None else make_env(env_id, env_kwargs, max_episode_steps)
-    try:
-        ticks = cpu_ticks()
-        step_s, steps = time_env_step(env)
-    finally:
-        if probe is None:
-            env.close()
-    return plan_engine(step_s, num_envs, idle_cpus(ticks), max_workers, steps)
-
-
-def choose_vectorize(
-    env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None, max_episode_steps: int | None = None
-) -> str:
-    """The engine `auto`'s model picks for `num_envs` copies of `env_id` ("sync" or "workers"), before
-    make_vec's trial of the workers."""
-    return plan_vectorize(env_id, num_envs, env_kwargs, max_episode_steps).mode
 
 
 def _check_positive(name: str, value: float | None, allow_none: bool = True) -> None:
@@ -240,48 +147,19 @@ def _build(
     ray_address: str | None,
 ) -> gym.vector.VectorEnv:
     if mode == "sync":
-        from rldojo.envs.inprocess import InProcessVectorEnv
+        from rldojo.envs.vector.sync import InProcessVectorEnv
 
         return InProcessVectorEnv(env_fns, env_name=name)
     if mode == "async":
         return gym.vector.AsyncVectorEnv(env_fns, autoreset_mode=AutoresetMode.SAME_STEP)
     if mode == "workers":
-        from rldojo.envs.worker_engine import WorkerVectorEnv
+        from rldojo.envs.vector.workers import WorkerVectorEnv
 
         return WorkerVectorEnv(env_fns, workers, step_timeout, max_restarts, env_name=name, probe=probe)
     if mode == "pool":
-        from rldojo.envs.pool import PoolVectorEnv
+        from rldojo.envs.vector.pool import PoolVectorEnv
 
         return PoolVectorEnv(env_fns, batch_size, workers, step_timeout, max_restarts, env_name=name, probe=probe)
-    from rldojo.envs.ray_engine import RayVectorEnv
+    from rldojo.envs.vector.ray import RayVectorEnv
 
     return RayVectorEnv(env_fns, workers, step_timeout, max_restarts, env_name=name, probe=probe, address=ray_address)
-
-
-def final_observations(infos: dict, done: np.ndarray, next_obs: np.ndarray) -> np.ndarray:
-    """The observation each env ended its episode on (rows of `next_obs` where it did not end)."""
-    final = np.array(next_obs, copy=True)
-    if done.any() and "final_obs" in infos:
-        mask = infos.get("_final_obs", done)
-        for i in np.flatnonzero(mask):
-            final[i] = infos["final_obs"][i]
-    return final
-
-
-_SUCCESS_KEYS = ("is_success", "success", "won")
-
-
-def episode_success(infos: dict, done: np.ndarray) -> np.ndarray:
-    """Per env: 1.0/0.0 success of an episode that just ended, NaN where the env defines none."""
-    out = np.full(done.shape, np.nan)
-    final_info = infos.get("final_info")
-    if not done.any() or not isinstance(final_info, dict):
-        return out
-    for key in _SUCCESS_KEYS:
-        if key in final_info:
-            values = np.asarray(final_info[key], dtype=float)
-            present = np.asarray(final_info.get("_" + key, np.ones_like(done)), dtype=bool)
-            sel = done & present
-            out[sel] = values[sel]
-            break
-    return out

@@ -28,8 +28,8 @@ from gymnasium.vector import VectorEnv
 from gymnasium.vector.utils import batch_space, concatenate, create_empty_array
 
 from rldojo.envs.errors import EnvInputError
-from rldojo.envs.worker_engine import _PICKLE, WorkerVectorEnv
-from rldojo.envs.workers import ERROR, HUNG, RESET, STEP
+from rldojo.envs.vector.worker_process import HUNG, RESET, STEP
+from rldojo.envs.vector.workers import WorkerVectorEnv
 
 #: Most worker processes pool mode will start when it picks the count itself.
 MAX_POOL_WORKERS = 64
@@ -182,14 +182,10 @@ class PoolVectorEnv(WorkerVectorEnv):
         error: BaseException | None = None
         for w, r in enumerate(self._slices):
             buf, answer = self._sent_buf[w], answers[w]
-            if isinstance(answer, bytes) and answer[:1] == bytes([ERROR]):
+            records = self._reset_records(w, buf, answer, seeds[r.start : r.stop], options, None)
+            if records is None:
                 error = error or pickle.loads(answer[1:])
                 continue
-            if isinstance(answer, bytes) and answer[:1] and answer[0] == _PICKLE:
-                records, items, _ = pickle.loads(answer)
-                self._store_reset_items(w, buf, items)
-            else:
-                records = self._restart(w, buf, self._crash(w, answer), seeds[r.start : r.stop], options, None)
             self._rew[buf, r.start : r.stop] = 0.0
             self._term[buf, r.start : r.stop] = False
             self._trunc[buf, r.start : r.stop] = False

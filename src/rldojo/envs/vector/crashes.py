@@ -1,4 +1,5 @@
-"""Crash bookkeeping for the worker engines: what died, how often, and when to give up."""
+"""Crash bookkeeping for the worker engines (modes workers, pool and ray): what died, how often, and
+when to give up."""
 
 from __future__ import annotations
 

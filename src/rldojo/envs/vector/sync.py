@@ -13,8 +13,8 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 
-from rldojo.envs.engine import EngineVectorEnv, buffer_specs, local_arrays
-from rldojo.envs.slice import EnvSlice
+from rldojo.envs.vector.base import EngineVectorEnv, buffer_specs, local_arrays
+from rldojo.envs.vector.env_slice import EnvSlice
 
 
 class InProcessVectorEnv(EngineVectorEnv):

@@ -15,12 +15,15 @@ has just finished). When the model picks workers for an env that steps in under 
 from __future__ import annotations
 
 import math
-import os
 import statistics
 import time
 from dataclasses import dataclass, replace
+from typing import Any
 
 import gymnasium as gym
+
+from rldojo.envs.vector.cpus import cpu_ticks, idle_cpus
+from rldojo.envs.vector.factory import make_env
 
 #: Fixed cost of one batch through the worker engine, and the extra cost per worker (microseconds).
 WAKE_US = 30.0
@@ -55,57 +58,6 @@ class EnginePlan:
             f"one env step takes {self.step_us:.1f} us ({self.steps_timed} steps timed), {self.cpus} idle "
             f"cores; {num_envs} envs -> {where} (expected {self.speedup:.2f}x in-process{trial})"
         )
-
-
-def usable_cpus() -> int:
-    """CPU cores this process may run on."""
-    try:
-        return len(os.sched_getaffinity(0))
-    except AttributeError:  # not Linux
-        return os.cpu_count() or 1
-
-
-#: /proc/stat ticks (1/100 s each) a sample must span per core to be trusted over the load average.
-MIN_TICKS_PER_CPU = 3
-
-
-def cpu_ticks() -> tuple[int, int] | None:
-    """(idle, total) scheduler ticks so far of the cores this process may use, from /proc/stat
-    (None where there is no /proc/stat). Idle includes iowait."""
-    try:
-        allowed = os.sched_getaffinity(0)
-        with open("/proc/stat") as stat:
-            lines = stat.read().splitlines()
-    except (AttributeError, OSError):
-        return None
-    idle = total = 0
-    for line in lines:
-        name, *fields = line.split()
-        if not name.startswith("cpu") or name == "cpu" or int(name[3:]) not in allowed:
-            continue
-        values = [int(v) for v in fields[:8]]  # user nice system idle iowait irq softirq steal
-        # niced processes count as busy: with scheduler autogroups (common), nice only ranks
-        # processes within one session, so another session's niced work still takes its share
-        idle += values[3] + values[4]
-        total += sum(values)
-    return (idle, total) if total else None
-
-
-def idle_cpus(since: tuple[int, int] | None = None) -> int:
-    """Usable cores not kept busy by other processes: on a shared machine, workers on busy cores only
-    add switching. `since`: a `cpu_ticks()` taken before this process ran its calibration; the idle
-    share of the cores since then, plus the core this process used (it waits while workers step).
-    Without it, or over too short a span, the last minute's load average less this process."""
-    cpus = usable_cpus()
-    now = cpu_ticks() if since is not None else None
-    if since is not None and now is not None and now[1] - since[1] >= MIN_TICKS_PER_CPU * cpus:
-        idle_share = (now[0] - since[0]) / (now[1] - since[1])
-        return max(1, min(cpus, int(idle_share * cpus + 1 + 0.5)))
-    try:
-        busy = max(0.0, os.getloadavg()[0] - 1.0)
-    except OSError:
-        return cpus
-    return max(1, min(cpus, int(cpus - busy + 0.5)))
 
 
 def time_env_step(env: gym.Env, seed: int = 0) -> tuple[float, int]:
@@ -185,3 +137,30 @@ def plan_engine(
     if best_w > 1 and speedup >= MIN_GAIN:
         return EnginePlan("workers", best_w, step_us, steps_timed, speedup, cpus)
     return EnginePlan("sync", 1, step_us, steps_timed, 1.0, cpus)
+
+
+def plan_vectorize(
+    env_id: str,
+    num_envs: int,
+    env_kwargs: dict[str, Any] | None = None,
+    max_episode_steps: int | None = None,
+    max_workers: int | None = None,
+    probe: gym.Env | None = None,
+) -> EnginePlan:
+    """`auto`'s decision for `num_envs` copies of `env_id`: time one env's step, then plan."""
+    env = probe if probe is not None else make_env(env_id, env_kwargs, max_episode_steps)
+    try:
+        ticks = cpu_ticks()
+        step_s, steps = time_env_step(env)
+    finally:
+        if probe is None:
+            env.close()
+    return plan_engine(step_s, num_envs, idle_cpus(ticks), max_workers, steps)
+
+
+def choose_vectorize(
+    env_id: str, num_envs: int, env_kwargs: dict[str, Any] | None = None, max_episode_steps: int | None = None
+) -> str:
+    """The engine `auto`'s model picks for `num_envs` copies of `env_id` ("sync" or "workers"), before
+    make_vec's trial of the workers."""
+    return plan_vectorize(env_id, num_envs, env_kwargs, max_episode_steps).mode

@@ -1,6 +1,6 @@
 """`rldojo eval`: play a trained agent on its own env or on several, one episode list per env.
 
-Tensor agents play greedily (`run.evaluation.evaluate_agent`) on every env whose observation and
+Tensor agents play greedily (`evaluate.play.play_greedy`) on every env whose observation and
 action spaces are the ones they were trained on. Language-model agents play held-out tasks of each
 text world (tasks drawn from the evaluation seed, native rewards: training-time shaping is off),
 with the model, tokenizer and prompt template of the run. The spec's `env.kwargs` and
@@ -9,7 +9,6 @@ with the model, tokenizer and prompt template of the run. The spec's `env.kwargs
 
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 from typing import Any
 
@@ -64,21 +63,21 @@ def evaluate_run(
 ) -> tuple[Any, EpisodesByEnv, Path]:
     """Play `episodes` episodes on each of `env_ids` (default: the run's env) with the run's agent.
     Returns (the run's spec, episodes per env, the checkpoint used)."""
-    from rldojo.run.episode_loop import is_language_model_agent
+    from rldojo.algos.registry import plays_episodes
     from rldojo.run.load import locate_checkpoint
     from rldojo.run.trial import read_run_spec
 
     run_dir, _ = locate_checkpoint(target, which, session)
     spec = read_run_spec(run_dir)
     env_ids = env_ids or [spec.env.id]
-    if is_language_model_agent(spec.agent.algo):
+    if plays_episodes(spec.agent.algo):
         return _evaluate_language_model(target, spec, env_ids, episodes, which, session, seed)
     return _evaluate_tensor_agent(target, spec, env_ids, episodes, which, session, seed)
 
 
 def _evaluate_tensor_agent(target, spec, env_ids, episodes, which, session, seed):
     from rldojo.envs import make_env
-    from rldojo.run.evaluation import evaluate_agent
+    from rldojo.evaluate.play import play_greedy
     from rldojo.run.load import load_agent
 
     spec, agent, ckpt_path = load_agent(target, which, session)
@@ -101,7 +100,7 @@ def _evaluate_tensor_agent(target, spec, env_ids, episodes, which, session, seed
     played: EpisodesByEnv = {}
     for env_id in env_ids:
         kwargs, limit, atari = _env_settings(spec, env_id)
-        played[env_id] = evaluate_agent(
+        played[env_id] = play_greedy(
             agent, env_id, episodes, seed=seed, env_kwargs=kwargs, max_episode_steps=limit, atari=atari
         )
     return spec, played, ckpt_path
@@ -110,9 +109,9 @@ def _evaluate_tensor_agent(target, spec, env_ids, episodes, which, session, seed
 def _evaluate_language_model(target, spec, env_ids, episodes, which, session, seed):
     from rldojo.envs import make_env
     from rldojo.envs.text import TextEnv
-    from rldojo.llm.tasks import TaskStream
+    from rldojo.evaluate.play import play_held_out
+    from rldojo.run.agents import build_lm_agent, held_out_starts, make_text_envs
     from rldojo.run.checkpoint import load_checkpoint
-    from rldojo.run.episode_loop import _make_envs, build_lm_agent, evaluate_lm
     from rldojo.run.load import locate_checkpoint
 
     _, ckpt_path = locate_checkpoint(target, which, session)
@@ -129,33 +128,21 @@ def _evaluate_language_model(target, spec, env_ids, episodes, which, session, se
         finally:
             probe.close()
     checkpoint = load_checkpoint(ckpt_path)
-    own_envs = _make_envs(spec, spec.env.num_envs)  # the run's own env: its tokenizer and template
+    own_envs = make_text_envs(spec, spec.env.num_envs)  # the run's own world: its tokenizer and template
     played: EpisodesByEnv = {}
     try:
         agent = build_lm_agent(spec, int(checkpoint.get("seed", 0)), own_envs)
         agent.load_state_dict(checkpoint["agent"])
-        trained_runtime = agent.runtime
         for env_id in env_ids:
-            kwargs, limit, _ = _env_settings(spec, env_id)
-            envs = (
-                own_envs
-                if env_id == spec.env.id
-                else [make_env(env_id, kwargs, limit) for _ in range(spec.env.num_envs)]
-            )
+            envs = own_envs if env_id == spec.env.id else make_text_envs(spec, spec.env.num_envs, env_id=env_id)
             try:
-                agent.runtime = dataclasses.replace(
-                    trained_runtime, env_id=env_id, env_kwargs=kwargs, max_episode_steps=limit, envs=envs
-                )
-                agent.actor.env_name = env_id
-                tasks = TaskStream(envs[0], held_out=True, fraction=spec.agent.tasks.held_out, seed=seed)
-                _, episodes_played = evaluate_lm(agent, [tasks.next() for _ in range(episodes)])
+                agent.set_world(env_id)
+                starts = held_out_starts(spec, seed, episodes, env_id=env_id)
+                played[env_id] = play_held_out(agent, starts, envs=envs)
             finally:
                 if envs is not own_envs:
                     for env in envs:
                         env.close()
-            played[env_id] = [
-                {"return": ep.reward, "length": ep.turns, "success": float(ep.won)} for ep in episodes_played
-            ]
     finally:
         for env in own_envs:
             env.close()

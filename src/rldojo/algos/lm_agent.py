@@ -1,0 +1,209 @@
+"""The language-model agent: its spec sections, the model it loads, and the stages it runs in order.
+
+A language-model agent is a list of stages (SFT, GRPO, ...) run on one model; the episode loop
+(`rldojo.run.episode_loop`) evaluates on held-out tasks before the first stage and after each, and
+drives each stage's trainer (`rldojo.algos.stage`). With LoRA, each stage trains fresh adapters
+that are merged into the weights when it ends, so the next stage (and its KL reference) starts
+from the previous stage's model.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+from typing import Any
+
+import gymnasium as gym
+import torch
+from pydantic import Field
+
+from rldojo.algos.stage import StageParams, StageTrainer
+from rldojo.config import StrictModel
+from rldojo.llm.config import GenerationConfig, ModelConfig, PromptConfig, TaskSplitConfig
+from rldojo.llm.rollout import Episode
+
+
+class LMAgentConfig(StrictModel):
+    """Sections every language-model agent has."""
+
+    model: ModelConfig = Field(default_factory=ModelConfig)
+    """The language model (tiny or a local folder), optional LoRA, context length."""
+    generation: GenerationConfig = Field(default_factory=GenerationConfig)
+    """Sampling and the action mode."""
+    prompt: PromptConfig = Field(default_factory=PromptConfig)
+    """Reply template and system prompt."""
+    tasks: TaskSplitConfig = Field(default_factory=TaskSplitConfig)
+    """Training / held-out task split."""
+
+
+@dataclass
+class LMRuntime:
+    """The envs and task streams a language-model agent trains and evaluates with."""
+
+    env_id: str
+    env_kwargs: dict[str, Any]
+    max_episode_steps: int | None
+    envs: list[gym.Env]
+    train_tasks: Any
+    """TaskStream of training tasks."""
+    iterations: int | None
+    """RL iterations per stage (None: until the frame budget is spent)."""
+    seed: int
+
+    def max_turns(self) -> int:
+        probe = self.envs[0]
+        limit = getattr(probe.unwrapped, "max_turns", None) or 50
+        if self.max_episode_steps:
+            limit = min(limit, self.max_episode_steps)
+        return int(limit)
+
+
+def check_text_spaces(obs_space: gym.Space, action_space: gym.Space, algo: str) -> None:
+    if not isinstance(obs_space, gym.spaces.Text) or not isinstance(action_space, gym.spaces.Text):
+        raise TypeError(
+            f"{algo} is a language-model agent and needs a text env (Text observation and action "
+            f"spaces, e.g. dojo/TextCraft-v0, dojo/BabyAI-GoToLocal-v0, dojo/SAT-v0); this env has "
+            f"{type(obs_space).__name__} observations and {type(action_space).__name__} actions"
+        )
+
+
+class LMAgent:
+    """A language model trained by stages in order (one stage for `algo: sft` or `grpo`).
+
+    The constructor only checks the spec against the env and the model folder (cheap, so a bad
+    spec is caught before a run folder exists); `build` loads the model.
+    """
+
+    def __init__(
+        self, cfg: Any, obs_space: gym.Space, action_space: gym.Space, num_envs: int, total_frames: int, seed: int
+    ) -> None:
+        from rldojo.llm.model import check_context, check_llm_installed, check_local_model
+
+        check_text_spaces(obs_space, action_space, cfg.algo)
+        check_llm_installed(cfg.algo)
+        self.cfg, self.num_envs, self.total_frames, self.seed = cfg, num_envs, total_frames, seed
+        if cfg.model.path != "tiny":
+            check_local_model(cfg.model)
+        else:
+            check_context(
+                cfg.model.max_model_len,
+                cfg.model.tiny.max_position_embeddings,
+                "the tiny model (model.tiny.max_position_embeddings)",
+            )
+        self.metric_names = tuple(dict.fromkeys(name for stage in self.stage_params() for name in stage.metric_names))
+        self.lm: Any = None
+        self.actor: Any = None
+        self.runtime: LMRuntime | None = None
+        self.trainer: StageTrainer | None = None
+        self.stage = 0
+        self.generator = torch.Generator().manual_seed(seed)
+
+    def stage_params(self) -> list[StageParams]:
+        """The stages' parameter models, in order: the agent's own section for a single stage."""
+        return list(getattr(self.cfg, "stages", None) or [self.cfg])
+
+    def stage_name(self, index: int) -> str:
+        return self.stage_params()[index].algo
+
+    # ---- model --------------------------------------------------------------------------------
+    def build(self, runtime: LMRuntime) -> None:
+        """Load the model (the tiny one is built from the env's text) and the actor that plays."""
+        from rldojo.llm.generate import HFBackend
+        from rldojo.llm.model import load_language_model
+        from rldojo.llm.prompts import make_template
+        from rldojo.llm.rollout import Actor
+        from rldojo.llm.tiny import tiny_tokenizer_for_env
+
+        cfg = self.cfg
+        probe = runtime.envs[0].unwrapped
+        single_turn = getattr(probe, "max_turns", None) == 1
+        template = make_template(cfg.prompt.template, cfg.prompt.system, cfg.prompt.show_actions, single_turn)
+
+        def tiny_source():
+            return tiny_tokenizer_for_env(
+                cfg.model.tiny, runtime.env_id, runtime.env_kwargs, runtime.max_episode_steps, template, cfg.tasks
+            )
+
+        self.lm = load_language_model(cfg.model.model_copy(update={"lora": None}), self.seed, tiny_source=tiny_source)
+        backend = HFBackend(self.lm.model, self.lm.tokenizer, self.lm.chat)
+        self.actor = Actor(
+            backend=backend,
+            chat=self.lm.chat,
+            template=template,
+            max_model_len=cfg.model.max_model_len,
+            action_mode=cfg.generation.action_mode,
+            parse_fallback=cfg.generation.parse_fallback,
+            env_name=runtime.env_id,
+        )
+        self.runtime = runtime
+
+    def _sync_backend(self) -> None:
+        self.actor.backend.model = self.lm.model
+
+    def sampling(self, evaluation: bool = False):
+        from rldojo.llm.generate import SamplingParams
+
+        gen = self.cfg.generation
+        return SamplingParams(
+            temperature=gen.eval_temperature if evaluation else gen.temperature,
+            top_p=1.0 if evaluation else gen.top_p,
+            max_new_tokens=gen.max_new_tokens,
+            stop_ids=frozenset(self.lm.chat.stop_ids),
+            stop_strings=tuple(gen.stop) + tuple(self.lm.chat.stop_strings),
+        )
+
+    # ---- stages -------------------------------------------------------------------------------
+    def begin_stage(self, index: int) -> StageTrainer:
+        """Fresh adapters (with LoRA) and the stage's trainer."""
+        self.stage = index
+        if self.cfg.model.lora is not None and not self.lm.has_adapters:
+            self.lm.add_adapters(self.cfg.model.lora)
+            self._sync_backend()
+        self.trainer = self.stage_params()[index].build_trainer(self)
+        return self.trainer
+
+    def end_stage(self) -> dict[str, Any]:
+        """The stage's closing facts; adapters are merged so the next stage starts from this model."""
+        facts = self.trainer.finish() if self.trainer is not None else {}
+        self.trainer = None
+        self.lm.merge_adapters()
+        self._sync_backend()
+        return facts
+
+    def current_lr(self) -> float:
+        return self.trainer.current_lr() if self.trainer is not None else math.nan
+
+    # ---- playing ------------------------------------------------------------------------------
+    def play(
+        self, starts: list[Any], evaluation: bool = False, stats: Any = None, envs: list | None = None
+    ) -> list[Episode]:
+        """One episode from each of `starts`, batched over `envs` (default: the runtime's)."""
+        from rldojo.llm.rollout import play
+
+        envs = envs if envs is not None else self.runtime.envs
+        return play(self.actor, envs, starts, self.sampling(evaluation), self.generator, stats)
+
+    def set_world(self, env_name: str) -> None:
+        """Name the world the actor plays in its prompts (evaluation on another text world)."""
+        self.actor.env_name = env_name
+
+    # ---- checkpoints ----------------------------------------------------------------------------
+    def state_dict(self) -> dict:
+        return {
+            "stage": self.stage,
+            "in_stage": self.trainer is not None,
+            "weights": self.lm.weights(),
+            "trainer": self.trainer.state_dict() if self.trainer is not None else None,
+            "generator": self.generator.get_state(),
+        }
+
+    def load_state_dict(self, state: dict) -> None:
+        """Restore a checkpoint; returns with the stage in progress begun again (or none begun when
+        the checkpoint was taken between stages)."""
+        self.stage = int(state["stage"])
+        if state["in_stage"]:
+            self.begin_stage(self.stage)
+        self.lm.load_weights(state["weights"])
+        if state["in_stage"]:
+            self.trainer.load_state_dict(state["trainer"])
+        self.generator.set_state(state["generator"])

@@ -1,0 +1,70 @@
+"""The stage contract: what one language-model training stage (SFT, GRPO, ...) is to the episode loop.
+
+A stage kind is a parameter model (a `StageParams` subclass: the spec section, its metric names,
+and `build_trainer`) plus the `StageTrainer` it builds. The episode loop drives `trainer.steps()`,
+which yields one `StepReport` per optimisation step (SFT) or iteration (GRPO). A new stage kind
+is one file with both classes, listed in `rldojo.algos.stages`.
+"""
+
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from rldojo.config import StrictModel
+from rldojo.llm.rollout import Episode
+
+
+@dataclass
+class StepReport:
+    """What one optimisation step or iteration of a stage reports to the episode loop."""
+
+    frames: int
+    """Agent turns consumed: played (RL) or imitated (SFT)."""
+    metrics: dict[str, float]
+    """Columns of metrics.csv."""
+    lr: float
+    episodes: list[Episode] = field(default_factory=list)
+    """Training episodes played in this step (RL stages)."""
+    iteration: bool = True
+    """Counts as one iteration of `train.iterations` / `eval_every` (False: between iterations)."""
+
+
+class StageTrainer(ABC):
+    """One training stage on the agent's model."""
+
+    @abstractmethod
+    def steps(self) -> Iterator[StepReport]:
+        """Train, yielding after each step; resumes where `load_state_dict` left off."""
+
+    def finish(self) -> dict[str, Any]:
+        """Called once the stage's budget is spent; returns facts for the report."""
+        return {}
+
+    @abstractmethod
+    def current_lr(self) -> float: ...
+
+    @abstractmethod
+    def state_dict(self) -> dict: ...
+
+    @abstractmethod
+    def load_state_dict(self, state: dict) -> None: ...
+
+
+class StageParams(StrictModel):
+    """Hyperparameters of one training stage (a stage of its own, or one of a pipeline's `stages`)."""
+
+    metric_names: ClassVar[tuple[str, ...]] = ()
+    """Columns the stage's trainer adds to metrics.csv."""
+    summary: ClassVar[str] = ""
+    """One line for `rldojo specs --fields` and the docs."""
+
+    def build_trainer(self, agent: Any) -> StageTrainer:
+        """The trainer of this stage for `agent` (an `LMAgent` with its model built)."""
+        raise NotImplementedError
+
+    def scaled_for_dev(self) -> StageParams:
+        """The stage at a small budget for `rldojo dev` (it exercises the stage, it does not train it)."""
+        return self

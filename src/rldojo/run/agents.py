@@ -1,0 +1,88 @@
+"""Agents built from a spec: the registry's class for the spec's algo, its envs and tasks.
+
+`build_agent` makes any agent for given spaces (cheap: a language model's weights load only in
+`build_lm_agent`, so a bad spec is caught before a run folder exists); `build_lm_agent` adds the
+text envs, the training task stream and the model.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import torch
+
+from rldojo.algos.lm_agent import LMAgent, LMRuntime
+from rldojo.algos.normalized import NormalizedAgent
+from rldojo.algos.registry import ALGOS
+from rldojo.envs import make_env
+from rldojo.run.spec import Spec
+
+#: Offset between training and evaluation seeds, so evaluation sees other initial states and tasks.
+EVAL_SEED_OFFSET = 100_000
+
+
+def build_agent(spec: Spec, obs_space, action_space, num_envs: int, seed: int) -> Any:
+    """The spec's agent for these spaces, wrapped for observation/reward normalisation and Atari reward
+    clipping when the env section asks for them (the wrapper's statistics live in its checkpoints)."""
+    torch.manual_seed(seed)  # network init
+    entry = ALGOS[spec.agent.algo]
+    agent = entry.agent(spec.agent, obs_space, action_space, num_envs, spec.train.max_frames, seed)
+    env = spec.env
+    if env.normalize_obs or env.normalize_reward or env.clips_atari_rewards():
+        agent = NormalizedAgent(
+            agent,
+            normalize_obs=env.normalize_obs,
+            normalize_reward=env.normalize_reward,
+            obs_clip=env.normalize_obs_clip,
+            reward_clip=env.normalize_reward_clip,
+            gamma=float(getattr(spec.agent, "gamma", 0.99)),
+            sign_rewards=env.clips_atari_rewards(),
+        )
+    return agent
+
+
+def make_text_envs(spec: Spec, count: int, shaped: bool = False, env_id: str | None = None) -> list:
+    """`count` envs of the spec's world (or of `env_id` with its defaults); `shaped`: training envs,
+    wrapped with env.shaping when the spec sets it."""
+    from rldojo.envs.text import ShapedReward
+
+    if env_id is not None and env_id != spec.env.id:
+        return [make_env(env_id) for _ in range(count)]
+    envs = [make_env(spec.env.id, spec.env.kwargs, spec.env.max_episode_steps) for _ in range(count)]
+    if shaped and spec.env.shaping is not None:
+        envs = [ShapedReward(env, spec.env.shaping) for env in envs]
+    return envs
+
+
+def task_stream(spec: Spec, held_out: bool, seed: int, cursor: int = 0, env_id: str | None = None):
+    """Endless draws of the world's training or held-out tasks from `seed` (the split of agent.tasks)."""
+    from rldojo.llm.tasks import TaskStream
+
+    probe = make_text_envs(spec, 1, env_id=env_id)[0]
+    return TaskStream(probe, held_out=held_out, fraction=spec.agent.tasks.held_out, seed=seed, cursor=cursor)
+
+
+def held_out_starts(spec: Spec, seed: int, episodes: int, env_id: str | None = None) -> list:
+    """The evaluation episodes: held-out tasks drawn from `seed` (the same at every evaluation)."""
+    stream = task_stream(spec, held_out=True, seed=seed, env_id=env_id)
+    try:
+        return [stream.next() for _ in range(episodes)]
+    finally:
+        stream.env.close()
+
+
+def build_lm_agent(spec: Spec, seed: int, envs: list, task_cursor: int = 0) -> LMAgent:
+    """The language-model agent of `spec` with its model loaded, playing in `envs` (training tasks from `seed`)."""
+    probe = envs[0]
+    agent = build_agent(spec, probe.observation_space, probe.action_space, spec.env.num_envs, seed)
+    runtime = LMRuntime(
+        env_id=spec.env.id,
+        env_kwargs=dict(spec.env.kwargs),
+        max_episode_steps=spec.env.max_episode_steps,
+        envs=envs,
+        train_tasks=task_stream(spec, held_out=False, seed=seed, cursor=task_cursor),
+        iterations=spec.train.iterations,
+        seed=seed,
+    )
+    agent.build(runtime)
+    return agent

@@ -1,0 +1,101 @@
+"""report.md of a run: the sessions, the aggregate over them, and for language models the table of
+held-out evaluations per training stage (base -> SFT -> GRPO)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Any
+
+from rldojo.run.spec import Spec
+
+
+def _fmt(value: Any, digits: int = 1) -> str:
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if isinstance(value, float):
+        return f"{value:,.{digits}f}"
+    return str(value)
+
+
+def _fmt_ci(agg: dict[str, Any], digits: int = 1) -> str:
+    if agg["mean"] is None:
+        return "—"
+    if agg["ci_low"] is None:
+        return f"{_fmt(agg['mean'], digits)} (n=1, no CI)"
+    return f"{_fmt(agg['mean'], digits)} [{_fmt(agg['ci_low'], digits)}, {_fmt(agg['ci_high'], digits)}]"
+
+
+def render_report(spec: Spec, run_dir: Path, trial: dict[str, Any]) -> str:
+    agg = trial["aggregate"]
+    lines = [
+        f"# {spec.name}: {spec.agent.algo} on {spec.env.id}",
+        "",
+        f"{spec.description}" if spec.description else "",
+        "",
+        f"Status: **{trial['status']}** · sessions: {len(trial['sessions'])} · frame budget: "
+        f"{spec.train.max_frames:,} · envs: {spec.env.num_envs}",
+        "",
+        "| session | seed | frames | final return MA | best return MA | best eval return | success MA | fps | wall s |",
+        "|---|---|---|---|---|---|---|---|---|",
+    ]
+    for r in trial["sessions"]:
+        lines.append(
+            f"| {r['session']} | {r['seed']} | {r['frames']:,} | {_fmt(r['final_return_ma'])} | "
+            f"{_fmt(r['best_return_ma'])} | {_fmt(r['best_eval_return'])} | {_fmt(r['success_ma'], 2)} | "
+            f"{_fmt(r['fps'], 0)} | {_fmt(r['wall_s'])} |"
+        )
+    lines += [
+        "",
+        "Across sessions (mean [95% CI]):",
+        "",
+        f"- final return MA (last {spec.train.return_window} episodes): {_fmt_ci(agg['final_return_ma'])}",
+        f"- best return MA: {_fmt_ci(agg['best_return_ma'])}",
+        f"- best eval return: {_fmt_ci(agg['best_eval_return'])}",
+        f"- success MA: {_fmt_ci(agg['success_ma'], 2)}",
+        f"- training frames/s per session: {_fmt_ci(agg['fps'], 0)}",
+        f"- trial wall time: {_fmt(trial['trial_wall_s'])} s",
+        "",
+        "![learning curve](curve.png)",
+        "",
+        f"Reproduce: `rldojo train {run_dir / 'spec.yaml'}` · resume: `rldojo train --resume {run_dir}`",
+        "",
+    ]
+    stages = stage_report_section(trial)
+    if stages:
+        lines += ["## Held-out evaluation per stage", "", stages]
+    return "\n".join(lines)
+
+
+def stage_table_markdown(stage_evals: list[dict[str, Any]], env_id: str) -> str:
+    """The table base -> SFT -> GRPO of one session's held-out evaluations."""
+    if not stage_evals:
+        return ""
+    level = int(round(100 * stage_evals[0].get("level", 0.8)))
+    lines = [
+        f"Held-out evaluation on {env_id} ({stage_evals[0]['episodes']} episodes per row; success with its "
+        f"Jeffreys {level}% interval):",
+        "",
+        "| stage | success | interval | mean reward | mean turns | invalid actions | stage wall s |",
+        "|---|---|---|---|---|---|---|",
+    ]
+    for row in stage_evals:
+        lines.append(
+            f"| {row['stage']} | {row['success']:.3f} | [{row['success_low']:.3f}, {row['success_high']:.3f}] "
+            f"| {row['return_mean']:.3f} | {row['length_mean']:.2f} | {row['invalid_rate']:.3f} "
+            f"| {row['wall_s']:.1f} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+def stage_report_section(trial: dict[str, Any]) -> str:
+    """Markdown for a trial's report.md: each session's stage table (empty for tensor agents)."""
+    parts = []
+    for result in trial.get("sessions", []):
+        stages = result.get("stages")
+        if stages:
+            parts.append(
+                f"### Stages of session {result['session']} (seed {result['seed']})\n\n"
+                + stage_table_markdown(stages, trial.get("env", ""))
+            )
+    return "\n".join(parts)
