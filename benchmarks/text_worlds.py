@@ -85,16 +85,21 @@ def play_expert(env: gym.Env, info: dict) -> dict:
     return info
 
 
-def steps_per_second_single(world: str, steps: int, seed: int) -> float:
-    env = gym.make(world)
+def random_steps_per_second(env: gym.Env, steps: int, seed: int) -> float:
+    """Steps per second of `env` playing random available actions (resets included)."""
     rng = np.random.default_rng(seed)
-    obs, info = env.reset(seed=seed)
+    _, info = env.reset(seed=seed)
     start = time.perf_counter()
     for i in range(steps):
-        obs, reward, term, trunc, info = env.step(random_action(rng, info["available_actions"]))
+        _, _, term, trunc, info = env.step(random_action(rng, info["available_actions"]))
         if term or trunc:
-            obs, info = env.reset(seed=seed + i + 1)
-    rate = steps / (time.perf_counter() - start)
+            _, info = env.reset(seed=seed + i + 1)
+    return steps / (time.perf_counter() - start)
+
+
+def steps_per_second_single(world: str, steps: int, seed: int) -> float:
+    env = gym.make(world)
+    rate = random_steps_per_second(env, steps, seed)
     env.close()
     return rate
 
@@ -237,14 +242,7 @@ def served_steps_per_second(world: str, steps: int, seed: int) -> tuple[float, f
                 time.sleep(0.2)
         rates = []
         for env in (gym.make(world), remote):
-            rng = np.random.default_rng(seed)
-            obs, info = env.reset(seed=seed)
-            start = time.perf_counter()
-            for i in range(steps):
-                obs, reward, term, trunc, info = env.step(random_action(rng, info["available_actions"]))
-                if term or trunc:
-                    obs, info = env.reset(seed=seed + i + 1)
-            rates.append(steps / (time.perf_counter() - start))
+            rates.append(random_steps_per_second(env, steps, seed))
             env.close()
         return rates[0], rates[1]
     finally:

@@ -144,7 +144,7 @@ def measure(engine: str, env_id: str, num_envs: int, seconds: float) -> float | 
 # ---- PPO ---------------------------------------------------------------------------------------
 def ppo_fps(vectorize: str, frames: int) -> float:
     """Training frames/s of the default PPO CartPole spec; 'gymnasium' is the core's former path."""
-    import rldojo.run.session as session_module
+    import rldojo.run.vector_loop as session_module
     from rldojo.run.session import Session
     from rldojo.run.spec import load_spec
 

@@ -86,21 +86,6 @@ class RolloutBuffer:
             next_values = self.values[t]
         return advantages, advantages + self.values
 
-    def flat_tensors(self, advantages: np.ndarray, returns: np.ndarray) -> dict[str, torch.Tensor]:
-        """All transitions as [rollout_steps * num_envs, ...] tensors (zero-copy views)."""
-
-        def flat(array: np.ndarray) -> torch.Tensor:
-            return torch.from_numpy(array.reshape((-1,) + array.shape[2:]))
-
-        return {
-            "obs": flat(self.obs),
-            "actions": flat(self.actions),
-            "log_probs": flat(self.log_probs),
-            "values": flat(self.values),
-            "advantages": flat(advantages),
-            "returns": flat(returns),
-        }
-
     def sequence_tensors(self, advantages: np.ndarray, returns: np.ndarray) -> dict[str, torch.Tensor]:
         """All transitions as [rollout_steps, num_envs, ...] tensors (zero-copy views), with `starts`
         and the initial `hidden` [num_envs, H] when recurrent: select env columns for sequence minibatches."""

@@ -27,8 +27,10 @@ def _nested_model(annotation: Any) -> type[BaseModel] | None:
     return None
 
 
-def iter_fields(model: type[BaseModel], prefix: str = ""):
-    """(dotted path, type, default, description) for every field, depth first."""
+def iter_fields(model: type[BaseModel], prefix: str = "", defaults: BaseModel | None = None):
+    """(dotted path, type, default, description) for every field, depth first. `defaults`: the
+    section as the enclosing model builds it by default, so an algorithm's own defaults show (e.g.
+    DQN's optim.lr) rather than the section class's."""
     for name, field in model.model_fields.items():
         path = f"{prefix}{name}"
         if path == "agent":
@@ -36,15 +38,22 @@ def iter_fields(model: type[BaseModel], prefix: str = ""):
                 yield f"agent (algo: {algo})", entry.summary, "", entry.config.__doc__ or ""
                 yield from iter_fields(entry.config, "agent.")
             continue
-        default = field.default
+        if defaults is not None:
+            default = getattr(defaults, name)
+        elif field.default is PydanticUndefined and field.default_factory is None:
+            default = PydanticUndefined
+        else:
+            default = field.get_default(call_default_factory=True)
+        nested = _nested_model(field.annotation)
         if default is PydanticUndefined:
-            default_text = "required" if field.default_factory is None else "(see below)"
+            default_text = "required"
+        elif isinstance(default, BaseModel):
+            default_text = "(see below)"
         else:
             default_text = repr(default)
-        nested = _nested_model(field.annotation)
         yield path, _type_name(field.annotation), default_text, field.description or ""
         if nested is not None:
-            yield from iter_fields(nested, f"{path}.")
+            yield from iter_fields(nested, f"{path}.", default if isinstance(default, nested) else None)
 
 
 def spec_reference_table() -> Table:

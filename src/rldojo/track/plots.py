@@ -25,14 +25,7 @@ def plot_session_curve(metrics: dict[str, list[float]], path: Path, title: str) 
         ok = ~np.isnan(ev)
         if ok.any():
             ax.plot(frames[ok], ev[ok], "o-", color="tab:orange", ms=4, lw=1, label="eval return (greedy)")
-    ax.set_xlabel("frames")
-    ax.set_ylabel("return")
-    ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend(loc="best", fontsize=8)
-    fig.tight_layout()
-    fig.savefig(path)
-    plt.close(fig)
+    _save(fig, ax, path, title, "return")
 
 
 def mean_band(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200) -> tuple[np.ndarray, ...]:
@@ -70,8 +63,13 @@ def plot_trial_curve(
     if grid.size:
         ax.plot(grid, mean, color="black", lw=2, label=f"mean over {len(curves)} sessions")
         ax.fill_between(grid, low, high, color="black", alpha=0.15, label="95% CI")
+    _save(fig, ax, path, title, column.replace("_", " "))
+
+
+def _save(fig, ax, path: Path, title: str, ylabel: str) -> None:
+    """Label a curve plot over frames, write it to `path` and free the figure."""
     ax.set_xlabel("frames")
-    ax.set_ylabel(column.replace("_", " "))
+    ax.set_ylabel(ylabel)
     ax.set_title(title)
     ax.grid(alpha=0.3)
     ax.legend(loc="best", fontsize=8)

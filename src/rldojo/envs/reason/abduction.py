@@ -14,7 +14,7 @@ import numpy as np
 
 from rldojo.envs.reason.answers import last_input_block, outputs_match
 from rldojo.envs.reason.base import Grade, ReasoningEnv
-from rldojo.envs.reason.programs import choose_source, sandbox_config
+from rldojo.envs.reason.programs import load_tasks, sandbox_config
 from rldojo.envs.reason.tasks import AbductionTask, load_abduction_jsonl, load_hf_abduction, shipped_abduction
 from rldojo.sandbox import SandboxConfig, run_program
 
@@ -56,13 +56,10 @@ class AbductionEnv(ReasoningEnv):
         render_mode: str | None = None,
     ):
         super().__init__(render_mode=render_mode)
-        source = choose_source(jsonl, hf_dataset)
-        if source == "jsonl":
-            self.tasks: tuple[AbductionTask, ...] = tuple(load_abduction_jsonl(jsonl))
-        elif source == "hf":
-            self.tasks = tuple(load_hf_abduction(hf_dataset, hf_split, hf_config, hf_cache_dir))
-        else:
-            self.tasks = shipped_abduction()
+        hf_args = (hf_split, hf_config, hf_cache_dir)
+        self.tasks: tuple[AbductionTask, ...] = load_tasks(
+            jsonl, hf_dataset, hf_args, load_abduction_jsonl, load_hf_abduction, shipped_abduction
+        )
         self.sandbox = sandbox_config(sandbox)
         self.task: AbductionTask | None = None
 

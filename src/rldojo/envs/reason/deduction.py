@@ -15,7 +15,7 @@ import numpy as np
 from rldojo.envs.errors import EnvInputError
 from rldojo.envs.reason.answers import last_python_block, outputs_match
 from rldojo.envs.reason.base import Grade, ReasoningEnv
-from rldojo.envs.reason.programs import choose_source, sandbox_config
+from rldojo.envs.reason.programs import load_tasks, sandbox_config
 from rldojo.envs.reason.tasks import DeductionTask, IOCase, load_deduction_jsonl, load_hf_deduction, shipped_deduction
 from rldojo.sandbox import SandboxConfig, SandboxPool, SandboxResult, run_program
 
@@ -50,13 +50,10 @@ class DeductionEnv(ReasoningEnv):
         render_mode: str | None = None,
     ):
         super().__init__(render_mode=render_mode)
-        source = choose_source(jsonl, hf_dataset)
-        if source == "jsonl":
-            self.tasks: tuple[DeductionTask, ...] = tuple(load_deduction_jsonl(jsonl))
-        elif source == "hf":
-            self.tasks = tuple(load_hf_deduction(hf_dataset, hf_split, hf_config, hf_cache_dir))
-        else:
-            self.tasks = shipped_deduction()
+        hf_args = (hf_split, hf_config, hf_cache_dir)
+        self.tasks: tuple[DeductionTask, ...] = load_tasks(
+            jsonl, hf_dataset, hf_args, load_deduction_jsonl, load_hf_deduction, shipped_deduction
+        )
         if not isinstance(test_workers, int) or not 1 <= test_workers <= 64:
             raise EnvInputError(f"test_workers must be an integer from 1 to 64, got {test_workers!r}")
         self.partial_credit = bool(partial_credit)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from pydantic import ValidationError
@@ -28,3 +29,21 @@ def choose_source(jsonl: str | None, hf_dataset: str | None) -> str:
     if jsonl is not None and hf_dataset is not None:
         raise EnvInputError("give tasks either as `jsonl` (a file) or as `hf_dataset`, not both")
     return "jsonl" if jsonl is not None else "hf" if hf_dataset is not None else "shipped"
+
+
+def load_tasks(
+    jsonl: str | None,
+    hf_dataset: str | None,
+    hf_args: tuple,
+    from_jsonl: Callable[[str], Any],
+    from_hf: Callable[..., Any],
+    shipped: Callable[[], Any],
+) -> tuple:
+    """The env's tasks from a JSONL file, a Hugging Face dataset (`hf_args`: split, config, cache
+    dir) or the shipped set, whichever the env's options name."""
+    source = choose_source(jsonl, hf_dataset)
+    if source == "jsonl":
+        return tuple(from_jsonl(jsonl))
+    if source == "hf":
+        return tuple(from_hf(hf_dataset, *hf_args))
+    return tuple(shipped())
