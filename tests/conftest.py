@@ -12,5 +12,8 @@ for key, value in {
     os.environ.setdefault(key, value)
 
 import torch  # noqa: E402
+from loguru import logger  # noqa: E402
 
 torch.set_num_threads(1)
+# rldojo is silent as a library until an application turns its logging on; the tests read its logs.
+logger.enable("rldojo")

@@ -15,6 +15,7 @@ from typing import Annotated, Any
 
 import typer
 from loguru import logger
+from rich.markup import escape
 from rich.table import Table
 
 from rldojo.envs.errors import EnvInputError
@@ -46,19 +47,27 @@ def guarded(fn):
         try:
             return fn(*args, **kwargs)
         except (UserError, EnvInputError) as exc:
-            console().print(f"[bold red]error:[/] {exc}", highlight=False, soft_wrap=True)
+            # escape: messages hold brackets (pip install 'rldojo[wandb]') that rich would read as markup
+            console().print(f"[bold red]error:[/] {escape(str(exc))}", highlight=False, soft_wrap=True)
             raise typer.Exit(2) from None
         except typer.Exit:
             raise
         except Exception as exc:  # noqa: BLE001 - last line of defence: say what failed, exit 1
-            logger.exception("failed: {}", exc)
-            console().print(f"[bold red]failed:[/] {type(exc).__name__}: {exc}", highlight=False)
+            # One paragraph for the user; the traceback (without local variables) only with --verbose.
+            logger.opt(exception=exc).debug("the traceback of what failed")
+            console().print(
+                f"[bold red]failed:[/] {type(exc).__name__}: {exc} (run again with --verbose for the traceback)",
+                highlight=False,
+                soft_wrap=True,
+            )
             raise typer.Exit(1) from None
 
     return wrapper
 
 
 def _trial_summary(trial: dict[str, Any]) -> None:
+    from rldojo.run.aggregate import describe_interval
+
     table = Table(title=f"{trial['name']}: {trial['algo']} on {trial['env']} ({trial['status']})")
     for column in (
         "session",
@@ -93,7 +102,11 @@ def _trial_summary(trial: dict[str, Any]) -> None:
     agg = trial["aggregate"]["final_return_ma"]
     console().print(table)
     if agg["mean"] is not None:
-        ci = "" if agg["ci_low"] is None else f" (95% CI {agg['ci_low']:,.1f} – {agg['ci_high']:,.1f})"
+        ci = (
+            ""
+            if agg["ci_low"] is None
+            else f" ({describe_interval(agg)}: {agg['ci_low']:,.1f} – {agg['ci_high']:,.1f})"
+        )
         console().print(f"final return MA over sessions: [bold]{agg['mean']:,.1f}[/]{ci}")
     console().print(f"run folder: [bold]{trial['run_dir']}[/]  (report.md, curve.png, trial.json)")
 
@@ -108,13 +121,27 @@ def _train(
     dev_frames: int | None = None,
 ) -> None:
     from rldojo.run.spec import load_spec
-    from rldojo.run.trial import check_resume, new_run_dir, preflight, read_run_spec, run_trial, write_spec_file
+    from rldojo.run.trial import (
+        check_resume,
+        finished_sessions,
+        new_run_dir,
+        preflight,
+        read_run_spec,
+        run_trial,
+        write_spec_file,
+    )
 
     setup_console(verbose)
     if resume is not None:
         if spec_ref is not None or overrides:
             raise UserError("--resume continues a run with its own saved spec; do not also give a SPEC or --set.")
         spec = read_run_spec(resume)
+        if finished_sessions(spec, resume) == spec.meta.sessions:
+            console().print(
+                f"run [bold]{resume}[/] is finished: all {spec.meta.sessions} sessions reached their budget; "
+                f"nothing to resume (its results: {resume / 'report.md'})."
+            )
+            return
         check_resume(spec, resume)
         run_dir = resume
         logger.info("resuming {} in {}", spec.name, run_dir)
@@ -196,40 +223,57 @@ def dev(
 @guarded
 def eval_(
     target: Annotated[Path, typer.Argument(help="Run folder, session folder (s0) or checkpoint file.")],
-    episodes: Annotated[int, typer.Option(min=1, help="Episodes to play on each env.")] = 100,
+    episodes: Annotated[
+        int | None,
+        typer.Option(min=1, help="Episodes to play on each env (default: as many as the run's own evaluations)."),
+    ] = None,
     envs: Annotated[
         str | None, typer.Option("--envs", help="Comma-separated env ids to evaluate on (default: the run's env).")
     ] = None,
     ckpt: Annotated[str, typer.Option(help="Which checkpoint of a run: best or last.")] = "best",
     session: Annotated[int | None, typer.Option(help="Session index (default: the best session).")] = None,
     seed: Annotated[
-        int, typer.Option(help="Seed of the first evaluation episode (language models: of the held-out task draws).")
-    ] = 1_000_000,
+        int | None,
+        typer.Option(
+            help="Seed of the evaluation episodes (language models: of the held-out task draws); default: "
+            "the run's own evaluation set, recorded in s<i>/eval_set.json."
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option(help="Where to write eval.json (default: in the run folder).")] = None,
 ) -> None:
     """Evaluate a trained agent on its env or several: per-env return and success rate with 80%
     intervals (bootstrap; Jeffreys), the aggregate, and eval.json. Tensor agents act greedily;
-    language-model agents play held-out tasks with the native reward."""
+    language-model agents play held-out tasks with the native reward and no parse fallback. By
+    default the run's own env plays the run's own evaluation set, so the figure matches the run's."""
     from rldojo.evaluate.results import build_eval_report, write_eval_json
     from rldojo.run.evaluate_run import evaluate_run, parse_env_ids
 
     setup_console()
     env_ids = parse_env_ids(envs)
-    spec, played, ckpt_path = evaluate_run(target, env_ids, episodes, ckpt, session, seed)
+    run = evaluate_run(target, env_ids, episodes, ckpt, session, seed)
+    spec, played, ckpt_path = run.spec, run.played, run.checkpoint
     report = build_eval_report(
         played,
         {
             "checkpoint": str(ckpt_path),
+            "run_dir": str(run.run_dir),
             "spec": spec.name,
             "algo": spec.agent.algo,
             "env_ids": list(played),
-            "seeds": [seed],
-            "episodes": episodes,
+            "seeds": sorted({chosen.seed for chosen in run.sets.values()}),
+            "episodes": max(chosen.episodes for chosen in run.sets.values()),
             "deterministic": _is_deterministic(spec),
+            "eval_sets": {
+                env_id: {"seed": chosen.seed, "episodes": chosen.episodes, "runs_own_set": chosen.own}
+                for env_id, chosen in run.sets.items()
+            },
+            **({"parse": run.parse_shares()} if run.parse_shares() else {}),
         },
     )
-    console().print(_eval_table(report, ckpt_path))
-    out_path = out or (ckpt_path.parent.parent.parent / "eval.json")
+    for env_id, chosen in run.sets.items():
+        console().print(("" if chosen.own else "[yellow]") + escape(chosen.describe(env_id)))
+    console().print(_eval_table(report, ckpt_path, run.parse_shares()))
+    out_path = out or (run.run_dir / "eval.json")
     write_eval_json(out_path, report)
     console().print(f"wrote {out_path}")
 
@@ -241,8 +285,10 @@ def _is_deterministic(spec) -> bool:
     return not plays_episodes(spec.agent.algo) or spec.agent.generation.eval_temperature == 0
 
 
-def _eval_table(report: dict, ckpt_path: Path):
+def _eval_table(report: dict, ckpt_path: Path, parse: dict[str, dict[str, float]] | None = None):
     from rich.table import Table
+
+    from rldojo.run.report import parse_shares
 
     def interval(ci: dict | None, digits: int) -> str:
         if not ci or ci.get("low") is None:
@@ -259,12 +305,14 @@ def _eval_table(report: dict, ckpt_path: Path):
         "success",
         f"success {level}% CI",
         "mean length",
+        *(("unparsed replies", "parsed by") if parse else ()),
     ):
-        table.add_column(column, justify="left" if column == "env" else "right")
+        table.add_column(column, justify="left" if column in ("env", "parsed by") else "right")
     for env, row in report["envs"].items():
         std = "" if row["std_return"] is None else f" ± {row['std_return']:.2f}"
         success = "–" if row["success_rate"] is None else f"{row['success_rate']:.3f}"
         length = "–" if row["mean_length"] is None else f"{row['mean_length']:.1f}"
+        shares = (parse or {}).get(env, {})
         table.add_row(
             env,
             str(row["episodes"]),
@@ -273,6 +321,7 @@ def _eval_table(report: dict, ckpt_path: Path):
             success,
             interval(row["success_ci"], 3),
             length,
+            *((f"{shares.get('none', 0.0):.3f}", parse_shares(shares)) if parse else ()),
         )
     agg = report["aggregate"]
     if agg["envs"] > 1:
@@ -285,6 +334,12 @@ def _eval_table(report: dict, ckpt_path: Path):
             success,
             interval(agg["success_ci"], 3),
             "",
+            *(("", "") if parse else ()),
+        )
+    if parse:
+        table.caption = (
+            "success counts only actions the model wrote: no parse fallback in evaluation; an unparsed "
+            "reply reaches the world as written and counts as invalid"
         )
     return table
 
@@ -299,11 +354,19 @@ def enjoy(
     fps: Annotated[int, typer.Option(min=1, help="Frames per second of the recording.")] = 30,
     seed: Annotated[int, typer.Option(help="Seed of the first episode.")] = 0,
 ) -> None:
-    """Watch a trained agent play (a window, or a gif/mp4 when there is no display)."""
+    """Watch a trained agent play (a window, or a gif/mp4 when there is no display). For a
+    language-model run: readable transcripts of held-out episodes (printed, or written to --out)."""
+    from rldojo.algos.registry import plays_episodes
     from rldojo.run.enjoy import has_display, record_episodes
-    from rldojo.run.load import load_agent
+    from rldojo.run.load import load_agent, locate_checkpoint
+    from rldojo.run.trial import read_run_spec
 
     setup_console()
+    run_dir, ckpt_path = locate_checkpoint(target, ckpt)
+    run_spec = read_run_spec(run_dir)
+    if plays_episodes(run_spec.agent.algo):
+        _enjoy_transcript(run_spec, ckpt_path, episodes, seed, out)
+        return
     spec, agent, ckpt_path = load_agent(target, ckpt)
     if out is None and not has_display():
         out = ckpt_path.parent.parent / "enjoy.gif"
@@ -311,6 +374,20 @@ def enjoy(
     console().print(
         f"returns: {', '.join(f'{r:.1f}' for r in returns)}" + (f"; recorded to [bold]{written}[/]" if written else "")
     )
+
+
+def _enjoy_transcript(spec, ckpt_path: Path, episodes: int, seed: int, out: Path | None) -> None:
+    from rldojo.run.transcript import episode_transcripts
+
+    if out is not None and out.suffix.lower() not in (".md", ".txt"):
+        raise UserError(f"--out '{out}': a language-model run is shown as a transcript; give a .md or .txt file.")
+    text = episode_transcripts(spec, ckpt_path, episodes, seed)
+    if out is None:
+        typer.echo(text)  # the transcript itself goes to stdout, so it can be piped or saved
+    else:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        out.write_text(text, encoding="utf-8")
+        console().print(f"transcript of {episodes} episode(s) written to [bold]{out}[/]")
 
 
 @app.command()
@@ -391,7 +468,10 @@ def report(run_dir: Annotated[Path, typer.Argument(help="Run folder to summarise
             results.append(json.loads(path.read_text()))
     if not results:
         raise UserError(f"run '{run_dir}' has no finished or interrupted session yet (no s*/result.json).")
-    trial = aggregate_trial(spec, run_dir, results, wall_s=float("nan"))
+    # The trial's wall time is known only to the run that trained it: keep it from trial.json.
+    previous = run_dir / "trial.json"
+    wall_s = json.loads(previous.read_text()).get("trial_wall_s") if previous.is_file() else None
+    trial = aggregate_trial(spec, run_dir, results, wall_s=wall_s)
     _trial_summary(trial)
 
 
@@ -407,12 +487,37 @@ def env_serve(
     host: Annotated[str, typer.Option(help="Address to bind; 127.0.0.1 keeps it on this machine.")] = "127.0.0.1",
     session_ttl: Annotated[float, typer.Option(help="Close sessions idle for this many seconds.")] = 600.0,
     max_sessions: Annotated[int, typer.Option(help="Most sessions open at once.")] = 256,
+    trusted_expert: Annotated[
+        bool,
+        typer.Option(
+            "--trusted-expert",
+            help="Send the expert action (the task's answer) in info, for trusted local use; loopback hosts only.",
+        ),
+    ] = False,
+    dialect: Annotated[
+        str | None,
+        typer.Option(
+            help="AgentGym world whose client to answer: webshop, textcraft, babyai, alfworld, sciworld or "
+            "rldojo (default: ENV_ID's world).",
+            show_default=False,
+        ),
+    ] = None,
 ) -> None:
-    """Serve ENV_ID with AgentGym's endpoints (/create /reset /step /observation /available_actions /close)."""
+    """Serve ENV_ID with AgentGym's endpoints (/create /reset /step /observation /available_actions /close).
+
+    Clients never see a task's answer; --trusted-expert passes the expert action for local use."""
     from rldojo.envs.server import serve
 
     setup_console()
-    serve(env_id, host=host, port=port, session_ttl=session_ttl, max_sessions=max_sessions)
+    serve(
+        env_id,
+        host=host,
+        port=port,
+        session_ttl=session_ttl,
+        max_sessions=max_sessions,
+        expose_expert=trusted_expert,
+        dialect=dialect,
+    )
 
 
 def main() -> None:

@@ -21,9 +21,10 @@ from pydantic.fields import FieldInfo
 
 
 class StrictModel(BaseModel):
-    """A spec section: unknown keys are errors, field docstrings are the reference."""
+    """A spec section: unknown keys are errors, field docstrings are the reference. Every float must
+    be finite: NaN or inf in a rate, a coefficient or a return target is a typo, never a setting."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_default=True)
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, validate_default=True, allow_inf_nan=False)
 
 
 def section_field(model: type[StrictModel], **defaults: Any) -> Any:
@@ -71,8 +72,8 @@ class NetConfig(StrictModel):
     and a `cnn_features`-unit layer) on uint8 images, scaled by 1/255. `auto`: cnn for image
     observations (uint8 Boxes of 2 or 3 dimensions), mlp otherwise."""
     hidden: list[int] = Field(default_factory=lambda: [64, 64])
-    """Hidden layer widths, input to output, e.g. [64, 64]. With a CNN or a recurrent core they come after
-    it (the RL Zoo's Atari nets use [])."""
+    """Hidden layer widths, input to output, e.g. [64, 64], each at least 1. With a CNN or a recurrent
+    core they come after it (the RL Zoo's Atari nets use [])."""
     activation: Activation = "tanh"
     """Nonlinearity between hidden layers (the CNN's own layers use ReLU)."""
     shared: bool = False
@@ -89,6 +90,15 @@ class NetConfig(StrictModel):
     (backpropagation through the rollout from the stored initial states). None: feed-forward."""
     recurrent_size: int = Field(64, ge=1)
     """Hidden-state width of the recurrent core (with `recurrent` only)."""
+
+    # A validator rather than list[PositiveInt]: the spec reference shows the type as plain list[int].
+    @field_validator("hidden")
+    @classmethod
+    def _widths_at_least_one(cls, widths: list[int]) -> list[int]:
+        for index, width in enumerate(widths):
+            if width < 1:
+                raise ValueError(f"hidden layer {index} has width {width}; every width must be at least 1")
+        return widths
 
     @model_validator(mode="after")
     def _keys_in_use(self) -> NetConfig:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -110,23 +111,32 @@ def test_no_shared_envs_is_an_error(tmp_path: Path) -> None:
 
 
 def test_run_folders_give_bars_and_training_curves(tmp_path: Path) -> None:
-    result = compare([PPO, A2C], out_dir=tmp_path)
-    assert result.bar_count == 2 and result.curve_count == 2
-    assert result.sources[PPO.name] == "eval.json"
-    assert result.sources[A2C.name].startswith("trial.json")
-    # The trial-only run: mean of the sessions' final return MA, Student t interval over sessions.
+    ppo_trained = tmp_path / "ppo_trained"  # the PPO run as it was before `rldojo eval`: training results only
+    shutil.copytree(PPO, ppo_trained)
+    (ppo_trained / "eval.json").unlink()
+    result = compare([ppo_trained, A2C], out_dir=tmp_path / "out")
+    assert result.bar_count == 2 and result.curve_count == 2 and result.kind == "training"
+    assert all(source.startswith("trial.json") for source in result.sources.values())
+    # A trial-only run: mean of the sessions' final return MA; with 2 sessions the interval is their range.
     finals = [s["final_return_ma"] for s in json.loads((A2C / "trial.json").read_text())["sessions"]]
     cell = result.cells[A2C.name]["CartPole-v1"]
     assert cell.value == pytest.approx(np.mean(finals)) and cell.n == 2
-    low, high = sps.t.interval(0.8, 1, loc=np.mean(finals), scale=np.std(finals, ddof=1) / np.sqrt(2))
-    assert (cell.interval.low, cell.interval.high) == pytest.approx((low, high))
-    assert result.winners["CartPole-v1"] == (PPO.name,)
+    assert (cell.interval.low, cell.interval.high, cell.interval.method) == (min(finals), max(finals), "range")
+    assert "training results" in result.markdown.splitlines()[0]
     # The mean curve ends where every session ends, at the mean of their last return MA.
     curve = load_model_results(PPO, 0.8).curve
     finals = [s["final_return_ma"] for s in json.loads((PPO / "trial.json").read_text())["sessions"]]
     assert curve.sessions == 3 and curve.frames[-1] == 100_000
     assert curve.mean[-1] == pytest.approx(np.mean(finals))
     assert np.all(curve.low <= curve.mean) and np.all(curve.high >= curve.mean)
+
+
+def test_an_evaluation_is_never_compared_with_training_results(tmp_path: Path) -> None:
+    """PPO's folder holds an eval.json (100 greedy episodes); A2C's only training MAs (one per session)."""
+    with pytest.raises(EvaluationError, match="like with like") as raised:
+        compare([PPO, A2C], out_dir=tmp_path)
+    assert str(A2C) in str(raised.value) and "rldojo eval" in str(raised.value)
+    assert not (tmp_path / "compare.md").exists()
 
 
 def test_baseline_comes_first_with_deltas(tmp_path: Path) -> None:

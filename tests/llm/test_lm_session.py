@@ -59,9 +59,9 @@ def test_a_tiny_grpo_run_through_the_trial_writes_the_usual_run_folder(tmp_path)
     from rldojo.run.evaluate_run import evaluate_run
     from rldojo.run.report import stage_report_section
 
-    spec_back, played, ckpt = evaluate_run(run_dir, None, 3, "best", None, seed=7)
-    assert spec_back.name == spec.name and ckpt.name == "best.pt"
-    results = played[spec.env.id]
+    evaluated = evaluate_run(run_dir, None, 3, "best", None, seed=7)
+    assert evaluated.spec.name == spec.name and evaluated.checkpoint.name == "best.pt"
+    results = evaluated.played[spec.env.id]
     assert len(results) == 3 and all({"return", "length", "success"} <= set(r) for r in results)
     assert "| base |" in stage_report_section(trial) and stage_report_section({"sessions": [{}]}) == ""
 

@@ -43,7 +43,7 @@ def test_training_episodes_carry_the_bonus_and_evaluation_reports_the_native_rew
     trained = agent.play(starts)
     for ep in trained:  # every chosen action is valid: each turn earns at least the valid-action bonus
         assert ep.reward >= 1.0 * ep.turns + float(ep.won) - 1e-6
-    evaluated = play_held_out(agent, starts)
+    evaluated = play_held_out(agent, starts, 3)
     summary = summarize(evaluated)
     for ep in evaluated:  # TextCraft's native reward: 1 for crafting the goal, else 0
         assert ep["return"] == pytest.approx(ep["success"])

@@ -1,4 +1,7 @@
-"""The env server and its client: parity with in-process envs, concurrency, bad requests, expiry."""
+"""The env server and its client: parity with in-process envs, concurrency, bad requests, expiry.
+
+Served info never holds the expert action unless the server exposes it (`test_server_worlds.py`
+covers every world); the parity checks compare with the local info less its hidden keys."""
 
 import gc
 import socket
@@ -15,6 +18,7 @@ import rldojo  # noqa: F401  (registers dojo/ ids)
 from rldojo.envs.errors import EnvInputError
 from rldojo.envs.server import EnvServerError, RemoteTextEnv, serve, start_server
 from rldojo.envs.server.app import to_jsonable
+from rldojo.envs.server.redact import public_info
 from rldojo.envs.text import TextEnv, WorldStep
 
 COUNTER_ID = "tests/Counter-v0"
@@ -78,12 +82,19 @@ def webshop_server():
         yield server
 
 
-def _same(local_out, remote_out):
-    """The remote env returns what the local one does (info as JSON data)."""
+@pytest.fixture(scope="module")
+def webshop_expert_server():
+    with start_server("dojo/WebShop-v0", expose_expert=True) as server:
+        yield server
+
+
+def _same(local_out, remote_out, expose_expert=False):
+    """The remote env returns what the local one does (info as JSON data, less hidden keys)."""
     *head_l, info_l = local_out
     *head_r, info_r = remote_out
     assert head_l == head_r
-    assert to_jsonable(info_l) == info_r
+    assert public_info(to_jsonable(info_l), expose_expert) == info_r
+    assert ("expert_action" in info_r) == (expose_expert and "expert_action" in info_l)
 
 
 BAD_ACTIONS = ["", "  \t ", "x" * 1_000_000, "add\x00 2", "\u202eadd 1\u200b", "add 9", 42, None, "add 1"]
@@ -134,7 +145,7 @@ def _expert_episode(env, task):
     return trace, info["won"]
 
 
-def test_many_concurrent_sessions(webshop_server):
+def test_many_concurrent_sessions(webshop_expert_server):
     tasks = list(range(200, 208))
     local = gym.make("dojo/WebShop-v0")
     expected = {t: _expert_episode(local, t) for t in tasks}
@@ -142,7 +153,7 @@ def test_many_concurrent_sessions(webshop_server):
     start = threading.Barrier(len(tasks))
 
     def worker(task):
-        env = RemoteTextEnv(webshop_server.url)
+        env = RemoteTextEnv(webshop_expert_server.url)
         try:
             start.wait()
             for _ in range(2):
@@ -159,7 +170,7 @@ def test_many_concurrent_sessions(webshop_server):
         t.join(60)
     assert not errors
     assert results == expected and all(won for _, won in results.values())
-    assert httpx.get(f"{webshop_server.url}/list_envs").json() == []  # every client closed its session
+    assert httpx.get(f"{webshop_expert_server.url}/list_envs").json() == []  # every client closed its session
 
 
 def test_malformed_requests_get_a_4xx_with_a_message(counter_server):
@@ -172,6 +183,9 @@ def test_malformed_requests_get_a_4xx_with_a_message(counter_server):
             assert all(w in detail for w in words), detail
 
         check(http.post("/step", json={"action": "add 1"}), 422, "env_idx", "Field required", "valid request")
+        check(http.post("/step", json={"env_idx": idx, "id": idx + 1, "action": "add 1"}), 422, "different sessions")
+        check(http.get("/observation"), 422, "env_idx", "Field required")
+        check(http.post("/reset", json={"env_idx": idx, "task_id": 1, "data_idx": 2}), 422, "different tasks")
         check(
             http.post("/step", content=b"{not json", headers={"content-type": "application/json"}),
             422,
@@ -185,6 +199,7 @@ def test_malformed_requests_get_a_4xx_with_a_message(counter_server):
         check(http.post("/create", json={"env_kwargs": {"max_turns": -1}}), 400, "max_turns")
         check(http.post("/create", json={"env_kwargs": {"colour": "red"}}), 400, "colour")
         check(http.get("/observation", params={"env_idx": "x"}), 422, "env_idx")
+        assert http.post("/step", json={"env_idx": 10_000, "action": "x"}).json()["error"].startswith("no session")
         check(
             http.post("/step", content=b"x" * (5 * 1024 * 1024), headers={"content-type": "application/json"}),
             413,
@@ -262,6 +277,11 @@ def test_serve_rejects_bad_arguments():
         serve(COUNTER_ID, port=70_000)
     with pytest.raises(EnvInputError, match="only text envs"):
         start_server("CartPole-v1")
+    with pytest.raises(EnvInputError, match="dialect"):
+        start_server(COUNTER_ID, dialect="minecraft")
+    for host in ("0.0.0.0", "192.168.1.7", "::", "example.org"):  # the answers must not leave this machine
+        with pytest.raises(EnvInputError, match="loopback"):
+            serve(COUNTER_ID, host=host, port=0, expose_expert=True)
     with socket.socket() as taken:
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
@@ -271,3 +291,15 @@ def test_serve_rejects_bad_arguments():
 
 def test_server_binds_loopback_by_default(counter_server):
     assert counter_server.host == "127.0.0.1" and counter_server._sock.getsockname()[0] == "127.0.0.1"
+
+
+def test_cli_refuses_the_expert_off_loopback():
+    from typer.testing import CliRunner
+
+    from rldojo.cli import app
+
+    args = ["env", "serve", COUNTER_ID, "--host", "0.0.0.0", "--port", "0", "--trusted-expert"]
+    result = CliRunner().invoke(app, args, env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "loopback" in result.output
+    result = CliRunner().invoke(app, ["env", "serve", COUNTER_ID, "--dialect", "nope"], env={"COLUMNS": "200"})
+    assert result.exit_code == 2 and "unknown dialect" in result.output

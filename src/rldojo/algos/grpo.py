@@ -191,6 +191,9 @@ class GRPOTrainer(StageTrainer):
         if params.beta > 0 and not agent.lm.has_adapters:
             self.reference = agent.lm.frozen_copy()  # the model as the stage starts
 
+    def progress(self) -> tuple[int, int | None]:
+        return self.iteration, self.runtime.iterations
+
     def current_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])
 

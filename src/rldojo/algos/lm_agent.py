@@ -174,14 +174,27 @@ class LMAgent:
         return self.trainer.current_lr() if self.trainer is not None else math.nan
 
     # ---- playing ------------------------------------------------------------------------------
-    def play(
-        self, starts: list[Any], evaluation: bool = False, stats: Any = None, envs: list | None = None
-    ) -> list[Episode]:
-        """One episode from each of `starts`, batched over `envs` (default: the runtime's)."""
+    def play(self, starts: list[Any], stats: Any = None) -> list[Episode]:
+        """One training episode from each of `starts`, batched over the runtime's envs."""
         from rldojo.llm.rollout import play
 
-        envs = envs if envs is not None else self.runtime.envs
-        return play(self.actor, envs, starts, self.sampling(evaluation), self.generator, stats)
+        return play(self.actor, self.runtime.envs, starts, self.sampling(), self.generator, stats)
+
+    def play_evaluation(self, starts: list[Any], seed: int, envs: list | None = None) -> list[Episode]:
+        """Evaluation episodes: the model in eval mode (no dropout), sampling at the evaluation
+        temperature from a generator seeded with `seed`, and no parse fallback, so a figure is a
+        function of the weights, the tasks and the seed alone (`rldojo eval` reproduces it)."""
+        from rldojo.llm.rollout import play
+
+        model = self.lm.model
+        was_training = model.training
+        model.eval()
+        try:
+            generator = torch.Generator().manual_seed(seed)
+            envs = envs if envs is not None else self.runtime.envs
+            return play(self.actor, envs, starts, self.sampling(True), generator, parse_fallback=False)
+        finally:
+            model.train(was_training)
 
     def set_world(self, env_name: str) -> None:
         """Name the world the actor plays in its prompts (evaluation on another text world)."""

@@ -45,7 +45,7 @@ class SFTParams(StageParams):
 
     algo: Literal["sft"] = "sft"
     """Algorithm name."""
-    demos: str = "expert"
+    demos: str = Field("expert", min_length=1)
     """`expert`: the world's expert episodes (reference answers for reasoning tasks) on training
     tasks; otherwise a path to a JSONL file of chat transcripts, one {"messages": [...]} per line."""
     demo_episodes: int = Field(400, ge=2)
@@ -197,6 +197,9 @@ class SFTTrainer(StageTrainer):
             params.epochs,
             self.steps_per_epoch,
         )
+
+    def progress(self) -> tuple[int, int | None]:
+        return self.step, self.total_steps
 
     def current_lr(self) -> float:
         return float(self.optimizer.param_groups[0]["lr"])

@@ -39,6 +39,10 @@ class StageTrainer(ABC):
     def steps(self) -> Iterator[StepReport]:
         """Train, yielding after each step; resumes where `load_state_dict` left off."""
 
+    def progress(self) -> tuple[int, int | None]:
+        """(steps done, steps in the stage; None when the frame budget ends it): the progress bar's."""
+        return 0, None
+
     def finish(self) -> dict[str, Any]:
         """Called once the stage's budget is spent; returns facts for the report."""
         return {}

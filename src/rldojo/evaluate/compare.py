@@ -38,6 +38,23 @@ from rldojo.evaluate.sources import Cell, ModelResults, load_model_results
 from rldojo.evaluate.stats import DEFAULT_LEVEL, check_level
 
 
+def _check_like_with_like(models: list[ModelResults]) -> None:
+    """Evaluations (episodes played by `rldojo eval`) and training return MAs measure different
+    things (greedy play on fresh episodes vs exploring policies during training, and many episodes
+    vs one value per session): compare one kind only."""
+    kinds = {model.kind for model in models}
+    if len(kinds) == 1:
+        return
+    trained = ", ".join(str(m.path) for m in models if m.kind == "training")
+    evaluated = ", ".join(str(m.path) for m in models if m.kind == "evaluation")
+    raise EvaluationError(
+        f"compare takes like with like, but {evaluated} hold evaluations (eval.json: episodes played by "
+        f"`rldojo eval`) while {trained} hold only training return MAs (trial.json: one value per session). "
+        f"Evaluate those runs first (`rldojo eval RUN` writes RUN/eval.json, which compare then uses), or "
+        "compare run folders without eval.json only."
+    )
+
+
 def _unique_labels(models: list[ModelResults]) -> list[str]:
     seen: dict[str, int] = {}
     labels = []
@@ -100,6 +117,7 @@ def compare(
     if len(paths) < 2:
         raise EvaluationError(f"compare needs at least two eval.json files or run folders; got {len(paths)}.")
     models = [load_model_results(Path(p), level, seed=seed) for p in paths]
+    _check_like_with_like(models)
     labels = _unique_labels(models)
     base = _resolve_baseline(baseline, labels, models)
     if base is not None:  # baseline first: it is the column every delta refers to
@@ -131,6 +149,7 @@ def compare(
     result = CompareResult(
         labels=tuple(labels),
         sources={label: model.source for label, model in zip(labels, models)},
+        kind=models[0].kind,
         envs=tuple(envs),
         dropped=dropped,
         metric=metric,

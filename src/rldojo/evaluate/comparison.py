@@ -21,6 +21,8 @@ class CompareResult:
     """Model names, baseline first when there is one."""
     sources: dict[str, str]
     """Where each model's numbers came from (eval.json, or trial.json over sessions)."""
+    kind: str
+    """What every model's numbers measure: `evaluation` (eval.json) or `training` (trial.json)."""
     envs: tuple[str, ...]
     """Envs compared: those every model has."""
     dropped: dict[str, tuple[str, ...]]

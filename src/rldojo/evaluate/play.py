@@ -2,7 +2,8 @@
 
 `play_greedy` plays a tensor agent's deterministic actions on a vector env; `play_held_out` plays a
 language-model agent on given tasks of its text world, with the world's native rewards (training
-shaping is off). Both return one dict per episode (return, length, success; language models add
+shaping is off) and without the parse fallback: an LM success rate counts only actions the model
+wrote, and the summary says how its replies were parsed. Both return one dict per episode (return, length, success; language models add
 invalid actions and truncation), and `summarize` turns either into the same summary: means, the
 success rate with its Jeffreys interval, and the language model's extras. The Session's
 evaluations during training and `rldojo eval` both go through here.
@@ -82,14 +83,16 @@ def play_greedy(
         venv.close()
 
 
-def play_held_out(agent: Any, starts: list, envs: list | None = None) -> list[dict[str, Any]]:
-    """Play a language-model agent once from each of `starts` (its held-out tasks), sampling at its
-    evaluation temperature, in `envs` (default: the agent's own) with the worlds' native rewards."""
+def play_held_out(agent: Any, starts: list, seed: int, envs: list | None = None) -> list[dict[str, Any]]:
+    """Play a language-model agent once from each of `starts` (its held-out tasks) in `envs`
+    (default: the agent's own) with the worlds' native rewards: evaluation mode, the evaluation
+    temperature, a generator seeded with `seed`, and no parse fallback (a reply the parser cannot
+    match reaches the world as written and counts as an invalid action)."""
     from rldojo.envs.text import native_rewards
 
     envs = envs if envs is not None else agent.runtime.envs
     with native_rewards(envs):
-        episodes = agent.play(starts, evaluation=True, envs=envs)
+        episodes = agent.play_evaluation(starts, seed, envs=envs)
     return [
         {
             "return": float(ep.reward),
@@ -97,6 +100,7 @@ def play_held_out(agent: Any, starts: list, envs: list | None = None) -> list[di
             "success": float(ep.won),
             "invalid": int(ep.invalid_actions),
             "truncated": bool(ep.truncated),
+            "parse": dict(ep.parse_counts),
         }
         for ep in episodes
     ]
@@ -122,6 +126,15 @@ def summarize(results: list[dict[str, Any]], level: float = 0.8) -> dict[str, An
             success=float(np.mean(successes)), success_low=interval.low, success_high=interval.high, level=level
         )
     if results and "invalid" in results[0]:
-        summary["invalid_rate"] = float(sum(r["invalid"] for r in results) / max(1, sum(lengths)))
+        turns = max(1, sum(lengths))
+        summary["invalid_rate"] = float(sum(r["invalid"] for r in results) / turns)
         summary["truncated"] = float(np.mean([r["truncated"] for r in results]))
+        # How the model's replies became actions: the share of turns per parse strategy; `none`
+        # is a reply nothing matched (played as written, so invalid), never a borrowed action.
+        counts: dict[str, int] = {}
+        for r in results:
+            for strategy, n in r.get("parse", {}).items():
+                counts[strategy] = counts.get(strategy, 0) + n
+        summary["parse"] = {strategy: n / turns for strategy, n in sorted(counts.items())}
+        summary["unparsed_rate"] = summary["parse"].get("none", 0.0)
     return summary

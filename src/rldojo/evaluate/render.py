@@ -41,7 +41,8 @@ def comparison_table(result: CompareResult) -> Table:
     """The rich table: one row per env, one column per model, winners marked with ★."""
     mode = "CI-aware" if result.ci_aware else "plain"
     table = Table(
-        title=f"compare: mean {result.metric} with {result.level:.0%} CI ({WINNER_MARK} = winner)",
+        title=f"compare {describe_kind(result)}: mean {result.metric} with {result.level:.0%} CI "
+        f"({WINNER_MARK} = winner)",
         caption=f"dominance: {mode}, epsilon {result.epsilon:g}; n = samples behind each value",
     )
     table.add_column("env", style="bold")
@@ -73,12 +74,19 @@ def _md_escape(text: str) -> str:
     return text.replace("|", "\\|")
 
 
+def describe_kind(result: CompareResult) -> str:
+    """What the compared numbers are, for the top of every output."""
+    if result.kind == "training":
+        return "training results (final return MA per session, trial.json)"
+    return "evaluations (episodes played by rldojo eval, eval.json)"
+
+
 def comparison_markdown(result: CompareResult) -> str:
     """A markdown block for reports: the table, frontier, dominance, dropped envs and the figure."""
     labels = list(result.labels)
     header = [f"{label} (baseline)" if label == result.baseline else label for label in labels]
     lines = [
-        f"### Comparison: mean {result.metric}, {result.level:.0%} CI",
+        f"### Comparison of {describe_kind(result)}: mean {result.metric}, {result.level:.0%} CI",
         "",
         "| env | " + " | ".join(_md_escape(h) for h in header) + " |",
         "|---|" + "---:|" * len(labels),
@@ -119,6 +127,7 @@ def summary_json(result: CompareResult) -> dict:
     return {
         "labels": list(result.labels),
         "sources": result.sources,
+        "kind": result.kind,
         "metric": result.metric,
         "level": result.level,
         "epsilon": result.epsilon,

@@ -16,7 +16,7 @@ from rldojo.evaluate.curves import Curve, run_curve
 from rldojo.evaluate.errors import EvaluationError
 from rldojo.evaluate.jsonfile import describe_validation, read_json_object
 from rldojo.evaluate.results import load_eval_json, metrics_at_level
-from rldojo.evaluate.stats import Interval, t_mean_interval
+from rldojo.evaluate.stats import Interval, sessions_interval
 
 
 @dataclass(frozen=True)
@@ -39,6 +39,9 @@ class ModelResults:
     success: dict[str, Cell]
     curve: Curve | None = None
     curve_env: str | None = None
+    kind: str = "evaluation"
+    """What the numbers measure: `evaluation` (episodes played by `rldojo eval`, eval.json) or
+    `training` (each session's final training return MA, trial.json). Compare takes one kind."""
 
 
 class _TrialSession(BaseModel):
@@ -55,6 +58,16 @@ class _Trial(BaseModel):
     name: str
     env: str
     sessions: list[_TrialSession] = Field(min_length=1)
+
+
+def _eval_source(path: Path) -> str:
+    """`eval.json`, with a language model's share of unparsed replies per env beside it: its success
+    counts only the actions the model wrote."""
+    parse = (load_eval_json(path).what.model_extra or {}).get("parse") or {}
+    if not parse:
+        return "eval.json"
+    unparsed = ", ".join(f"{env} {shares.get('none', 0.0):.2f}" for env, shares in parse.items())
+    return f"eval.json (unparsed replies, played as written: {unparsed})"
 
 
 def _from_eval(path: Path, level: float, seed: int) -> tuple[dict[str, Cell], dict[str, Cell]]:
@@ -84,11 +97,11 @@ def _from_trial(trial: _Trial, path: Path, level: float) -> tuple[dict[str, Cell
             f"{path}: no session has a final_return_ma (did any session finish an episode?). "
             "Train longer, or evaluate the run with `rldojo eval` and compare its eval.json."
         )
-    returns = {trial.env: Cell(sum(finals) / len(finals), t_mean_interval(finals, level), len(finals))}
+    returns = {trial.env: Cell(sum(finals) / len(finals), sessions_interval(finals, level), len(finals))}
     rates = [s.success_ma for s in trial.sessions]
     success = {}
     if all(rate is not None for rate in rates):
-        success[trial.env] = Cell(sum(rates) / len(rates), t_mean_interval(rates, level), len(rates))  # type: ignore[arg-type]
+        success[trial.env] = Cell(sum(rates) / len(rates), sessions_interval(rates, level), len(rates))  # type: ignore[arg-type]
     return returns, success
 
 
@@ -99,13 +112,13 @@ def load_model_results(path: Path, level: float, *, seed: int = 0) -> ModelResul
     if path.is_file():
         label = path.parent.name if path.name == "eval.json" and path.parent.name else path.stem
         returns, success = _from_eval(path, level, seed)
-        return ModelResults(label, path, "eval.json", returns, success)
+        return ModelResults(label, path, _eval_source(path), returns, success)
 
     eval_path, trial_path = path / "eval.json", path / "trial.json"
     trial = _load_trial(trial_path) if trial_path.is_file() else None
     if eval_path.is_file():
         returns, success = _from_eval(eval_path, level, seed)
-        source = "eval.json"
+        source = _eval_source(eval_path)
     elif trial is not None:
         returns, success = _from_trial(trial, trial_path, level)
         source = f"trial.json: final return MA over {returns[trial.env].n} session(s)"
@@ -117,4 +130,5 @@ def load_model_results(path: Path, level: float, *, seed: int = 0) -> ModelResul
         )
     curve = run_curve(path)
     curve_env = trial.env if trial is not None else (next(iter(returns)) if len(returns) == 1 else None)
-    return ModelResults(path.name, path, source, returns, success, curve=curve, curve_env=curve_env)
+    kind = "evaluation" if source.startswith("eval.json") else "training"
+    return ModelResults(path.name, path, source, returns, success, curve=curve, curve_env=curve_env, kind=kind)

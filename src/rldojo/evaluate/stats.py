@@ -38,7 +38,7 @@ DEFAULT_RESAMPLES = 10_000
 """Bootstrap resamples: the interval bounds move by well under 1% of their width between seeds."""
 _BOOTSTRAP_CELLS = 4_000_000  # resamples x samples held in memory at once (32 MB of float64)
 
-IntervalMethod = Literal["jeffreys", "bootstrap", "t", "none"]
+IntervalMethod = Literal["jeffreys", "bootstrap", "t", "none", "range"]
 SuccessSource = Literal["flag", "nonzero_score"]
 
 
@@ -52,7 +52,8 @@ class Interval(ResultModel):
     level: float
     """Two-sided confidence level, e.g. 0.8 for the 10th to 90th percentile."""
     method: IntervalMethod
-    """How it was computed: jeffreys (Beta posterior), bootstrap (BCa), t (Student), none."""
+    """How it was computed: jeffreys (Beta posterior), bootstrap (BCa), t (Student), range (min to
+    max of a few values, where an interval for the mean would mean little), none."""
     note: str | None = None
     """Why the interval is undefined or degenerate, when it is."""
 
@@ -206,6 +207,24 @@ def bootstrap_mean_interval(
             note = None if method == "BCa" else "BCa undefined; percentile bootstrap"
             return Interval(low=low, high=high, level=level, method="bootstrap", note=note)
     raise AssertionError("percentile bootstrap of finite values gave a non-finite bound")
+
+
+#: Below this many values (e.g. training sessions) `sessions_interval` gives their range.
+MIN_VALUES_FOR_INTERVAL = 5
+
+
+def sessions_interval(values: Sequence[float] | np.ndarray, level: float = DEFAULT_LEVEL) -> Interval:
+    """An interval for the mean of a few values (one per training session) that stays within the
+    data, so a bounded score gets bounded bounds: the range (min to max) under
+    `MIN_VALUES_FOR_INTERVAL` values, else the bootstrap interval of the mean."""
+    level = check_level(level)
+    sample = finite_values(values, "sessions interval")
+    if sample.size < 2:
+        return Interval(low=None, high=None, level=level, method="none", note="one sample: no interval")
+    if sample.size < MIN_VALUES_FOR_INTERVAL:
+        note = f"{sample.size} values: their range, not a confidence interval"
+        return Interval(low=float(sample.min()), high=float(sample.max()), level=level, method="range", note=note)
+    return bootstrap_mean_interval(sample, level)
 
 
 def t_mean_interval(values: Sequence[float] | np.ndarray, level: float = DEFAULT_LEVEL) -> Interval:

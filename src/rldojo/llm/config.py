@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import Field, field_validator, model_validator
 
 from rldojo.config import StrictModel
 
@@ -23,6 +23,14 @@ class LoraSettings(StrictModel):
     """Dropout on the adapters' input during training."""
     target_modules: list[str] | Literal["all-linear"] = "all-linear"
     """Module names to adapt (e.g. [q_proj, v_proj]), or `all-linear` for every linear layer but the output."""
+
+    # Validators rather than constrained item types: the spec reference shows the plain types.
+    @field_validator("target_modules")
+    @classmethod
+    def _names_modules(cls, value: list[str] | str) -> list[str] | str:
+        if isinstance(value, list) and (not value or not all(value)):
+            raise ValueError("give at least one module name, none of them empty (or `all-linear`)")
+        return value
 
 
 class TinyModelSettings(StrictModel):
@@ -57,7 +65,7 @@ class TinyModelSettings(StrictModel):
 class ModelConfig(StrictModel):
     """`model:` which language model, with optional LoRA."""
 
-    path: str = "tiny"
+    path: str = Field("tiny", min_length=1)
     """`tiny` (rldojo's small model, built locally) or a local folder with a Hugging Face causal LM
     and its tokenizer (nothing is downloaded)."""
     tiny: TinyModelSettings = Field(default_factory=TinyModelSettings)
@@ -94,6 +102,15 @@ class GenerationConfig(StrictModel):
     text reaches the env, which answers it as invalid)."""
     eval_temperature: float = Field(0.0, ge=0)
     """Sampling temperature of held-out evaluations (0: greedy)."""
+
+    @field_validator("stop")
+    @classmethod
+    def _stop_strings_not_empty(cls, value: list[str]) -> list[str]:
+        if not all(value):
+            raise ValueError(
+                "an empty stop string matches at once: every turn would end after one token with an empty reply; remove it"
+            )
+        return value
 
 
 class PromptConfig(StrictModel):

@@ -55,6 +55,8 @@ class Episode:
     """It was cut because the next turn would not fit in max_model_len."""
     invalid_actions: int = 0
     parse_counts: Counter = field(default_factory=Counter)
+    strategies: list[str] = field(default_factory=list)
+    """How each turn's reply became its action (a parse strategy, `choose` or `expert`)."""
 
     @property
     def reward(self) -> float:
@@ -145,9 +147,12 @@ def play(
     params: SamplingParams,
     generator: torch.Generator | None = None,
     stats: RolloutStats | None = None,
+    parse_fallback: bool | None = None,
 ) -> list[Episode]:
     """Play one episode per start over `envs` (at most len(envs) at once); episodes come back in
-    the order of `starts`."""
+    the order of `starts`. `parse_fallback` overrides the actor's (evaluation plays without it, so
+    a reply the parser cannot match reaches the world as written and counts as invalid)."""
+    fallback = actor.parse_fallback if parse_fallback is None else parse_fallback
     started = time.perf_counter()
     queue = list(enumerate(starts))[::-1]
     results: list[Episode | None] = [None] * len(starts)
@@ -186,9 +191,10 @@ def play(
             if actor.action_mode == "choose":
                 action, strategy = reply.text, "choose"
             else:
-                parsed = parse_action(reply.text, available, actor.parse_fallback)
+                parsed = parse_action(reply.text, available, fallback)
                 action, strategy = parsed.action, parsed.strategy
             ep.parse_counts[strategy] += 1
+            ep.strategies.append(strategy)
             builder.add_reply(reply.token_ids, reply.logprobs)
             obs, reward, terminated, truncated, info = envs[slot].step(action)
             ep.actions.append(action)
@@ -275,6 +281,7 @@ def demonstration(
         ep.rewards.append(float(reward))
         ep.won = bool(info.get("won", False))
         ep.parse_counts["expert"] += 1
+        ep.strategies.append("expert")
         if terminated or truncated:
             ep.truncated = bool(truncated and not terminated)
             return ep

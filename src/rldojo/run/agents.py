@@ -7,6 +7,8 @@ text envs, the training task stream and the model.
 
 from __future__ import annotations
 
+import json
+from pathlib import Path
 from typing import Any
 
 import torch
@@ -16,6 +18,7 @@ from rldojo.algos.normalized import NormalizedAgent
 from rldojo.algos.registry import ALGOS
 from rldojo.envs import make_env
 from rldojo.run.spec import Spec
+from rldojo.track.files import write_json_atomic
 
 #: Offset between training and evaluation seeds, so evaluation sees other initial states and tasks.
 EVAL_SEED_OFFSET = 100_000
@@ -86,3 +89,29 @@ def build_lm_agent(spec: Spec, seed: int, envs: list, task_cursor: int = 0) -> L
     )
     agent.build(runtime)
     return agent
+
+
+# ---- the evaluation set a session uses ---------------------------------------------------------
+def eval_set_path(session_dir: Path) -> Path:
+    return Path(session_dir) / "eval_set.json"
+
+
+def write_eval_set(session_dir: Path, seed: int, episodes: int, starts: list | None = None) -> None:
+    """Record what a session evaluates on (`rldojo eval` plays the same by default): the seed, the
+    episode count and, for language models, the held-out tasks themselves."""
+    record: dict[str, Any] = {"seed": seed, "episodes": episodes}
+    if starts is not None:
+        record["tasks"] = [{"seed": int(start.seed), "task_id": int(start.task_id)} for start in starts]
+    write_json_atomic(eval_set_path(session_dir), record)
+
+
+def read_eval_set(session_dir: Path) -> dict[str, Any] | None:
+    """The session's recorded evaluation set (None for runs written before it was recorded)."""
+    path = eval_set_path(session_dir)
+    return json.loads(path.read_text()) if path.is_file() else None
+
+
+def eval_set_starts(record: dict[str, Any]) -> list:
+    from rldojo.llm.tasks import EpisodeStart
+
+    return [EpisodeStart(seed=task["seed"], task_id=task["task_id"]) for task in record["tasks"]]

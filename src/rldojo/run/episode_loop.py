@@ -23,7 +23,7 @@ from rldojo.algos.lm_agent import LMAgent
 from rldojo.algos.stage import StageTrainer
 from rldojo.evaluate.play import play_held_out, summarize
 from rldojo.run import interrupt
-from rldojo.run.agents import EVAL_SEED_OFFSET, build_lm_agent, held_out_starts, make_text_envs
+from rldojo.run.agents import EVAL_SEED_OFFSET, build_lm_agent, held_out_starts, make_text_envs, write_eval_set
 from rldojo.run.recorder import Recorder
 from rldojo.run.report import stage_table_markdown
 
@@ -37,15 +37,11 @@ def run_episode_session(session: Any, recorder: Recorder, checkpoint: dict | Non
         if checkpoint:
             agent.load_state_dict(checkpoint["agent"])
             torch.set_rng_state(checkpoint["torch_rng"])
-            logger.info(
-                "session {} resumed at frame {}, stage {} (resume #{})",
-                session.index,
-                state.frame,
-                state.lm_stage,
-                state.resumes,
-            )
+            logger.info("session {} continues in stage {}", session.index, state.lm_stage)
         recorder.open_tracker(agent.metric_names + ("stage",), resumed=checkpoint is not None)
-        starts = held_out_starts(spec, session.seed + EVAL_SEED_OFFSET, spec.train.eval_episodes)
+        eval_seed = session.seed + EVAL_SEED_OFFSET
+        starts = held_out_starts(spec, eval_seed, spec.train.eval_episodes)
+        write_eval_set(session.dir, eval_seed, len(starts), starts)
         logger.info(
             "session {} seed {}: {} with {} envs, {} stages: {}",
             session.index,
@@ -55,7 +51,7 @@ def run_episode_session(session: Any, recorder: Recorder, checkpoint: dict | Non
             spec.agent.algo,
             " -> ".join(p.algo for p in agent.stage_params()),
         )
-        status = EpisodeLoop(session, agent, recorder, starts).run()
+        status = EpisodeLoop(session, agent, recorder, starts, eval_seed).run()
     finally:
         for env in envs:
             env.close()
@@ -64,8 +60,9 @@ def run_episode_session(session: Any, recorder: Recorder, checkpoint: dict | Non
 
 
 class EpisodeLoop:
-    def __init__(self, session: Any, agent: LMAgent, recorder: Recorder, starts: list) -> None:
+    def __init__(self, session: Any, agent: LMAgent, recorder: Recorder, starts: list, eval_seed: int) -> None:
         self.session, self.agent, self.recorder, self.starts = session, agent, recorder, starts
+        self.eval_seed = eval_seed
         self.train, self.state = session.spec.train, recorder.state
         self.by_iterations = self.train.iterations is not None
 
@@ -85,10 +82,11 @@ class EpisodeLoop:
         writes ckpt/best.pt."""
         self.sync()
         with self.recorder.evaluation_time():
-            summary = summarize(play_held_out(self.agent, self.starts))
+            summary = summarize(play_held_out(self.agent, self.starts, self.eval_seed))
             self.recorder.record_eval(summary, self.agent)
         logger.info(
-            "session {} {}: held-out success {:.3f} [{:.3f}, {:.3f}] over {} episodes, reward {:.3f}, turns {:.2f}",
+            "session {} {}: held-out success {:.3f} [{:.3f}, {:.3f}] over {} episodes, reward {:.3f}, turns {:.2f}, "
+            "unparsed replies {:.0%} of turns (played as written, no fallback)",
             self.session.index,
             label,
             summary["success"],
@@ -97,6 +95,7 @@ class EpisodeLoop:
             summary["episodes"],
             summary["return_mean"],
             summary["length_mean"],
+            summary["unparsed_rate"],
         )
         return summary
 
@@ -148,6 +147,16 @@ class EpisodeLoop:
             state.lm_stage = stage_count
         self.checkpoint("last")
 
+    def stage_steps(self, trainer: StageTrainer) -> tuple[int, int, str] | None:
+        """The bar's unit inside a stage: its optimizer steps (SFT) or iterations (RL with
+        train.iterations); None when only the frame budget ends the stage."""
+        done, of = trainer.progress()
+        if of is None:
+            return None
+        name = self.agent.stage_name(self.state.lm_stage)
+        stages = len(self.agent.stage_params())
+        return done, of, f"{name} steps (stage {self.state.lm_stage + 1}/{stages})"
+
     def run_stage(self, trainer: StageTrainer) -> str:
         state, cadence, recorder = self.state, self.recorder.cadence, self.recorder
         for report in trainer.steps():
@@ -165,7 +174,8 @@ class EpisodeLoop:
             if cadence.due("ckpt", clock):
                 self.checkpoint("last")
                 cadence.advance("ckpt", clock)
-            recorder.progress(self.train.max_frames)
+            steps = self.stage_steps(trainer)
+            recorder.progress(self.train.max_frames, force=steps is not None and steps[0] >= steps[1], steps=steps)
             if interrupt.requested():
                 return "interrupted"
             if state.frame >= self.train.max_frames:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 from pathlib import Path
+from typing import Any
 
 from rldojo.algos.base import TensorAgent
 from rldojo.envs import make_env
@@ -74,3 +75,20 @@ def load_agent(target: Path, which: str = "best", session: int | None = None) ->
     except (KeyError, RuntimeError) as exc:
         raise UserError(f"checkpoint '{ckpt_path}' does not match the run's spec ({exc}).") from None
     return spec, agent, ckpt_path
+
+
+def load_lm_agent(spec: Spec, ckpt_path: Path) -> tuple[Any, list]:
+    """A language-model run's agent with the checkpoint's weights, and the run's own envs (the
+    caller closes them): the model, tokenizer and prompt template it trained with."""
+    from rldojo.run.agents import build_lm_agent, make_text_envs
+
+    checkpoint = load_checkpoint(ckpt_path)
+    envs = make_text_envs(spec, spec.env.num_envs)
+    try:
+        agent = build_lm_agent(spec, int(checkpoint.get("seed", 0)), envs)
+        agent.load_state_dict(checkpoint["agent"])
+    except BaseException:
+        for env in envs:
+            env.close()
+        raise
+    return agent, envs

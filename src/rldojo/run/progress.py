@@ -23,7 +23,7 @@ class TrialProgress:
         self._progress = Progress(
             TextColumn("[bold]{task.description}"),
             BarColumn(),
-            TextColumn("{task.completed:>9,.0f}/{task.total:,.0f} frames"),
+            TextColumn("{task.completed:>9,.0f}/{task.total:,.0f} {task.fields[unit]}"),
             TextColumn("[cyan]{task.fields[fps]:>7,.0f} fps"),
             TextColumn("return MA [green]{task.fields[ret]}"),
             TextColumn("{task.fields[success]}"),
@@ -38,7 +38,7 @@ class TrialProgress:
             self._progress.start()
             for index in range(self.spec.meta.sessions):
                 self._tasks[index] = self._progress.add_task(
-                    f"s{index}", total=self.spec.train.max_frames, fps=0.0, ret="—", success=""
+                    f"s{index}", total=self.spec.train.max_frames, fps=0.0, ret="—", success="", unit="frames"
                 )
         return self
 
@@ -52,9 +52,12 @@ class TrialProgress:
         ret = info.get("return_ma", math.nan)
         success = info.get("success_ma", math.nan)
         with self._lock:
+            steps = "of" in info  # a language-model stage counting its own steps or iterations
             self._progress.update(
                 self._tasks[index],
-                completed=info["frame"],
+                completed=info["done"] if steps else info["frame"],
+                total=info["of"] if steps else info["total"],
+                unit=info["unit"] if steps else "frames",
                 fps=info.get("fps", 0.0),
                 ret="—" if math.isnan(ret) else f"{ret:,.1f}",
                 success="" if math.isnan(success) else f"success {success:.2f}",

@@ -116,7 +116,9 @@ class Recorder:
             tensorboard=track.tensorboard,
             wandb_cfg=track.wandb,
             run_name=f"{self.spec.name}-s{self.session.index}",
-            resume_frame=self.state.frame if resumed else None,
+            # A resumed session, or one restarted after it stopped before its first checkpoint,
+            # cuts its outputs back to the frame it continues from.
+            resume_frame=self.state.frame if resumed or (self.dir / "metrics.csv").exists() else None,
         )
         return self.tracker
 
@@ -181,8 +183,9 @@ class Recorder:
             },
         )
 
-    def progress(self, total: int, force: bool = False) -> None:
-        """Report to the trial's progress bars (at most 4 times a second unless `force`)."""
+    def progress(self, total: int, force: bool = False, steps: tuple[int, int, str] | None = None) -> None:
+        """Report to the trial's progress bars (at most 4 times a second unless `force`): frames of
+        `total`, or `steps` = (done, of, what) where a stage counts optimizer steps or iterations."""
         if self.progress_fn is None:
             return
         now = time.perf_counter()
@@ -196,6 +199,7 @@ class Recorder:
             {
                 "frame": state.frame,
                 "total": total,
+                **({} if steps is None else {"done": steps[0], "of": steps[1], "unit": steps[2]}),
                 "fps": state.frame / state.train_seconds if state.train_seconds > 0 else 0.0,
                 "return_ma": self.return_ma(),
                 "success_ma": float(np.mean(self.successes)) if self.successes else math.nan,

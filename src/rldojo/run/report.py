@@ -7,6 +7,7 @@ import math
 from pathlib import Path
 from typing import Any
 
+from rldojo.run.aggregate import MIN_SESSIONS_FOR_INTERVAL, describe_interval
 from rldojo.run.spec import Spec
 
 
@@ -22,8 +23,11 @@ def _fmt_ci(agg: dict[str, Any], digits: int = 1) -> str:
     if agg["mean"] is None:
         return "—"
     if agg["ci_low"] is None:
-        return f"{_fmt(agg['mean'], digits)} (n=1, no CI)"
-    return f"{_fmt(agg['mean'], digits)} [{_fmt(agg['ci_low'], digits)}, {_fmt(agg['ci_high'], digits)}]"
+        return f"{_fmt(agg['mean'], digits)} (n=1, no interval)"
+    return (
+        f"{_fmt(agg['mean'], digits)} [{_fmt(agg['ci_low'], digits)}, {_fmt(agg['ci_high'], digits)}] "
+        f"({describe_interval(agg)})"
+    )
 
 
 def render_report(spec: Spec, run_dir: Path, trial: dict[str, Any]) -> str:
@@ -33,8 +37,8 @@ def render_report(spec: Spec, run_dir: Path, trial: dict[str, Any]) -> str:
         "",
         f"{spec.description}" if spec.description else "",
         "",
-        f"Status: **{trial['status']}** · sessions: {len(trial['sessions'])} · frame budget: "
-        f"{spec.train.max_frames:,} · envs: {spec.env.num_envs}",
+        f"Status: **{trial['status']}** · sessions: {len(trial['sessions'])} · {_budget(spec)} · "
+        f"envs: {spec.env.num_envs}",
         "",
         "| session | seed | frames | final return MA | best return MA | best eval return | success MA | fps | wall s |",
         "|---|---|---|---|---|---|---|---|---|",
@@ -47,7 +51,8 @@ def render_report(spec: Spec, run_dir: Path, trial: dict[str, Any]) -> str:
         )
     lines += [
         "",
-        "Across sessions (mean [95% CI]):",
+        f"Across sessions (mean [interval]; under {MIN_SESSIONS_FOR_INTERVAL} sessions the interval is their "
+        "range, from 5 on the bootstrap interval of the mean):",
         "",
         f"- final return MA (last {spec.train.return_window} episodes): {_fmt_ci(agg['final_return_ma'])}",
         f"- best return MA: {_fmt_ci(agg['best_return_ma'])}",
@@ -74,18 +79,30 @@ def stage_table_markdown(stage_evals: list[dict[str, Any]], env_id: str) -> str:
     level = int(round(100 * stage_evals[0].get("level", 0.8)))
     lines = [
         f"Held-out evaluation on {env_id} ({stage_evals[0]['episodes']} episodes per row; success with its "
-        f"Jeffreys {level}% interval):",
+        f"Jeffreys {level}% interval). Success counts only actions the model wrote: evaluation plays "
+        "without the parse fallback, so a reply the parser cannot match (unparsed) reaches the world "
+        "as written and counts as invalid.",
         "",
-        "| stage | success | interval | mean reward | mean turns | invalid actions | stage wall s |",
-        "|---|---|---|---|---|---|---|",
+        "| stage | success | interval | mean reward | mean turns | invalid actions | unparsed replies "
+        "| parsed by | stage wall s |",
+        "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in stage_evals:
+        unparsed = row.get("unparsed_rate")
         lines.append(
             f"| {row['stage']} | {row['success']:.3f} | [{row['success_low']:.3f}, {row['success_high']:.3f}] "
             f"| {row['return_mean']:.3f} | {row['length_mean']:.2f} | {row['invalid_rate']:.3f} "
+            f"| {'—' if unparsed is None else f'{unparsed:.3f}'} | {parse_shares(row.get('parse'))} "
             f"| {row['wall_s']:.1f} |"
         )
     return "\n".join(lines) + "\n"
+
+
+def parse_shares(shares: dict[str, float] | None) -> str:
+    """`marker 0.80, fuzzy 0.15, none 0.05`: how the model's replies became actions, largest first."""
+    if not shares:
+        return "—"
+    return ", ".join(f"{name} {share:.2f}" for name, share in sorted(shares.items(), key=lambda kv: -kv[1]))
 
 
 def stage_report_section(trial: dict[str, Any]) -> str:
@@ -99,3 +116,10 @@ def stage_report_section(trial: dict[str, Any]) -> str:
                 + stage_table_markdown(stages, trial.get("env", ""))
             )
     return "\n".join(parts)
+
+
+def _budget(spec: Spec) -> str:
+    """What ends training: the frame budget, or for language-model RL stages their iterations."""
+    if spec.train.iterations is not None:
+        return f"iterations per RL stage: {spec.train.iterations:,} (frame cap {spec.train.max_frames:,})"
+    return f"frame budget: {spec.train.max_frames:,}"

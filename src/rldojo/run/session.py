@@ -26,7 +26,7 @@ from rldojo.run.recorder import ProgressFn, Recorder
 from rldojo.run.spec import Spec
 from rldojo.run.state import SessionState
 from rldojo.run.vector_loop import run_vector_session
-from rldojo.track.log import add_file_log
+from rldojo.track.log import add_file_log, remove_file_log
 
 #: How the Session drives each kind of agent (the registry's `loop`).
 LOOPS = {"vector": run_vector_session, "episodes": run_episode_session}
@@ -53,7 +53,7 @@ class Session:
         try:
             return self._run()
         finally:
-            logger.remove(log_id)
+            remove_file_log(log_id)
 
     def _run(self) -> dict[str, Any]:
         spec, train = self.spec, self.spec.train
@@ -61,8 +61,22 @@ class Session:
         checkpoint = self._resume_checkpoint()
         if checkpoint:
             state = SessionState.from_dict(checkpoint["session"])
+            logger.info(
+                "session {} resumes from {} at frame {:,} (resume #{})",
+                self.index,
+                self.ckpt_dir / "last.pt",
+                state.frame,
+                state.resumes,
+            )
         else:
             state = SessionState.fresh(train.log_every, train.eval_every, train.checkpoint_every)
+            if (self.dir / "metrics.csv").exists():
+                logger.warning(
+                    "session {} stopped before its first checkpoint: it starts again from frame 0 "
+                    "(its metrics.csv and TensorBoard events are cut back)",
+                    self.index,
+                )
+        self._set_aside_later_best(state.frame)
         recorder = Recorder(self, state, self.progress)
         loop = LOOPS[ALGOS[spec.agent.algo].loop]
         try:
@@ -70,6 +84,24 @@ class Session:
         finally:
             recorder.close()
         return recorder.finish(status, extra)
+
+    def _set_aside_later_best(self, frame: int) -> None:
+        """A best checkpoint written after the frame the session continues from belongs to training
+        that is about to be redone: keep it under another name, so ckpt/best.pt always comes from
+        the session as it continues."""
+        best = self.ckpt_dir / "best.pt"
+        if not best.exists():
+            return
+        best_frame = int(load_checkpoint(best).get("frame", 0))
+        if best_frame > frame:
+            aside = best.with_name(f"best.discarded-f{best_frame}.pt")
+            best.rename(aside)
+            logger.warning(
+                "session {}: ckpt/best.pt (frame {:,}) is newer than the frame it continues from; kept as {}",
+                self.index,
+                best_frame,
+                aside.name,
+            )
 
     def _resume_checkpoint(self) -> dict | None:
         path = self.ckpt_dir / "last.pt"

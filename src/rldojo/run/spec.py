@@ -7,6 +7,7 @@ raw file -> `--set` overrides -> `${var}` substitution -> validation, and every 
 
 from __future__ import annotations
 
+import codecs
 import json
 import os
 import re
@@ -15,8 +16,10 @@ from typing import Annotated, Any, Literal, Union
 
 import yaml
 from pydantic import Field, ValidationError, field_validator, model_validator
+from yaml.reader import ReaderError
 
 from rldojo.algos.registry import ALGOS
+from rldojo.algos.stages import STAGES
 from rldojo.config import StrictModel
 from rldojo.envs.atari import AtariOptions, is_atari_id
 from rldojo.envs.text.shaping import ShapingConfig
@@ -57,7 +60,7 @@ class AtariSpec(StrictModel):
 class EnvSpec(StrictModel):
     """`env:` which world to train in, and how to vectorize it."""
 
-    id: str
+    id: str = Field(min_length=1)
     """Gymnasium id (CartPole-v1, LunarLander-v3, Pendulum-v1, ...) or an rldojo id (dojo/<Name>-v0)."""
     num_envs: int = Field(8, ge=1, le=4096)
     """Copies of the env stepped together as one vector env."""
@@ -158,8 +161,8 @@ class MetaSpec(StrictModel):
 
     sessions: int = Field(4, ge=1, le=256)
     """Independent sessions (seeds seed, seed+1, ...) aggregated into the trial."""
-    seed: int = Field(0, ge=0)
-    """Seed of session 0."""
+    seed: int = Field(0, ge=0, lt=2**32)
+    """Seed of session 0 (below 2**32, the range every seeded library takes)."""
     max_parallel: int | None = Field(None, ge=1)
     """Sessions run at once in separate processes (None: one per CPU core)."""
     torch_threads: int = Field(1, ge=1)
@@ -169,7 +172,7 @@ class MetaSpec(StrictModel):
 class WandbSpec(StrictModel):
     """Weights & Biases logging (needs `pip install 'rldojo[wandb]'`)."""
 
-    project: str
+    project: str = Field(min_length=1)
     """W&B project."""
     entity: str | None = None
     """W&B entity (team or user)."""
@@ -285,7 +288,11 @@ def read_spec_file(path: Path) -> Any:
         )
     if path.is_dir():
         raise SpecError(f"spec path '{path}' is a folder; give a .yaml or .json file.")
-    text = path.read_text(encoding="utf-8")
+    try:
+        data = path.read_bytes()
+    except OSError as exc:
+        raise SpecError(f"spec file '{path}' cannot be read: {exc.strerror or exc}.") from None
+    text = _spec_text(path, data)
     try:
         if path.suffix == ".json":
             return json.loads(text)
@@ -294,13 +301,55 @@ def read_spec_file(path: Path) -> Any:
         raise SpecError(
             f"spec file '{path}' is not valid JSON: line {exc.lineno}, column {exc.colno}: {exc.msg}."
         ) from None
+    except ReaderError as exc:  # a character YAML refuses (control characters)
+        line, column = _line_column(text, exc.position)
+        raise SpecError(
+            f"spec file '{path}' is not valid YAML: line {line}, column {column} holds the character "
+            f"#x{exc.character:04x}, which YAML does not allow. A spec is plain text."
+        ) from None
     except yaml.YAMLError as exc:
         where = ""
         mark = getattr(exc, "problem_mark", None)
         if mark is not None:
             where = f" at line {mark.line + 1}, column {mark.column + 1}"
         problem = getattr(exc, "problem", None) or str(exc)
-        raise SpecError(f"spec file '{path}' is not valid YAML{where}: {problem}.") from None
+        raise SpecError(f"spec file '{path}' is not valid YAML{where}: {' '.join(problem.split())}.") from None
+    except RecursionError:
+        raise SpecError(_too_deep(f"spec file '{path}'")) from None
+
+
+_WIDE_BOMS = (codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE, codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)
+
+
+def _spec_text(path: Path, data: bytes) -> str:
+    """The file's text, or a SpecError saying why it is not a UTF-8 text file."""
+    if data.startswith(_WIDE_BOMS):
+        raise SpecError(f"spec file '{path}' is UTF-16 or UTF-32 text; rldojo reads UTF-8 only. Save it as UTF-8.")
+    if b"\x00" in data:
+        raise SpecError(
+            f"spec file '{path}' is not a text file (it holds binary data, e.g. NUL bytes). "
+            "Give a .yaml or .json spec written as UTF-8 text."
+        )
+    try:
+        return data.decode("utf-8-sig")  # -sig: a leading byte-order mark is not part of the spec
+    except UnicodeDecodeError as exc:
+        line, column = _line_column(data, exc.start)
+        raise SpecError(
+            f"spec file '{path}' is not UTF-8 text: byte 0x{data[exc.start]:02x} at line {line}, column "
+            f"{column} is not valid UTF-8 (a file saved in another encoding, or not text at all). "
+            "Save the spec as UTF-8."
+        ) from None
+
+
+def _line_column(text: str | bytes, position: int) -> tuple[int, int]:
+    """1-based line and column of `position` (characters of a str, bytes of bytes)."""
+    before = text[:position]
+    newline = "\n" if isinstance(text, str) else b"\n"
+    return before.count(newline) + 1, position - (before.rfind(newline) + 1) + 1
+
+
+def _too_deep(what: str) -> str:
+    return f"{what} is nested too deeply to be a spec (lists or mappings inside each other hundreds of levels down)."
 
 
 _SPEC_KEYS = {"env", "agent"}
@@ -358,6 +407,7 @@ def parse_override(text: str) -> tuple[list[str], Any]:
 def apply_overrides(raw: dict, overrides: list[str]) -> dict:
     for text in overrides:
         path, value = parse_override(text)
+        value = plain_data(value, f"--set '{text}'")
         node: Any = raw
         for depth, part in enumerate(path[:-1]):
             if isinstance(node, list):
@@ -430,21 +480,39 @@ def substitute_vars(node: Any, variables: dict[str, Any], where: str = "") -> An
 
 
 def _describe_location(loc: tuple) -> str:
-    parts = []
-    for part in loc:
-        if isinstance(part, str) and part in ALGOS and parts and parts[-1] == "agent":
-            continue  # the discriminator tag pydantic inserts for agent unions
+    parts: list[str] = []
+    for index, part in enumerate(loc):
+        # the discriminator tag pydantic inserts for the agent union and a pipeline stage's union
+        if isinstance(part, str) and part in ALGOS and parts and (parts[-1] == "agent" or _is_stage_index(loc, index)):
+            continue
         parts.append(str(part))
     return ".".join(parts) or "(top level)"
+
+
+def _is_stage_index(loc: tuple, index: int) -> bool:
+    """loc[index - 1] is the index of a pipeline's `stages` list."""
+    return index >= 2 and isinstance(loc[index - 1], int) and loc[index - 2] == "stages"
+
+
+def _short(value: Any, limit: int = 120) -> str:
+    """repr of a bad value, cut short: the error stays one readable paragraph."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 5] + " ...)"
 
 
 def _model_at(loc: tuple) -> type[StrictModel] | None:
     """The model class that owns the field at `loc` (to list allowed keys)."""
     model: Any = Spec
     previous = None
-    for part in loc[:-1]:
+    for index, part in enumerate(loc[:-1]):
         if previous == "agent" and isinstance(part, str) and part in ALGOS:
             model, previous = ALGOS[part].config, part
+            continue
+        if isinstance(part, str) and part in STAGES and _is_stage_index(loc, index):
+            model, previous = STAGES[part].params, part
+            continue
+        if isinstance(part, int) and previous == "stages":
+            previous = part  # an item of the list: the next part is its stage kind
             continue
         previous = part
         if model is None or not isinstance(part, str) or part not in model.model_fields:
@@ -475,17 +543,27 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
             lines.append(f"{where}: unknown key. Allowed keys here: {allowed}.")
         elif kind == "union_tag_invalid":
             lines.append(
-                f"{where}.algo: '{err['input'].get('algo')}' is not a known algorithm. Allowed: {', '.join(ALGOS)}."
+                f"{where}.algo: {_short(err['input'].get('algo'))} is not a known algorithm. "
+                f"Allowed: {_allowed_tags(err)}."
             )
         elif kind == "union_tag_not_found":
-            lines.append(f"{where}.algo: missing. Say which algorithm, one of: {', '.join(ALGOS)}.")
+            lines.append(f"{where}.algo: missing. Say which algorithm, one of: {_allowed_tags(err)}.")
         elif kind == "missing":
             lines.append(f"{where}: required but missing.")
         elif kind == "value_error" and not loc:  # a rule across sections: the message names the keys
             lines.append(err["msg"].removeprefix("Value error, ") + ".")
         else:
-            lines.append(f"{where}: {err['input']!r} is not allowed: {err['msg']}.")
+            lines.append(f"{where}: {_short(err['input'])} is not allowed: {err['msg'].removeprefix('Value error, ')}.")
     return f"invalid spec {source}: " + " ".join(lines)
+
+
+def _allowed_tags(err: dict) -> str:
+    """The algorithms the union at the error's place takes (a pipeline stage takes stage kinds only)."""
+    expected = (err.get("ctx") or {}).get("expected_tags")
+    if isinstance(expected, str):
+        return expected.replace("'", "")
+    loc = tuple(err["loc"])
+    return ", ".join(STAGES if _is_stage_index(loc + ("",), len(loc)) else ALGOS)
 
 
 def validate_spec(raw: dict, source: str = "") -> Spec:
@@ -525,13 +603,61 @@ def load_spec(ref: str, overrides: list[str] | None = None) -> Spec:
 
 
 def spec_from_raw(raw: dict, overrides: list[str], source: str = "") -> Spec:
-    raw = apply_overrides(json.loads(json.dumps(raw, default=str)), overrides)
-    variables = raw.get("vars") or {}
-    if not isinstance(variables, dict):
-        raise SpecError(f"invalid spec {source}: vars must be a mapping of names to values.")
-    resolved = substitute_vars({k: v for k, v in raw.items() if k != "vars"}, variables)
-    resolved["vars"] = variables
-    return validate_spec(resolved, source)
+    try:
+        raw = apply_overrides(plain_data(raw, source), overrides)
+        variables = raw.get("vars") or {}
+        if not isinstance(variables, dict):
+            raise SpecError(f"invalid spec {source}: vars must be a mapping of names to values.")
+        resolved = substitute_vars({k: v for k, v in raw.items() if k != "vars"}, variables)
+        resolved["vars"] = variables
+        return validate_spec(resolved, source)
+    except RecursionError:
+        raise SpecError(_too_deep(f"spec {source}".rstrip())) from None
+
+
+#: More values than any spec holds: YAML aliases can expand a small file into billions.
+_MAX_SPEC_VALUES = 1_000_000
+
+
+def plain_data(raw: Any, source: str = "") -> Any:
+    """A copy of parsed YAML/JSON as plain data: mappings with string keys, lists, and str, int,
+    float, bool or None; other YAML values (dates, bytes, sets) become their text. Refuses an alias
+    cycle (a section that contains itself) and an alias bomb."""
+    count = 0
+    inside: set[int] = set()  # the containers being copied, to catch a cycle
+
+    def key_text(key: Any) -> str:
+        # what a JSON round trip gives: 1 -> "1", True -> "true", None -> "null"
+        return (
+            key if isinstance(key, str) else json.dumps(key) if isinstance(key, (int, float, type(None))) else str(key)
+        )
+
+    def copy(node: Any) -> Any:
+        nonlocal count
+        count += 1
+        if count > _MAX_SPEC_VALUES:
+            raise SpecError(
+                f"invalid spec {source}: it expands to more than {_MAX_SPEC_VALUES:,} values "
+                "(YAML aliases repeated inside each other?); a spec is far smaller."
+            )
+        if isinstance(node, (dict, list, tuple)):
+            if id(node) in inside:
+                raise SpecError(
+                    f"invalid spec {source}: a YAML alias (*name) refers to a section that contains it, "
+                    "so the spec would be infinitely deep. Point aliases at sections outside themselves."
+                )
+            inside.add(id(node))
+            try:
+                if isinstance(node, dict):
+                    return {key_text(key): copy(value) for key, value in node.items()}
+                return [copy(value) for value in node]
+            finally:
+                inside.discard(id(node))
+        if node is None or isinstance(node, (str, int, float, bool)):
+            return node
+        return str(node)
+
+    return copy(raw)
 
 
 def spec_to_yaml(spec: Spec) -> str:

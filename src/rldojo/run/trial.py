@@ -4,7 +4,6 @@ there are cores, aggregated into trial.json, curve.png and report.md in the run 
 from __future__ import annotations
 
 import json
-import math
 import multiprocessing as mp
 import platform
 import queue
@@ -18,14 +17,13 @@ from importlib import metadata
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import yaml
 from loguru import logger
 
 from rldojo.envs.vector.cpus import usable_cpus
 from rldojo.errors import UserError
-from rldojo.evaluate.stats import t_mean_interval
 from rldojo.run import interrupt
+from rldojo.run.aggregate import mean_ci
 from rldojo.run.progress import TrialProgress
 from rldojo.run.report import render_report
 from rldojo.run.session import Session
@@ -115,12 +113,122 @@ def read_run_spec(run_dir: Path) -> Spec:
 
 
 # ---- running ------------------------------------------------------------------------------------
+#: Optional packages by top-level module: (the rldojo extra that installs it, its pip name).
+_OPTIONAL_PACKAGES: dict[str, tuple[str, str]] = {
+    "wandb": ("wandb", "wandb"),
+    "ray": ("ray", "ray"),
+    "ale_py": ("atari", "ale-py"),
+    "cv2": ("atari", "opencv-python-headless"),
+    "mujoco": ("mujoco", "mujoco"),
+    "transformers": ("llm", "transformers"),
+    "tokenizers": ("llm", "tokenizers"),
+    "peft": ("llm", "peft"),
+    "minigrid": ("text", "minigrid"),
+    "textworld": ("text", "textworld"),
+    "scienceworld": ("text", "scienceworld"),
+    "bm25s": ("text", "bm25s"),
+    "datasets": ("reason", "datasets"),
+}
+#: Packages a world needs, by the module prefix of its gymnasium entry point.
+_WORLD_PACKAGES: dict[str, tuple[str, ...]] = {
+    "gymnasium.envs.mujoco": ("mujoco",),
+    "rldojo.envs.text.babyai": ("minigrid",),
+    "rldojo.envs.text.alfworld": ("textworld",),
+    "rldojo.envs.text.sciworld": ("scienceworld",),
+    "rldojo.envs.text.webshop": ("bm25s",),
+}
+
+
+def optional_packages_needed(spec: Spec) -> list[tuple[str, str]]:
+    """(module, what in the spec needs it) for each optional package the spec asks for."""
+    import gymnasium as gym
+
+    from rldojo.algos.registry import plays_episodes
+    from rldojo.envs.atari import is_atari_id
+
+    env = spec.env
+    needs = []
+    if spec.track.wandb is not None:
+        needs.append(("wandb", "track.wandb (Weights & Biases logging)"))
+    if env.vectorize == "ray":
+        needs.append(("ray", "env.vectorize: ray"))
+    if is_atari_id(env.id):
+        needs.append(("ale_py", f"the Atari game {env.id}"))
+        if env.atari_options() is not False:
+            needs.append(("cv2", "Atari preprocessing (env.atari; `atari: false` plays the raw frames)"))
+    entry_point = getattr(gym.registry.get(env.id), "entry_point", None)
+    if isinstance(entry_point, str):
+        for prefix, modules in _WORLD_PACKAGES.items():
+            if entry_point.startswith(prefix):
+                needs.extend((module, f"the env {env.id}") for module in modules)
+    if plays_episodes(spec.agent.algo):
+        needs.extend(
+            (module, f"algo {spec.agent.algo} (a language model)") for module in ("transformers", "tokenizers")
+        )
+        if spec.agent.model.lora is not None:
+            needs.append(("peft", "agent.model.lora (LoRA adapters)"))
+    return needs
+
+
+def _installed(module: str) -> bool:
+    import importlib.util
+
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):  # a broken install, or a module without a spec
+        return False
+
+
+def _missing_packages_error(missing: list[tuple[str, str]]) -> UserError:
+    """One paragraph: each missing package, what in the spec needs it, and the pip command."""
+    wants = "; ".join(f"{_OPTIONAL_PACKAGES[module][1]} for {what}" for module, what in missing)
+    extras = ",".join(dict.fromkeys(_OPTIONAL_PACKAGES[module][0] for module, _ in missing))
+    return UserError(
+        f"this spec needs packages that are not installed: {wants}. Install them with "
+        f"pip install 'rldojo[{extras}]' (or remove what asks for them from the spec). Nothing was written."
+    )
+
+
+def check_optional_packages(spec: Spec) -> None:
+    """Raise a UserError naming the extra to install when the spec asks for a feature whose
+    package is missing (W&B, Ray, Atari, MuJoCo, text worlds, language models, LoRA)."""
+    missing = [(module, what) for module, what in optional_packages_needed(spec) if not _installed(module)]
+    if missing:
+        raise _missing_packages_error(missing)
+
+
+def _missing_module(exc: BaseException) -> str | None:
+    """The optional package an ImportError (or gymnasium's DependencyNotInstalled, raised from one) is about."""
+    for error in (exc, exc.__cause__, exc.__context__):
+        name = getattr(error, "name", None)
+        if isinstance(error, ImportError) and name:
+            top = name.split(".")[0]
+            return top if top in _OPTIONAL_PACKAGES else None
+    return None
+
+
+def _is_out_of_memory(exc: BaseException) -> bool:
+    return isinstance(exc, MemoryError) or (
+        isinstance(exc, RuntimeError) and ("can't allocate memory" in str(exc) or "out of memory" in str(exc))
+    )
+
+
 def preflight(spec: Spec) -> None:
-    """Fail before any folder is written: the env must build and the agent must fit its spaces."""
+    """Fail before any folder is written: optional packages the spec asks for must be installed,
+    the env must build and the agent must fit its spaces (and memory)."""
+    import gymnasium as gym
+
     from rldojo.envs import make_env
     from rldojo.run.agents import build_agent
 
-    env = make_env(spec.env.id, spec.env.kwargs, spec.env.max_episode_steps)
+    check_optional_packages(spec)
+    try:
+        env = make_env(spec.env.id, spec.env.kwargs, spec.env.max_episode_steps, atari=spec.env.atari_options())
+    except (ImportError, gym.error.DependencyNotInstalled) as exc:
+        module = _missing_module(exc)
+        if module is None:
+            raise
+        raise _missing_packages_error([(module, f"the env {spec.env.id}")]) from None
     try:
         if spec.env.shaping is not None:
             from rldojo.envs.text import TextEnv
@@ -134,8 +242,26 @@ def preflight(spec: Spec) -> None:
         build_agent(spec, env.observation_space, env.action_space, spec.env.num_envs, spec.meta.seed)
     except TypeError as exc:
         raise UserError(f"{spec.agent.algo} cannot run on {spec.env.id}: {exc}") from None
+    except (MemoryError, RuntimeError) as exc:
+        if not _is_out_of_memory(exc):
+            raise
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise UserError(
+            f"the {spec.agent.algo} agent of this spec does not fit in memory ({first_line}). Lower its "
+            "sizes: net widths (net.hidden, cnn_features), buffer_size, num_envs or the batch sizes."
+        ) from None
     finally:
         env.close()
+
+
+def finished_sessions(spec: Spec, run_dir: Path) -> int:
+    """How many of the run's sessions reached their budget (result.json with status done)."""
+    done = 0
+    for index in range(spec.meta.sessions):
+        result = Path(run_dir) / f"s{index}" / "result.json"
+        if result.exists() and json.loads(result.read_text()).get("status") == "done":
+            done += 1
+    return done
 
 
 def check_resume(spec: Spec, run_dir: Path) -> None:
@@ -230,22 +356,6 @@ def _run_parallel(
 
 
 # ---- aggregation --------------------------------------------------------------------------------
-def mean_ci(values: list[float | None], level: float = 0.95) -> dict[str, Any]:
-    """Mean over sessions with its Student t interval (`evaluate.stats.t_mean_interval`; none from one session)."""
-    clean = [float(v) for v in values if v is not None and not math.isnan(v)]
-    if not clean:
-        return {"mean": None, "std": None, "ci_low": None, "ci_high": None, "n": 0, "level": level}
-    interval = t_mean_interval(clean, level)
-    return {
-        "mean": float(np.mean(clean)),
-        "std": float(np.std(clean, ddof=1)) if len(clean) > 1 else None,
-        "ci_low": interval.low,
-        "ci_high": interval.high,
-        "n": len(clean),
-        "level": level,
-    }
-
-
 _AGGREGATED = (
     "final_return_ma",
     "best_return_ma",
@@ -258,7 +368,7 @@ _AGGREGATED = (
 )
 
 
-def aggregate_trial(spec: Spec, run_dir: Path, results: list[dict[str, Any]], wall_s: float) -> dict[str, Any]:
+def aggregate_trial(spec: Spec, run_dir: Path, results: list[dict[str, Any]], wall_s: float | None) -> dict[str, Any]:
     status = "done" if all(r.get("status") == "done" for r in results) else "interrupted"
     trial = {
         "name": spec.name,

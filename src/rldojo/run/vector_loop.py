@@ -19,7 +19,7 @@ from rldojo.algos.base import TensorAgent
 from rldojo.envs import episode_success, final_observations, make_vec
 from rldojo.evaluate.play import play_greedy, summarize
 from rldojo.run import interrupt
-from rldojo.run.agents import EVAL_SEED_OFFSET, build_agent
+from rldojo.run.agents import EVAL_SEED_OFFSET, build_agent, write_eval_set
 from rldojo.run.recorder import Recorder
 
 #: Offset per resume, so a resumed session does not replay the episodes it already saw.
@@ -49,8 +49,8 @@ def run_vector_session(session: Any, recorder: Recorder, checkpoint: dict | None
     if checkpoint:
         agent.load_state_dict(checkpoint["agent"])
         torch.set_rng_state(checkpoint["torch_rng"])
-        logger.info("session {} resumed at frame {} (resume #{})", session.index, state.frame, state.resumes)
     recorder.open_tracker(agent.metric_names, resumed=checkpoint is not None)
+    write_eval_set(session.dir, session.seed + EVAL_SEED_OFFSET, spec.train.eval_episodes)
     logger.info(
         "session {} seed {}: {} x{} ({}), {} for {} frames",
         session.index,

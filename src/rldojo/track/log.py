@@ -1,4 +1,11 @@
-"""loguru set-up: console through rich (so progress bars stay intact) and per-session log files."""
+"""loguru set-up: console through rich (so progress bars stay intact) and per-session log files.
+
+`import rldojo` disables rldojo's log messages (`logger.disable("rldojo")`): a library does not
+write to the application's log sinks (loguru's default one prints DEBUG to stderr) unless asked.
+The CLI turns them on (`setup_console`, `setup_quiet_child`), as may any application with
+`logger.enable("rldojo")`. A session's log.txt is part of its run folder, so it is written either
+way: `add_file_log` turns rldojo's messages on, and `remove_file_log` back off.
+"""
 
 from __future__ import annotations
 
@@ -11,6 +18,8 @@ from rich.text import Text
 
 _console: Console | None = None
 _console_sink: int | None = None
+_app_enabled = False  # the CLI (or setup_* by an application) turned rldojo's logging on for good
+_open_file_logs = 0  # session log files open now: rldojo's logging stays on while any is
 
 
 def console() -> Console:
@@ -25,6 +34,7 @@ def setup_console(verbose: bool = False) -> None:
     """Route loguru to the rich console at INFO (DEBUG when verbose)."""
     global _console_sink
     logger.remove()
+    _enable_for_good()
     level = "DEBUG" if verbose else "INFO"
 
     def sink(message) -> None:
@@ -34,17 +44,54 @@ def setup_console(verbose: bool = False) -> None:
         )
         console().print(Text(message.rstrip("\n"), style=style), highlight=False, soft_wrap=True)
 
-    _console_sink = logger.add(sink, level=level, format="{time:HH:mm:ss} {level: <7} {message}")
+    # A traceback shows only with --verbose, and never with local variables (diagnose): they can be
+    # large tensors, or secrets.
+    _console_sink = logger.add(
+        sink,
+        level=level,
+        format="{time:HH:mm:ss} {level: <7} {message}",
+        backtrace=verbose,
+        diagnose=False,
+    )
 
 
 def setup_quiet_child(verbose: bool = False) -> None:
     """Session worker processes log to their files only; the parent owns the console."""
     logger.remove()
+    _enable_for_good()
     if verbose:
-        logger.add(sys.stderr, level="WARNING", format="{time:HH:mm:ss} {level: <7} {message}")
+        logger.add(sys.stderr, level="WARNING", format="{time:HH:mm:ss} {level: <7} {message}", diagnose=False)
+
+
+def _enable_for_good() -> None:
+    global _app_enabled
+    _app_enabled = True
+    logger.enable("rldojo")
 
 
 def add_file_log(path: Path, level: str = "DEBUG") -> int:
+    """Log rldojo's messages at `level` and above to `path`; end with `remove_file_log(<the id>)`.
+
+    A run folder's log.txt is written whether or not the application enabled rldojo's logging, so
+    this enables it until `remove_file_log` (loguru cannot switch it back inside `logger.remove`,
+    which holds the lock that `logger.disable` takes)."""
+    global _open_file_logs
+    _open_file_logs += 1
+    logger.enable("rldojo")
     return logger.add(
-        str(path), level=level, format="{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {message}", enqueue=False
+        str(path),
+        level=level,
+        format="{time:YYYY-MM-DD HH:mm:ss.SSS} {level: <7} {message}",
+        enqueue=False,
+        diagnose=False,
     )
+
+
+def remove_file_log(handler_id: int) -> None:
+    """Close a log file of `add_file_log`; rldojo's logging goes back off when no file log is open
+    and no application enabled it."""
+    global _open_file_logs
+    logger.remove(handler_id)
+    _open_file_logs = max(0, _open_file_logs - 1)
+    if _open_file_logs == 0 and not _app_enabled:
+        logger.disable("rldojo")

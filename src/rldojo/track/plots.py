@@ -10,8 +10,21 @@ matplotlib.use("Agg")  # files only; never needs a display
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
+#: Column only language-model runs write (their stage index): their evaluations are not greedy returns.
+_LANGUAGE_MODEL_COLUMN = "stage"
 
-def plot_session_curve(metrics: dict[str, list[float]], path: Path, title: str) -> None:
+
+def eval_label(metrics: dict[str, list[float]]) -> str:
+    """Legend of the `eval_return` points: tensor agents evaluate greedily; language-model agents
+    report the mean native reward of held-out tasks, sampled at generation.eval_temperature."""
+    if _LANGUAGE_MODEL_COLUMN in metrics:
+        return "held-out mean reward (eval temperature)"
+    return "eval return (greedy)"
+
+
+def plot_session_curve(metrics: dict[str, list[float]], path: Path, title: str, eval_legend: str | None = None) -> None:
+    """return, return MA and evaluations over frames; `eval_legend` names the evaluations (default:
+    `eval_label(metrics)`)."""
     frames = np.asarray(metrics.get("frame", []), dtype=float)
     fig, ax = plt.subplots(figsize=(7, 4), dpi=110)
     if frames.size:
@@ -24,15 +37,19 @@ def plot_session_curve(metrics: dict[str, list[float]], path: Path, title: str) 
         ev = np.asarray(metrics.get("eval_return", [np.nan] * frames.size), dtype=float)
         ok = ~np.isnan(ev)
         if ok.any():
-            ax.plot(frames[ok], ev[ok], "o-", color="tab:orange", ms=4, lw=1, label="eval return (greedy)")
+            ax.plot(frames[ok], ev[ok], "o-", color="tab:orange", ms=4, lw=1, label=eval_legend or eval_label(metrics))
     _save(fig, ax, path, title, "return")
 
 
-def mean_band(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200) -> tuple[np.ndarray, ...]:
-    """Interpolate (frames, values) curves onto one grid -> grid, mean, low, high (min..max band
-    with 1 curve, else mean +- 95% t-interval)."""
-    from scipy import stats
+#: Below this many curves the band is their range; from it on, a bootstrap interval of the mean.
+MIN_CURVES_FOR_INTERVAL = 5
 
+
+def mean_band(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200) -> tuple[np.ndarray, ...]:
+    """Interpolate (frames, values) curves onto one grid -> grid, mean, low, high. The band is the
+    curves' range (min to max) under `MIN_CURVES_FOR_INTERVAL` curves, else a 95% percentile
+    bootstrap interval of the mean (seeded); both stay within the curves, so a bounded return
+    gives a bounded band."""
     curves = [(f, v) for f, v in curves if f.size]
     if not curves:
         return (np.array([]),) * 4
@@ -41,10 +58,16 @@ def mean_band(curves: list[tuple[np.ndarray, np.ndarray]], points: int = 200) ->
     grid = np.linspace(start, end, points) if end > start else np.array([start])
     values = np.stack([np.interp(grid, f, v) for f, v in curves])
     mean = values.mean(0)
-    if len(curves) == 1:
-        return grid, mean, mean, mean
-    half = stats.t.ppf(0.975, len(curves) - 1) * values.std(0, ddof=1) / np.sqrt(len(curves))
-    return grid, mean, mean - half, mean + half
+    if len(curves) < MIN_CURVES_FOR_INTERVAL:
+        return grid, mean, values.min(0), values.max(0)
+    picks = np.random.default_rng(0).integers(0, len(curves), size=(2000, len(curves)))
+    means = values[picks].mean(axis=1)  # (resamples, points)
+    low, high = np.percentile(means, [2.5, 97.5], axis=0)
+    return grid, mean, low, high
+
+
+def band_label(count: int) -> str:
+    return f"range of {count} sessions" if count < MIN_CURVES_FOR_INTERVAL else "95% bootstrap interval of the mean"
 
 
 def plot_trial_curve(
@@ -62,7 +85,7 @@ def plot_trial_curve(
         ax.plot(frames, values, lw=0.8, alpha=0.35, label=f"session {i}")
     if grid.size:
         ax.plot(grid, mean, color="black", lw=2, label=f"mean over {len(curves)} sessions")
-        ax.fill_between(grid, low, high, color="black", alpha=0.15, label="95% CI")
+        ax.fill_between(grid, low, high, color="black", alpha=0.15, label=band_label(len(curves)))
     _save(fig, ax, path, title, column.replace("_", " "))
 
 

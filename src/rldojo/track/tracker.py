@@ -13,7 +13,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from loguru import logger
+from rldojo.errors import UserError
+from rldojo.track.tb_cut import cut_events_after
 
 #: Columns every session writes, in this order; algorithm metrics follow.
 BASE_COLUMNS: tuple[str, ...] = (
@@ -53,6 +54,8 @@ class Tracker:
         resume_frame: int | None = None,
     ) -> None:
         self.dir = Path(session_dir)
+        if wandb_cfg is not None:
+            _import_wandb()  # before any file is opened or cut
         self.columns = BASE_COLUMNS + tuple(c for c in extra_columns if c not in BASE_COLUMNS)
         self.csv_path = self.dir / "metrics.csv"
         if resume_frame is not None and self.csv_path.exists():
@@ -67,9 +70,9 @@ class Tracker:
         if tensorboard:
             from torch.utils.tensorboard import SummaryWriter
 
-            # purge_step drops events a killed run wrote after its last checkpoint.
-            purge = None if resume_frame is None else resume_frame + 1
-            self._tb = SummaryWriter(log_dir=str(self.dir / "tb"), purge_step=purge)
+            if resume_frame is not None:  # drop what a killed run wrote after its last checkpoint
+                cut_events_after(self.dir / "tb", resume_frame)
+            self._tb = SummaryWriter(log_dir=str(self.dir / "tb"))
         self._wandb = None
         if wandb_cfg is not None:
             self._wandb = _start_wandb(wandb_cfg, run_name, self.dir)
@@ -112,15 +115,21 @@ class Tracker:
             self._wandb.finish()
 
 
-def _start_wandb(cfg: Any, run_name: str, directory: Path) -> Any:
+def _import_wandb() -> Any:
     try:
         import wandb
     except ImportError:
-        logger.warning(
-            "track.wandb is set but wandb is not installed (pip install 'rldojo[wandb]'); "
-            "logging to CSV and TensorBoard only"
-        )
-        return None
+        # An error, not a warning: a run that asked for W&B and silently lacks it is found out too late.
+        # New runs are refused earlier (run.trial.preflight); this catches a resume on another machine.
+        raise UserError(
+            "track.wandb is set but wandb is not installed: pip install 'rldojo[wandb]' "
+            "(or remove track.wandb from the spec)."
+        ) from None
+    return wandb
+
+
+def _start_wandb(cfg: Any, run_name: str, directory: Path) -> Any:
+    wandb = _import_wandb()
     return wandb.init(
         project=cfg.project, entity=cfg.entity, mode=cfg.mode, name=run_name, dir=str(directory), reinit=True
     )

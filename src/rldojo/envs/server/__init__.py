@@ -4,7 +4,10 @@
     with start_server("dojo/WebShop-v0") as srv:  # background thread, free port
         env = RemoteTextEnv(srv.url)              # a gymnasium env backed by the server
 
-fastapi and uvicorn are imported only when a server starts, httpx only when a client is made.
+Each world is served in its AgentGym client's dialect (`dialects.py`); no response carries a
+task's answer unless `expose_expert=True` (loopback hosts only) passes the expert action
+(`redact.py`). fastapi and uvicorn are imported only when a server starts, httpx only when a
+client is made. Users' guide: docs/env-server.md.
 """
 
 from rldojo.envs.server.client import EnvServerError, RemoteTextEnv

@@ -68,7 +68,9 @@ class RemoteTextEnv(gym.Env[str, str]):
         self.served_env_id: str = spec["env_id"]
         self.observation_space = _space(spec["observation_space"])
         self.action_space = _space(spec["action_space"])
-        self.env_idx = int(self._call("POST", "/create", {"env_kwargs": _jsonable(env_kwargs or {})}))
+        created = self._call("POST", "/create", {"env_kwargs": _jsonable(env_kwargs or {})})
+        # A server speaking an AgentGym world's dialect answers {"id": n, ...}, the others n.
+        self.env_idx = int(created["id"] if isinstance(created, dict) else created)
 
     def reset(self, *, seed: int | None = None, options: dict[str, Any] | None = None) -> tuple[str, dict]:
         super().reset(seed=seed)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import ipaddress
 import socket
 import threading
 import time
@@ -12,13 +13,31 @@ from loguru import logger
 
 from rldojo.envs.errors import EnvInputError
 from rldojo.envs.registry import check_env_id
+from rldojo.envs.server.dialects import dialect_for
 
 DEFAULT_PORT = 36001
 DEFAULT_HOST = "127.0.0.1"
-_LOOPBACK = ("127.0.0.1", "localhost", "::1")
 
 
-def _check_args(env_id: str, host: str, port: int, session_ttl: float, max_sessions: int) -> None:
+def is_loopback(host: str) -> bool:
+    """Whether `host` is reachable from this machine only (127.0.0.0/8, ::1, localhost)."""
+    if host.strip().lower() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip().strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _check_args(
+    env_id: str,
+    host: str,
+    port: int,
+    session_ttl: float,
+    max_sessions: int,
+    expose_expert: bool = False,
+    dialect: str | None = None,
+) -> None:
     if not isinstance(port, int) or isinstance(port, bool) or not 0 <= port <= 65535:
         raise EnvInputError(f"port must be an integer from 0 to 65535 (0 picks a free port), got {port!r}")
     if not isinstance(host, str) or not host.strip():
@@ -28,6 +47,13 @@ def _check_args(env_id: str, host: str, port: int, session_ttl: float, max_sessi
     if not isinstance(max_sessions, int) or max_sessions < 1:
         raise EnvInputError(f"max_sessions must be a positive integer, got {max_sessions!r}")
     check_env_id(env_id)
+    dialect_for(env_id, dialect)
+    if expose_expert and not is_loopback(host):
+        raise EnvInputError(
+            f"expose_expert (--trusted-expert) sends every task's answer to the clients, so it is allowed on "
+            f"a loopback host only (127.0.0.1, ::1, localhost), got host {host!r}. Serve without it, or on "
+            f"127.0.0.1 for trusted local use (e.g. collecting expert demonstrations)."
+        )
 
 
 def _bind(host: str, port: int) -> socket.socket:
@@ -48,7 +74,13 @@ def _bind(host: str, port: int) -> socket.socket:
 
 
 def _server(
-    env_id: str, env_kwargs: dict[str, Any] | None, session_ttl: float, max_sessions: int, log_level: str
+    env_id: str,
+    env_kwargs: dict[str, Any] | None,
+    session_ttl: float,
+    max_sessions: int,
+    log_level: str,
+    expose_expert: bool,
+    dialect: str | None,
 ) -> Any:
     try:
         import uvicorn
@@ -65,7 +97,9 @@ def _server(
         # crashes on the next step (gymnasium 1.4), and a served env is a checked one anyway.
         return make_env(env_id, env_kwargs={**defaults, **kwargs, "disable_env_checker": True})
 
-    app = build_app(env_id, make, session_ttl=session_ttl, max_sessions=max_sessions)
+    app = build_app(
+        env_id, make, session_ttl=session_ttl, max_sessions=max_sessions, expose_expert=expose_expert, dialect=dialect
+    )
     config = uvicorn.Config(app, log_level=log_level, access_log=False, lifespan="on")
     return uvicorn.Server(config)
 
@@ -79,17 +113,23 @@ def serve(
     max_sessions: int = 256,
     env_kwargs: dict[str, Any] | None = None,
     log_level: str = "warning",
+    expose_expert: bool = False,
+    dialect: str | None = None,
 ) -> None:
     """Serve `env_id` over HTTP until interrupted (AgentGym's endpoints; see `app.py`).
 
     Binds 127.0.0.1 unless `host` says otherwise. Sessions idle for `session_ttl` seconds are
-    closed; at most `max_sessions` are open at once."""
-    _check_args(env_id, host, port, session_ttl, max_sessions)
+    closed; at most `max_sessions` are open at once. Clients never see a task's answer unless
+    `expose_expert` (loopback hosts only) passes them the expert action. `dialect` picks the AgentGym
+    world whose client the server answers (default: `env_id`'s world; see `dialects.py`)."""
+    _check_args(env_id, host, port, session_ttl, max_sessions, expose_expert, dialect)
     sock = _bind(host, port)
-    if host not in _LOOPBACK:
+    if not is_loopback(host):
         logger.warning(f"serving on {host}: anyone who can reach this address can run {env_id} sessions")
+    if expose_expert:
+        logger.warning(f"serving {env_id} with expert actions in info: every client sees each task's answer")
     try:
-        server = _server(env_id, env_kwargs, session_ttl, max_sessions, log_level)
+        server = _server(env_id, env_kwargs, session_ttl, max_sessions, log_level, expose_expert, dialect)
         logger.info(f"serving {env_id} at http://{host}:{sock.getsockname()[1]} (Ctrl-C stops)")
         server.run(sockets=[sock])
     finally:
@@ -139,12 +179,15 @@ def start_server(
     env_kwargs: dict[str, Any] | None = None,
     log_level: str = "warning",
     startup_timeout: float = 30.0,
+    expose_expert: bool = False,
+    dialect: str | None = None,
 ) -> ServerHandle:
-    """Start serving `env_id` in a background thread (port 0: a free port); returns once it answers."""
-    _check_args(env_id, host, port, session_ttl, max_sessions)
+    """Start serving `env_id` in a background thread (port 0: a free port); returns once it answers.
+    The arguments are `serve`'s."""
+    _check_args(env_id, host, port, session_ttl, max_sessions, expose_expert, dialect)
     sock = _bind(host, port)
     try:
-        server = _server(env_id, env_kwargs, session_ttl, max_sessions, log_level)
+        server = _server(env_id, env_kwargs, session_ttl, max_sessions, log_level, expose_expert, dialect)
     except BaseException:
         sock.close()
         raise

@@ -29,7 +29,16 @@ class Session:
     observation: str = ""
     """The last observation the env returned (served by /observation)."""
     info: dict[str, Any] = field(default_factory=dict)
-    """The last info the env returned (its `available_actions` are served by /available_actions)."""
+    """The last info the env returned, without hidden keys (see `redact.py`); every endpoint
+    answers from it, so what it lacks cannot leak."""
+    reward: float = 0.0
+    """The last step's reward (0 after a reset)."""
+    terminated: bool = False
+    truncated: bool = False
+
+    @property
+    def done(self) -> bool:
+        return self.terminated or self.truncated
 
 
 class SessionStore:

@@ -239,6 +239,12 @@ class SciWorldEnv(TextEnv):
             ) from None
         return description.strip(), canonical(observation)
 
+    def _vet(self, action: Any) -> tuple[str | None, str]:
+        # Unusable input (empty, not a string, too long) gets the simulator's own answer to any
+        # action it cannot parse: every invalid action reads alike, as in the original.
+        problem, command = super()._vet(action)
+        return (None if problem is None else UNKNOWN_ACTION), command
+
     def _step_world(self, action: str) -> WorldStep:
         def step(sw):
             observation = sw.server.step(action)

@@ -43,7 +43,7 @@ def task_keywords(instruction: str) -> frozenset[str]:
 class ShapingConfig(BaseModel):
     """Weights of the shaping terms (all 0 by default: shaping adds nothing until a weight is set)."""
 
-    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True)
+    model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
     valid_action: float = Field(0.0, ge=0.0)
     """Bonus for each action the world understood and could carry out."""

@@ -1,9 +1,10 @@
 """`dojo/WebShop-v0`: shop for a product on a text website (Yao et al., 2022), on rldojo's catalog.
 
 Actions are `search[query]` (on the search page) and `click[element]` (a button, a product id or
-an option value shown on the page). An action the page cannot take changes nothing and the same
-page is shown again, as in the original. Buying ends the episode with WebShop's reward
-(`reward.py`); the task is won when that reward is 1. `info["score"]` is the purchase reward.
+an option value shown on the page). An action the page cannot take (unusable input included: empty,
+not a string, too long) changes nothing and the same page is shown again, as in the original.
+Buying ends the episode with WebShop's reward (`reward.py`); the task is won when that reward is 1.
+`info["score"]` is the purchase reward.
 
 `available_actions` lists every click of the page; on the search page it lists one search, for
 the instruction itself, though any query may be typed.
@@ -98,8 +99,11 @@ class WebShopEnv(TextEnv):
         purchase = self.site.state.purchase if self.site is not None else None
         return float(purchase.total) if purchase is not None else 0.0
 
-    def _action_hint(self) -> str:
-        return "Use search[query] on the search page, or click[element] with an element of the page."
+    def _vet(self, action: Any) -> tuple[str | None, str]:
+        # Unusable input (empty, not a string, too long) is answered as any action the page cannot
+        # take, the same page again, as in the original: every invalid action reads alike.
+        problem, command = super()._vet(action)
+        return (None if problem is None else self._site().render()), command
 
     def _site(self) -> Site:
         assert self.site is not None, "the protocol calls the world only after reset()"
