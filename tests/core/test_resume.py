@@ -110,3 +110,39 @@ def test_cutting_tensorboard_events_keeps_each_step_once(tmp_path):
     for path in sorted(tmp_path.glob("events.out.tfevents.*")):
         steps += [e.step for e in EventFileLoader(str(path)).Load() if e.HasField("summary")]
     assert steps == [0, 10, 20, 30, 40, 50, 60, 70]
+
+
+def test_resume_of_a_finished_run_says_it_is_finished(tmp_path):
+    from rldojo.run.trial import run_trial, write_spec_file
+
+    from .helpers import rldojo
+
+    spec = fast_spec("train.max_frames=512", "train.eval_every=0")
+    run_dir = new_run_dir(spec, tmp_path)
+    write_spec_file(run_dir, spec, None)
+    run_trial(spec, run_dir, show_progress=False)
+    before = (run_dir / "s0/metrics.csv").read_text()
+    result = rldojo("train", "--resume", str(run_dir), cwd=tmp_path)
+    assert result.returncode == 0 and "is finished" in result.stderr and "nothing to resume" in result.stderr
+    assert (run_dir / "s0/metrics.csv").read_text() == before
+
+
+def test_mp4_without_imageio_ffmpeg_is_refused_before_playing(tmp_path, monkeypatch):
+    import importlib.util
+
+    import pytest
+
+    from rldojo.errors import UserError
+    from rldojo.run.enjoy import record_episodes
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "imageio_ffmpeg" else real(name, *a)
+    )
+
+    class Unplayable:  # an agent that must never be asked to act
+        def reset_greedy(self, n):
+            raise AssertionError("played before checking the output format")
+
+    with pytest.raises(UserError, match="imageio-ffmpeg"):
+        record_episodes(fast_spec(), Unplayable(), 1, 0, tmp_path / "x.mp4")

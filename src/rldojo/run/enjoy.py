@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import os
 from pathlib import Path
 
@@ -27,6 +28,11 @@ def record_episodes(
         raise UserError("no display: give --out FILE.gif (or .mp4) to record the episodes.")
     if out is not None and out.suffix.lower() not in (".gif", ".mp4"):
         raise UserError(f"--out '{out}' must end in .gif or .mp4.")
+    if out is not None and out.suffix.lower() == ".mp4" and importlib.util.find_spec("imageio_ffmpeg") is None:
+        # say so before playing, not after
+        raise UserError(
+            f"--out '{out}': writing mp4 needs imageio-ffmpeg (pip install 'rldojo[video]'), or use a .gif."
+        )
     atari = spec.env.atari_options()
     env = make_env(
         spec.env.id,
