@@ -292,7 +292,7 @@ def test_nonsense_numbers_name_the_field(override, message):
     [
         ("agent.model.lora={target_modules: []}", "give at least one module name"),
         ('agent.generation.stop=[""]', "an empty stop string matches at once"),
-        ("agent.stages.0.algo=ppo", "agent.stages.0.algo: 'ppo' is not a known algorithm. Allowed: sft, grpo."),
+        ("agent.stages.0.algo=ppo", "agent.stages.0.algo: 'ppo' is not a known algorithm. Allowed: sft, grpo"),
         ("agent.stages.0.epochs=0", "agent.stages.0.epochs: 0 is not allowed"),
         ("agent.stages.1.bogus=1", "agent.stages.1.bogus: unknown key. Allowed keys here: algo, group_size"),
     ],

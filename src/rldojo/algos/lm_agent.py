@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import gymnasium as gym
@@ -49,6 +50,8 @@ class LMRuntime:
     iterations: int | None
     """RL iterations per stage (None: until the frame budget is spent)."""
     seed: int
+    session_dir: Path | None = None
+    """The session folder (s<i>/) for a stage's own files, e.g. A*PO's V* cache; None outside a session."""
 
     def max_turns(self) -> int:
         probe = self.envs[0]

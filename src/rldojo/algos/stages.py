@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from rldojo.algos.apo import APOConfig, APOParams
 from rldojo.algos.grpo import GRPOConfig, GRPOParams
+from rldojo.algos.lm_ppo import LMPPOConfig, LMPPOParams
 from rldojo.algos.sft import SFTConfig, SFTParams
 from rldojo.algos.stage import StageParams
 from rldojo.config import StrictModel
@@ -23,4 +25,6 @@ class StageKind(NamedTuple):
 STAGES: dict[str, StageKind] = {
     "sft": StageKind(SFTParams, SFTConfig),
     "grpo": StageKind(GRPOParams, GRPOConfig),
+    "lm_ppo": StageKind(LMPPOParams, LMPPOConfig),
+    "apo": StageKind(APOParams, APOConfig),
 }

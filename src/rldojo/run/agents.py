@@ -74,7 +74,7 @@ def held_out_starts(spec: Spec, seed: int, episodes: int, env_id: str | None = N
         stream.env.close()
 
 
-def build_lm_agent(spec: Spec, seed: int, envs: list, task_cursor: int = 0) -> LMAgent:
+def build_lm_agent(spec: Spec, seed: int, envs: list, task_cursor: int = 0, session_dir: Path | None = None) -> LMAgent:
     """The language-model agent of `spec` with its model loaded, playing in `envs` (training tasks from `seed`)."""
     probe = envs[0]
     agent = build_agent(spec, probe.observation_space, probe.action_space, spec.env.num_envs, seed)
@@ -86,6 +86,7 @@ def build_lm_agent(spec: Spec, seed: int, envs: list, task_cursor: int = 0) -> L
         train_tasks=task_stream(spec, held_out=False, seed=seed, cursor=task_cursor),
         iterations=spec.train.iterations,
         seed=seed,
+        session_dir=session_dir,
     )
     agent.build(runtime)
     return agent

@@ -33,7 +33,7 @@ def run_episode_session(session: Any, recorder: Recorder, checkpoint: dict | Non
     spec, state = session.spec, recorder.state
     envs = make_text_envs(spec, spec.env.num_envs, shaped=True)
     try:
-        agent = build_lm_agent(spec, session.seed, envs, task_cursor=state.task_cursor)
+        agent = build_lm_agent(spec, session.seed, envs, task_cursor=state.task_cursor, session_dir=session.dir)
         if checkpoint:
             agent.load_state_dict(checkpoint["agent"])
             torch.set_rng_state(checkpoint["torch_rng"])
