@@ -2,6 +2,7 @@
 
 Exit codes: 0 success, 2 bad input (a clear one-paragraph message, no traceback), 1 failure,
 130 interrupted (a last checkpoint was written; resume with `rldojo train --resume RUN_DIR`).
+Results (tables, reports, listings) go to stdout, logs and progress bars to stderr.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from rich.table import Table
 
 from rldojo.envs.errors import EnvInputError
 from rldojo.errors import UserError
-from rldojo.track.log import console, setup_console
+from rldojo.track.log import console, results, setup_console
 
 app = typer.Typer(
     name="rldojo",
@@ -32,6 +33,25 @@ app = typer.Typer(
 
 DEFAULT_SPEC = "classic/ppo_cartpole"
 EXIT_INTERRUPTED = 130
+
+
+def _print_version(value: bool) -> None:
+    if value:
+        from rldojo.version import __version__
+
+        typer.echo(f"rldojo {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _main(
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="Print rldojo's version and exit."),
+    ] = False,
+) -> None:
+    """rldojo: train RL agents from one spec format — classic deep RL and language-model agents."""
+
 
 SetOption = Annotated[
     list[str] | None,
@@ -100,15 +120,15 @@ def _trial_summary(trial: dict[str, Any]) -> None:
             fmt(r["wall_s"]),
         )
     agg = trial["aggregate"]["final_return_ma"]
-    console().print(table)
+    results().print(table)
     if agg["mean"] is not None:
         ci = (
             ""
             if agg["ci_low"] is None
             else f" ({describe_interval(agg)}: {agg['ci_low']:,.1f} – {agg['ci_high']:,.1f})"
         )
-        console().print(f"final return MA over sessions: [bold]{agg['mean']:,.1f}[/]{ci}")
-    console().print(f"run folder: [bold]{trial['run_dir']}[/]  (report.md, curve.png, trial.json)")
+        results().print(f"final return MA over sessions: [bold]{agg['mean']:,.1f}[/]{ci}")
+    results().print(f"run folder: [bold]{trial['run_dir']}[/]  (report.md, curve.png, trial.json)")
 
 
 def _train(
@@ -119,7 +139,8 @@ def _train(
     verbose: bool,
     quiet: bool,
     dev_frames: int | None = None,
-) -> None:
+) -> Path:
+    """Train (or resume) a run; -> its folder."""
     from rldojo.run.spec import load_spec
     from rldojo.run.trial import (
         check_resume,
@@ -137,11 +158,11 @@ def _train(
             raise UserError("--resume continues a run with its own saved spec; do not also give a SPEC or --set.")
         spec = read_run_spec(resume)
         if finished_sessions(spec, resume) == spec.meta.sessions:
-            console().print(
+            results().print(
                 f"run [bold]{resume}[/] is finished: all {spec.meta.sessions} sessions reached their budget; "
                 f"nothing to resume (its results: {resume / 'report.md'})."
             )
-            return
+            return resume
         check_resume(spec, resume)
         run_dir = resume
         logger.info("resuming {} in {}", spec.name, run_dir)
@@ -160,6 +181,7 @@ def _train(
             f"[yellow]interrupted[/]: checkpoints written; resume with [bold]rldojo train --resume {run_dir}[/]"
         )
         raise typer.Exit(EXIT_INTERRUPTED)
+    return run_dir
 
 
 def _dev_spec(spec, frames: int):
@@ -201,9 +223,32 @@ def train(
     runs_dir: Annotated[Path, typer.Option(help="Where new run folders go.")] = Path("runs"),
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
+    upload_hf: Annotated[
+        bool,
+        typer.Option(
+            "--upload-hf",
+            help="After training, upload the run folder to the Hugging Face dataset repo $HF_DATASET_REPO "
+            "(token: $HF_TOKEN), checkpoints without optimizer states, as `rldojo upload RUN --yes`.",
+        ),
+    ] = False,
 ) -> None:
     """Train a spec: all its sessions, aggregated into runs/<name>_<timestamp>/."""
-    _train(spec, set_ or [], resume, runs_dir, verbose, quiet)
+    settings = None
+    if upload_hf:  # a missing token or repo is found now, not after hours of training
+        from rldojo.run.upload import hub_settings
+
+        settings = hub_settings(None)
+    run_dir = _train(spec, set_ or [], resume, runs_dir, verbose, quiet)
+    if settings is not None:
+        try:
+            _upload_pack(run_dir, settings, include_optimizer=False, yes=True, private=False)
+        except Exception as exc:  # noqa: BLE001 - the run is safe on disk: say how to send it later, then fail
+            console().print(
+                f"[yellow]the run is in {escape(str(run_dir))} but was not uploaded[/]; "
+                f"send it later with [bold]rldojo upload {escape(str(run_dir))}[/]",
+                highlight=False,
+            )
+            raise exc
 
 
 @app.command()
@@ -271,8 +316,8 @@ def eval_(
         },
     )
     for env_id, chosen in run.sets.items():
-        console().print(("" if chosen.own else "[yellow]") + escape(chosen.describe(env_id)))
-    console().print(_eval_table(report, ckpt_path, run.parse_shares()))
+        results().print(("" if chosen.own else "[yellow]") + escape(chosen.describe(env_id)))
+    results().print(_eval_table(report, ckpt_path, run.parse_shares()))
     out_path = out or (run.run_dir / "eval.json")
     write_eval_json(out_path, report)
     console().print(f"wrote {out_path}")
@@ -371,7 +416,7 @@ def enjoy(
     if out is None and not has_display():
         out = ckpt_path.parent.parent / "enjoy.gif"
     returns, written = record_episodes(spec, agent, episodes, seed, out, fps)
-    console().print(
+    results().print(
         f"returns: {', '.join(f'{r:.1f}' for r in returns)}" + (f"; recorded to [bold]{written}[/]" if written else "")
     )
 
@@ -393,28 +438,48 @@ def _enjoy_transcript(spec, ckpt_path: Path, episodes: int, seed: int, out: Path
 @app.command()
 @guarded
 def specs(
-    fields: Annotated[bool, typer.Option("--fields", help="Print the spec reference (every field).")] = False,
+    topic: Annotated[
+        str | None,
+        typer.Argument(
+            help="An algorithm (ppo, dqn, grpo, ...): only its specs, or with --fields only its agent "
+            "section; with --fields also a section: env, agent, train, meta, track.",
+            show_default=False,
+            metavar="ALGO",
+        ),
+    ] = None,
+    fields: Annotated[
+        bool, typer.Option("--fields", help="Print the spec reference: every field, its type, limits and default.")
+    ] = False,
 ) -> None:
     """List the shipped specs, one line each (or, with --fields, the spec reference)."""
-    from rldojo.run.spec import load_spec, shipped_specs_dir
+    from rldojo.algos.registry import ALGOS
+    from rldojo.run.spec import did_you_mean, load_spec, shipped_specs_dir
 
     if fields:
-        from rldojo.run.reference import spec_reference_table
+        from rldojo.run.reference import reference_text
 
-        console().print(spec_reference_table())
+        typer.echo(reference_text(topic), nl=False)  # plain text: it is read, grepped and saved
         return
+    if topic is not None and topic not in ALGOS:
+        raise UserError(
+            f"'{topic}' is not an algorithm.{did_you_mean(topic, list(ALGOS))} Algorithms: {', '.join(ALGOS)}."
+        )
     root = shipped_specs_dir()
-    table = Table(title=f"shipped specs ({root})")
+    table = Table(title=f"shipped specs ({root})" + (f" with {topic}" if topic else ""))
     for column in ("spec", "env", "algo", "description"):
         table.add_column(column)
     for path in sorted(root.glob("**/*.yaml")):
         name = str(path.relative_to(root).with_suffix(""))
         try:
             spec = load_spec(str(path))
-            table.add_row(name, spec.env.id, spec.agent.algo, spec.description)
         except UserError as exc:
-            table.add_row(name, "?", "?", f"[red]invalid: {exc}")
-    console().print(table)
+            if topic is None:
+                table.add_row(name, "?", "?", f"[red]invalid: {escape(str(exc))}")
+            continue
+        stages = [stage.algo for stage in getattr(spec.agent, "stages", None) or []]
+        if topic is None or topic == spec.agent.algo or topic in stages:
+            table.add_row(name, spec.env.id, spec.agent.algo, escape(spec.description))
+    results().print(table)
 
 
 @app.command()
@@ -449,7 +514,7 @@ def compare(
             epsilon=epsilon,
             ci_aware=ci_aware,
             metric=metric,
-            console=console(),
+            console=results(),
         )
     )
 
@@ -473,6 +538,107 @@ def report(run_dir: Annotated[Path, typer.Argument(help="Run folder to summarise
     wall_s = json.loads(previous.read_text()).get("trial_wall_s") if previous.is_file() else None
     trial = aggregate_trial(spec, run_dir, results, wall_s=wall_s)
     _trial_summary(trial)
+
+
+@app.command()
+@guarded
+def export(
+    target: Annotated[Path, typer.Argument(help="Run folder, session folder (s0) or checkpoint file.")],
+    format_: Annotated[
+        str | None,
+        typer.Option(
+            "--format",
+            help="torchscript or onnx for tensor agents (default torchscript); hf for language-model runs (their default).",
+            show_default=False,
+        ),
+    ] = None,
+    out: Annotated[
+        Path | None,
+        typer.Option(
+            help="File (folder for hf) to write; default: RUN/export/policy_s<i>_<ckpt>.pt|.onnx or model_s<i>_<ckpt>/."
+        ),
+    ] = None,
+    ckpt: Annotated[str, typer.Option(help="Which checkpoint: best or last.")] = "best",
+    session: Annotated[int | None, typer.Option(help="Session index (default: the best session).")] = None,
+    adapter: Annotated[
+        bool,
+        typer.Option("--adapter", help="Language-model runs with LoRA: write the adapter alone, for the base model."),
+    ] = False,
+    force: Annotated[bool, typer.Option("--force", help="Replace an earlier export at --out.")] = False,
+) -> None:
+    """Write a trained agent as files that run without rldojo: the greedy policy as one TorchScript
+    or ONNX file (observation encoding and normalisation inside), or a language model as a Hugging
+    Face model folder (LoRA merged) or its LoRA adapter. Each policy file is checked against the
+    checkpoint's greedy actions before it is kept."""
+    from rldojo.run.export import export_run
+    from rldojo.run.upload import human_size
+
+    setup_console()
+    result = export_run(target, format_, out, ckpt, session, adapter=adapter, force=force)
+    meta = result.metadata
+    frame = f", frame {meta['frame']:,}" if isinstance(meta.get("frame"), int) else ""
+    console().print(
+        f"exported {escape(str(result.checkpoint))} ({meta['algo']} on {meta['env']['id']}{frame}) as {result.kind}:"
+    )
+    if result.path.is_file():
+        size, extra = result.path.stat().st_size, f", described in {result.path.name}.json"
+    else:
+        size, extra = sum(path.stat().st_size for path in result.files), f", {len(result.files)} files"
+    console().print(f"  [bold]{escape(str(result.path))}[/] ({human_size(size)}{escape(extra)})", highlight=False)
+    for line in result.lines:
+        console().print(f"  {escape(line)}", highlight=False, soft_wrap=True)
+
+
+def _upload_pack(target: Path, settings, include_optimizer: bool, yes: bool, private: bool) -> None:
+    """Pack `target`, show what would go where, ask (unless `yes`), then send it."""
+    from rldojo.run.upload import describe, packed, push
+
+    with packed(target, include_optimizer) as pack:
+        for line in describe(pack, settings):
+            console().print(escape(line), highlight=False, soft_wrap=True)
+        if not yes:
+            try:
+                go = typer.confirm(f"Upload these {pack.files} files?", default=False)
+            except (typer.Abort, EOFError):
+                raise UserError(
+                    "nothing uploaded: there was no answer to the question (standard input is closed); "
+                    "give --yes to upload without asking."
+                ) from None
+            if not go:
+                console().print("nothing uploaded.")
+                raise typer.Exit(1)
+        url = push(pack, settings, private=private)
+    console().print(f"uploaded: [bold]{escape(url)}[/]", highlight=False)
+
+
+@app.command()
+@guarded
+def upload(
+    target: Annotated[Path, typer.Argument(help="Run folder, or a folder of run folders (an experiment).")],
+    repo: Annotated[
+        str | None,
+        typer.Option(help="Hugging Face dataset repo OWNER/NAME (default: $HF_DATASET_REPO); created if missing."),
+    ] = None,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Upload without asking.")] = False,
+    include_optimizer: Annotated[
+        bool,
+        typer.Option(
+            "--include-optimizer",
+            help="Keep the checkpoints' optimizer moments and replay buffers (needed only to --resume).",
+        ),
+    ] = False,
+    private: Annotated[
+        bool, typer.Option("--private", help="Create the repo private (an existing repo keeps its visibility).")
+    ] = False,
+) -> None:
+    """Share a run (or an experiment) on a Hugging Face dataset repo, into a folder named after it.
+    Shows the file count and size and asks first; the token is $HF_TOKEN. Checkpoints are copied
+    without their optimizer states unless asked; the run itself is never changed."""
+    from rldojo.run.upload import hub_settings
+
+    setup_console()
+    settings = hub_settings(repo)
+    _upload_pack(target, settings, include_optimizer, yes, private)
 
 
 env_app = typer.Typer(help="Text worlds as services: serve an env over HTTP.", no_args_is_help=True)

@@ -109,19 +109,22 @@ class EpisodeLoop:
             self.log_row({}, math.nan, summary)
         status = "done"
         while state.lm_stage < len(stages):
+            if self.recorder.stop_requested:  # a callback said stop (after an evaluation, a row or a checkpoint)
+                status = "stopped"
+                break
             if agent.trainer is None:
                 agent.begin_stage(state.lm_stage)
                 state.stage_started_wall = state.wall_seconds
                 state.lm_in_stage = True
             status = self.run_stage(agent.trainer)
-            if status == "interrupted":
+            if status in ("interrupted", "stopped"):
                 break
             self.end_stage(status, len(stages))
         self.recorder.progress(self.train.max_frames, force=True)
         if status == "interrupted":
             logger.warning("session {} interrupted at frame {}: writing ckpt/last.pt", self.session.index, state.frame)
         self.checkpoint("last")
-        return "interrupted" if status == "interrupted" else "done"
+        return status if status in ("interrupted", "stopped") else "done"
 
     def end_stage(self, status: str, stage_count: int) -> None:
         """Evaluate after the stage, export its model, and move to the next stage."""
@@ -178,6 +181,8 @@ class EpisodeLoop:
             recorder.progress(self.train.max_frames, force=steps is not None and steps[0] >= steps[1], steps=steps)
             if interrupt.requested():
                 return "interrupted"
+            if recorder.stop_requested:
+                return "stopped"
             if state.frame >= self.train.max_frames:
                 return "budget"
         return "done"

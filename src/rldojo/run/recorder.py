@@ -18,6 +18,7 @@ from typing import Any
 
 import numpy as np
 import torch
+from loguru import logger
 
 from rldojo.run.checkpoint import save_checkpoint
 from rldojo.run.state import SessionState
@@ -26,6 +27,10 @@ from rldojo.track.plots import plot_session_curve
 from rldojo.track.tracker import Tracker, read_metrics
 
 ProgressFn = Callable[[int, dict[str, Any]], None]
+
+
+class StopTraining(Exception):
+    """Raised by a training callback to stop the session it was called from (as returning False does)."""
 
 
 class Cadence:
@@ -69,6 +74,12 @@ class Recorder:
         # CPU time of this process (torch runs one thread): robust to other load on a shared machine.
         self._cpu_before, self._cpu_start = state.cpu_seconds + state.eval_cpu_seconds, time.process_time()
         self._last_progress = 0.0
+        # Callbacks of `rldojo.train(..., callbacks=...)`: objects with any of on_row(session, row),
+        # on_eval(session, summary), on_checkpoint(session, name, path, frame). They are Python
+        # objects of this process, so only in-process sessions have them (run_trial sees to it).
+        self.hooks: list[Any] = list(getattr(session, "hooks", None) or ())
+        self.stop_requested = False
+        """A callback asked to stop: the loops end the session as they do on Ctrl-C (status `stopped`)."""
 
     # ---- episodes and clocks ------------------------------------------------------------------
     def episode_done(self, episode_return: float, length: float, success: float) -> None:
@@ -152,6 +163,7 @@ class Recorder:
             state.best_return_ma = row["return_ma"]
         self.row_frame, self.row_seconds = state.frame, state.train_seconds
         self.pending_returns, self.pending_lengths = [], []
+        self._notify("on_row", dict(row))
 
     def rows_pending(self) -> bool:
         return self.state.frame != self.row_frame
@@ -164,13 +176,15 @@ class Recorder:
         if summary["return_mean"] > self.state.best_eval_return:
             self.state.best_eval_return = summary["return_mean"]
             self.checkpoint("best", agent)
+        self._notify("on_eval", dict(summary))
 
     def checkpoint(self, name: str, agent: Any) -> None:
         """ckpt/<name>.pt: the agent, torch's RNG and the session state, written atomically."""
         self.sync()
         session = self.session
+        path = session.ckpt_dir / f"{name}.pt"
         save_checkpoint(
-            session.ckpt_dir / f"{name}.pt",
+            path,
             {
                 "spec_name": self.spec.name,
                 "algo": self.spec.agent.algo,
@@ -182,6 +196,29 @@ class Recorder:
                 "session": self.state.as_dict(),
             },
         )
+        self._notify("on_checkpoint", name, path, self.state.frame)
+
+    def _notify(self, event: str, *args: Any) -> None:
+        """Call each callback's `event` method; one that returns False (not None) or raises
+        StopTraining asks the loop to stop. Any other exception fails the session, as a bug should."""
+        for hook in self.hooks:
+            method = getattr(hook, event, None)
+            if method is None:
+                continue
+            try:
+                keep_going = method(self.session.index, *args)
+            except StopTraining as exc:
+                keep_going, why = False, str(exc)
+            else:
+                why = f"{type(hook).__name__}.{event} returned False"
+            if keep_going is False and not self.stop_requested:
+                self.stop_requested = True
+                logger.info(
+                    "session {}: a callback stops training at frame {} ({})",
+                    self.session.index,
+                    self.state.frame,
+                    why or "StopTraining",
+                )
 
     def progress(self, total: int, force: bool = False, steps: tuple[int, int, str] | None = None) -> None:
         """Report to the trial's progress bars (at most 4 times a second unless `force`): frames of

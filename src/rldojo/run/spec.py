@@ -8,6 +8,7 @@ raw file -> `--set` overrides -> `${var}` substitution -> validation, and every 
 from __future__ import annotations
 
 import codecs
+import difflib
 import json
 import os
 import re
@@ -531,12 +532,29 @@ def _model_from_annotation(annotation: Any) -> Any:
     return None  # a union of models (agent): resolved by the tag in the next loc part
 
 
-def format_validation_error(exc: ValidationError, source: str) -> str:
+def _override_behind(where: str, message: str, overrides: list[str]) -> str | None:
+    """The last `--set` that wrote the failing field, a section around it or a key inside it (or, for
+    a rule across sections, a key the message names); None when the spec file alone is to blame."""
+    for text in reversed(overrides):  # the last --set of a key is the one that counts
+        try:
+            key = ".".join(parse_override(text)[0])
+        except SpecError:
+            continue
+        if where == "(top level)":
+            if re.search(rf"(?<![\w.]){re.escape(key)}(?![\w])", message):
+                return text
+        elif where == key or where.startswith(f"{key}.") or key.startswith(f"{where}."):
+            return text
+    return None
+
+
+def format_validation_error(exc: ValidationError, source: str, overrides: list[str] | None = None) -> str:
     lines = []
     for err in exc.errors():
         loc = tuple(err["loc"])
         where = _describe_location(loc)
         kind = err["type"]
+        count = len(lines)
         if kind == "extra_forbidden":
             owner = _model_at(loc)
             allowed = ", ".join(owner.model_fields) if owner else "see `rldojo specs --fields`"
@@ -554,6 +572,9 @@ def format_validation_error(exc: ValidationError, source: str) -> str:
             lines.append(err["msg"].removeprefix("Value error, ") + ".")
         else:
             lines.append(f"{where}: {_short(err['input'])} is not allowed: {err['msg'].removeprefix('Value error, ')}.")
+        culprit = _override_behind(where, lines[-1], overrides or []) if len(lines) > count else None
+        if culprit is not None:
+            lines[-1] = lines[-1].removesuffix(".") + f" (from --set {culprit})."
     return f"invalid spec {source}: " + " ".join(lines)
 
 
@@ -566,11 +587,11 @@ def _allowed_tags(err: dict) -> str:
     return ", ".join(STAGES if _is_stage_index(loc + ("",), len(loc)) else ALGOS)
 
 
-def validate_spec(raw: dict, source: str = "") -> Spec:
+def validate_spec(raw: dict, source: str = "", overrides: list[str] | None = None) -> Spec:
     try:
         return Spec.model_validate(raw)
     except ValidationError as exc:
-        raise SpecError(format_validation_error(exc, source)) from None
+        raise SpecError(format_validation_error(exc, source, overrides)) from None
 
 
 def shipped_specs_dir() -> Path:
@@ -598,8 +619,38 @@ def resolve_spec_path(ref: str) -> tuple[Path, str | None]:
 def load_spec(ref: str, overrides: list[str] | None = None) -> Spec:
     """Read, override, substitute and validate a spec (see the module docstring)."""
     path, name = resolve_spec_path(ref)
+    if not path.exists():
+        raise SpecError(_missing_spec_message(ref, path))
     raw = select_spec(read_spec_file(path), path, name)
     return spec_from_raw(raw, overrides or [], source=f"'{path}'" + (f":{name}" if name else ""))
+
+
+def shipped_spec_names() -> list[str]:
+    """Names of the shipped specs: `classic/ppo_cartpole`, ..."""
+    root = shipped_specs_dir()
+    return sorted(str(path.relative_to(root).with_suffix("")) for path in root.glob("**/*.yaml"))
+
+
+def did_you_mean(word: str, options: list[str]) -> str:
+    """' Did you mean X?' naming the closest of `options` (and any about as close), or ''."""
+    scored = sorted(((difflib.SequenceMatcher(None, word, option).ratio(), option) for option in options), reverse=True)
+    if not scored or scored[0][0] < 0.6:
+        return ""
+    close = [option for ratio, option in scored[:3] if ratio >= scored[0][0] - 0.02]
+    return f" Did you mean {' or '.join(close)}?"
+
+
+def _missing_spec_message(ref: str, path: Path) -> str:
+    """'does not exist', with the closest shipped spec name when the reference looks like a typo of one."""
+    names = shipped_spec_names()
+    stem = ref.removesuffix(".yaml")
+    # A name without its folder (ppo_cartpol) is compared with the names without theirs.
+    candidates = names if "/" in stem else sorted({name.rsplit("/", 1)[-1] for name in names})
+    hint = did_you_mean(stem, candidates)
+    return (
+        f"spec file '{path}' does not exist.{hint} Give a path to a .yaml/.json spec "
+        "or the name of a shipped spec (`rldojo specs` lists them)."
+    )
 
 
 def spec_from_raw(raw: dict, overrides: list[str], source: str = "") -> Spec:
@@ -610,7 +661,7 @@ def spec_from_raw(raw: dict, overrides: list[str], source: str = "") -> Spec:
             raise SpecError(f"invalid spec {source}: vars must be a mapping of names to values.")
         resolved = substitute_vars({k: v for k, v in raw.items() if k != "vars"}, variables)
         resolved["vars"] = variables
-        return validate_spec(resolved, source)
+        return validate_spec(resolved, source, overrides)
     except RecursionError:
         raise SpecError(_too_deep(f"spec {source}".rstrip())) from None
 

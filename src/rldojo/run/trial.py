@@ -279,22 +279,36 @@ def check_resume(spec: Spec, run_dir: Path) -> None:
             load_checkpoint(ckpt)
 
 
-def run_trial(spec: Spec, run_dir: Path, verbose: bool = False, show_progress: bool = True) -> dict[str, Any]:
+def run_trial(
+    spec: Spec, run_dir: Path, verbose: bool = False, show_progress: bool = True, hooks: list[Any] | None = None
+) -> dict[str, Any]:
     """Run (or resume) every session of the trial and aggregate them. Sessions that finished are
-    kept as they are; unfinished ones resume from their last checkpoint."""
+    kept as they are; unfinished ones resume from their last checkpoint. `hooks`: training callbacks
+    (see `Recorder`); they live in this process, so the sessions then run here, one after another."""
     sessions = spec.meta.sessions
-    workers = min(sessions, spec.meta.max_parallel or usable_cpus())
+    workers = 1 if hooks else min(sessions, spec.meta.max_parallel or usable_cpus())
+    if hooks and sessions > 1 and spec.meta.max_parallel != 1:
+        logger.info("callbacks run in this process: the {} sessions run one after another", sessions)
     progress = TrialProgress(spec, enabled=show_progress)
-    interrupt.install()
+    # Signal handlers can only be set from the main thread; a trial run from another thread
+    # (rldojo.train in a worker thread) trains without Ctrl-C handling rather than failing.
+    handles_signals = threading.current_thread() is threading.main_thread()
+    if handles_signals:
+        interrupt.install()
     started = time.perf_counter()
     try:
         with progress:
             if workers <= 1:
-                results = [Session(spec, run_dir, i, progress.update).run() for i in range(sessions)]
+                results = []
+                for i in range(sessions):
+                    session = Session(spec, run_dir, i, progress.update)
+                    session.hooks = hooks  # read by the session's Recorder
+                    results.append(session.run())
             else:
                 results = _run_parallel(spec, run_dir, workers, progress, verbose)
     finally:
-        interrupt.restore()
+        if handles_signals:
+            interrupt.restore()
     trial = aggregate_trial(spec, run_dir, results, wall_s=time.perf_counter() - started)
     return trial
 
@@ -369,7 +383,9 @@ _AGGREGATED = (
 
 
 def aggregate_trial(spec: Spec, run_dir: Path, results: list[dict[str, Any]], wall_s: float | None) -> dict[str, Any]:
-    status = "done" if all(r.get("status") == "done" for r in results) else "interrupted"
+    statuses = {r.get("status") for r in results}
+    # `stopped`: a callback ended sessions early (rldojo.train); resumable like `interrupted`.
+    status = "done" if statuses <= {"done"} else "stopped" if statuses <= {"done", "stopped"} else "interrupted"
     trial = {
         "name": spec.name,
         "env": spec.env.id,

@@ -114,6 +114,9 @@ class VectorLoop:
                     "session {} interrupted at frame {}: writing ckpt/last.pt", self.session.index, state.frame
                 )
                 break
+            if recorder.stop_requested:  # a callback said stop: end like Ctrl-C, resumable to the budget
+                status = "stopped"
+                break
         self.close(status)
         return status
 

@@ -1,5 +1,9 @@
 """loguru set-up: console through rich (so progress bars stay intact) and per-session log files.
 
+Two consoles, so the CLI composes with pipes and redirections: `results()` writes what a command
+answers (tables, reports, listings) to stdout; `console()` writes logs, progress bars, warnings and
+errors to stderr. `rldojo specs | grep ppo` and `rldojo specs --fields > ref.txt` get the answer alone.
+
 `import rldojo` disables rldojo's log messages (`logger.disable("rldojo")`): a library does not
 write to the application's log sinks (loguru's default one prints DEBUG to stderr) unless asked.
 The CLI turns them on (`setup_console`, `setup_quiet_child`), as may any application with
@@ -17,17 +21,27 @@ from rich.console import Console
 from rich.text import Text
 
 _console: Console | None = None
+_results: Console | None = None
 _console_sink: int | None = None
 _app_enabled = False  # the CLI (or setup_* by an application) turned rldojo's logging on for good
 _open_file_logs = 0  # session log files open now: rldojo's logging stays on while any is
 
 
 def console() -> Console:
+    """stderr: logs, progress bars, warnings and errors."""
     global _console
     if _console is None:
         # Logs and CI output are not terminals: give tables room instead of rich's 80 columns.
         _console = Console(stderr=True, width=None if sys.stderr.isatty() else 140)
     return _console
+
+
+def results() -> Console:
+    """stdout: what a command answers (tables, reports, listings), to be read, piped or saved."""
+    global _results
+    if _results is None:
+        _results = Console(width=None if sys.stdout.isatty() else 140)
+    return _results
 
 
 def setup_console(verbose: bool = False) -> None:
