@@ -2,6 +2,8 @@
 
 import os
 
+import pytest
+
 for key, value in {
     "HF_HUB_OFFLINE": "1",
     "HF_DATASETS_OFFLINE": "1",
@@ -17,3 +19,15 @@ from loguru import logger  # noqa: E402
 torch.set_num_threads(1)
 # rldojo is silent as a library until an application turns its logging on; the tests read its logs.
 logger.enable("rldojo")
+
+
+@pytest.fixture(scope="session", autouse=True)
+def tiny_cache(tmp_path_factory):
+    """Tokenizers the tests build for tiny language models go to a temporary cache, not the user's."""
+    old = os.environ.get("RLDOJO_CACHE")
+    os.environ["RLDOJO_CACHE"] = str(tmp_path_factory.mktemp("rldojo-cache"))
+    yield
+    if old is None:
+        os.environ.pop("RLDOJO_CACHE", None)
+    else:
+        os.environ["RLDOJO_CACHE"] = old

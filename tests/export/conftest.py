@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import copy
-import os
 from pathlib import Path
 
 import gymnasium as gym
@@ -141,15 +140,3 @@ def trained(tmp_path_factory):
         return runs[name]
 
     return get
-
-
-@pytest.fixture(scope="session", autouse=True)
-def tiny_cache(tmp_path_factory):
-    """Tokenizers built by the language-model tests go to a temporary cache, not the user's."""
-    old = os.environ.get("RLDOJO_CACHE")
-    os.environ["RLDOJO_CACHE"] = str(tmp_path_factory.mktemp("rldojo-cache"))
-    yield
-    if old is None:
-        os.environ.pop("RLDOJO_CACHE", None)
-    else:
-        os.environ["RLDOJO_CACHE"] = old

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 import pytest
 
 from rldojo.llm.config import TinyModelSettings
@@ -18,18 +16,6 @@ TEST_TINY = {
     "max_position_embeddings": 1024,
     "corpus_episodes": 30,
 }
-
-
-@pytest.fixture(scope="session", autouse=True)
-def tiny_cache(tmp_path_factory):
-    """Tokenizers built by the tests go to a temporary cache, not the user's."""
-    old = os.environ.get("RLDOJO_CACHE")
-    os.environ["RLDOJO_CACHE"] = str(tmp_path_factory.mktemp("rldojo-cache"))
-    yield
-    if old is None:
-        os.environ.pop("RLDOJO_CACHE", None)
-    else:
-        os.environ["RLDOJO_CACHE"] = old
 
 
 @pytest.fixture(scope="session")

@@ -43,7 +43,6 @@ import json
 import math
 import os
 import tempfile
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
@@ -54,21 +53,14 @@ from loguru import logger
 from pydantic import Field, field_validator, model_validator
 
 from rldojo.algos.lm_agent import LMAgent, LMAgentConfig
-from rldojo.algos.stage import StageParams, StageTrainer, StepReport
+from rldojo.algos.stage import EPISODE_METRICS, ITERATION_METRICS, StageParams, StageTrainer, StepReport, rl_iteration
 from rldojo.config import OptimConfig, refuse_set_keys, section_field
 from rldojo.errors import UserError
-from rldojo.llm.parse import STRATEGIES
 from rldojo.llm.tasks import EpisodeStart
 from rldojo.nets.optim import build_optimizer, load_optimizer_state, lr_factor, set_lr_factor, step_accumulated
 
 APO_METRICS: tuple[str, ...] = (
-    "reward_mean",
-    "reward_std",
-    "success",
-    "turns",
-    "invalid_rate",
-    "truncated",
-    *(f"parse_{name}" for name in STRATEGIES),
+    *EPISODE_METRICS,
     "apo_phase",
     "loss",
     "log_ratio_mean",
@@ -80,9 +72,7 @@ APO_METRICS: tuple[str, ...] = (
     "vstar_max",
     "unsolved_share",
     "grad_norm",
-    "tokens_per_s",
-    "rollout_s",
-    "update_s",
+    *ITERATION_METRICS,
 )
 #: pg_vstar clips normalised advantages to [-PG_VSTAR_CLIP, PG_VSTAR_CLIP].
 PG_VSTAR_CLIP = 5.0
@@ -341,7 +331,6 @@ class APOTrainer(StageTrainer):
 
     # ---- the two phases -------------------------------------------------------------------------
     def steps(self) -> Iterator[StepReport]:
-        from rldojo.llm.rollout import RolloutStats, episode_metrics
 
         params = self.params
         if self.tasks is None:
@@ -355,22 +344,13 @@ class APOTrainer(StageTrainer):
             logger.warning("A*PO: no reference episode earned a reward on any task; phase 2 has nothing to train on")
             return
         while self.runtime.iterations is None or self.iteration < self.runtime.iterations:
-            stats = RolloutStats()
             starts = self._batch(active, self.iteration)
-            episodes = self.agent.play(starts, stats=stats)
-            started = time.perf_counter()
-            metrics = self.update(episodes, starts)
-            metrics.update(episode_metrics(episodes))
-            metrics.update(
-                apo_phase=2.0,
-                rollout_s=stats.seconds,
-                tokens_per_s=stats.generated_tokens / stats.seconds if stats.seconds else math.nan,
-                update_s=time.perf_counter() - started,
+            report = rl_iteration(
+                self.agent, starts, lambda episodes, starts=starts: self.update(episodes, starts), self.current_lr
             )
+            report.metrics["apo_phase"] = 2.0
             self.iteration += 1
-            yield StepReport(
-                frames=sum(ep.turns for ep in episodes), metrics=metrics, lr=self.current_lr(), episodes=episodes
-            )
+            yield report
 
     def _phase_one(self) -> Iterator[StepReport]:
         """k reference episodes from the same first observation of each task not yet estimated."""

@@ -38,7 +38,6 @@ from __future__ import annotations
 import copy
 import dataclasses
 import math
-import time
 from collections import defaultdict
 from collections.abc import Iterator
 from typing import ClassVar, Literal
@@ -49,22 +48,15 @@ from pydantic import Field, model_validator
 
 from rldojo.algos.grpo import kl_k3
 from rldojo.algos.lm_agent import LMAgent, LMAgentConfig
-from rldojo.algos.stage import StageParams, StageTrainer, StepReport
+from rldojo.algos.stage import EPISODE_METRICS, ITERATION_METRICS, StageParams, StageTrainer, StepReport, rl_iteration
 from rldojo.config import OptimConfig, refuse_set_keys, section_field
 from rldojo.llm.batch import TokenBatch
 from rldojo.llm.fastllama import LlamaRunner, LlamaTrainForward
-from rldojo.llm.parse import STRATEGIES
 from rldojo.nets.mlp import mlp
 from rldojo.nets.optim import build_optimizer, load_optimizer_state, lr_factor, set_lr_factor, step_accumulated
 
 LM_PPO_METRICS: tuple[str, ...] = (
-    "reward_mean",
-    "reward_std",
-    "success",
-    "turns",
-    "invalid_rate",
-    "truncated",
-    *(f"parse_{name}" for name in STRATEGIES),
+    *EPISODE_METRICS,
     "loss",
     "policy_loss",
     "value_loss",
@@ -82,10 +74,7 @@ LM_PPO_METRICS: tuple[str, ...] = (
     "kept_groups",
     "grad_norm",
     "critic_grad_norm",
-    "completion_tokens",
-    "tokens_per_s",
-    "rollout_s",
-    "update_s",
+    *ITERATION_METRICS,
 )
 
 
@@ -415,28 +404,14 @@ class LMPPOTrainer(StageTrainer):
         return iterations * self.params.ppo_epochs * self.params.minibatches
 
     def steps(self) -> Iterator[StepReport]:
-        from rldojo.llm.rollout import RolloutStats, episode_metrics
-
         params = self.params
         while self.runtime.iterations is None or self.iteration < self.runtime.iterations:
-            stats = RolloutStats()
             starts = self.runtime.train_tasks.groups(
                 params.groups, params.group_size, first_group=self.iteration * params.groups
             )
-            episodes = self.agent.play(starts, stats=stats)
-            started = time.perf_counter()
-            metrics = self.update(episodes)
-            metrics.update(episode_metrics(episodes))
-            metrics.update(
-                completion_tokens=float(stats.generated_tokens),
-                rollout_s=stats.seconds,
-                tokens_per_s=stats.generated_tokens / stats.seconds if stats.seconds else math.nan,
-                update_s=time.perf_counter() - started,
-            )
+            report = rl_iteration(self.agent, starts, self.update, self.current_lr)
             self.iteration += 1
-            yield StepReport(
-                frames=sum(ep.turns for ep in episodes), metrics=metrics, lr=self.current_lr(), episodes=episodes
-            )
+            yield report
 
     # ---- forwards -------------------------------------------------------------------------------
     def _forward_of(self, model: torch.nn.Module, logits: bool = True) -> TrunkForward:

@@ -8,13 +8,29 @@ is one file with both classes, listed in `rldojo.algos.stages`.
 
 from __future__ import annotations
 
+import math
+import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
 from rldojo.config import StrictModel
-from rldojo.llm.rollout import Episode
+from rldojo.llm.parse import STRATEGIES
+from rldojo.llm.rollout import Episode, RolloutStats, episode_metrics
+
+#: Columns every RL stage logs about the episodes it played (`rldojo.llm.rollout.episode_metrics`).
+EPISODE_METRICS: tuple[str, ...] = (
+    "reward_mean",
+    "reward_std",
+    "success",
+    "turns",
+    "invalid_rate",
+    "truncated",
+    *(f"parse_{name}" for name in STRATEGIES),
+)
+#: Columns every RL stage logs about the cost of one iteration (`rl_iteration`).
+ITERATION_METRICS: tuple[str, ...] = ("completion_tokens", "tokens_per_s", "rollout_s", "update_s")
 
 
 @dataclass
@@ -72,3 +88,22 @@ class StageParams(StrictModel):
     def scaled_for_dev(self) -> StageParams:
         """The stage at a small budget for `rldojo dev` (it exercises the stage, it does not train it)."""
         return self
+
+
+def rl_iteration(
+    agent: Any, starts: list, update: Callable[[list[Episode]], dict[str, float]], lr: Callable[[], float]
+) -> StepReport:
+    """One RL iteration of a stage: play an episode from each of `starts`, `update` on them, and
+    report the update's metrics with the episodes' (EPISODE_METRICS) and the costs (ITERATION_METRICS)."""
+    stats = RolloutStats()
+    episodes = agent.play(starts, stats=stats)
+    started = time.perf_counter()
+    metrics = update(episodes)
+    metrics.update(episode_metrics(episodes))
+    metrics.update(
+        completion_tokens=float(stats.generated_tokens),
+        rollout_s=stats.seconds,
+        tokens_per_s=stats.generated_tokens / stats.seconds if stats.seconds else math.nan,
+        update_s=time.perf_counter() - started,
+    )
+    return StepReport(frames=sum(ep.turns for ep in episodes), metrics=metrics, lr=lr(), episodes=episodes)
