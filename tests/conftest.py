@@ -17,7 +17,10 @@ import torch  # noqa: E402
 from loguru import logger  # noqa: E402
 
 torch.set_num_threads(1)
-# rldojo is silent as a library until an application turns its logging on; the tests read its logs.
+# rldojo is silent as a library until an application turns its logging on (importing it turns it
+# off, so import it first); the tests read its logs.
+import rldojo  # noqa: E402,F401
+
 logger.enable("rldojo")
 
 

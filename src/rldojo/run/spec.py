@@ -23,6 +23,7 @@ from rldojo.algos.registry import ALGOS
 from rldojo.algos.stages import STAGES
 from rldojo.config import StrictModel
 from rldojo.envs.atari import AtariOptions, is_atari_id
+from rldojo.envs.errors import EnvInputError
 from rldojo.envs.text.shaping import ShapingConfig
 from rldojo.errors import SpecError
 
@@ -111,6 +112,18 @@ class EnvSpec(StrictModel):
     def clips_atari_rewards(self) -> bool:
         options = self.atari_options()
         return options is not False and (self.atari if isinstance(self.atari, AtariSpec) else AtariSpec()).clip_reward
+
+    @field_validator("id")
+    @classmethod
+    def _current_id(cls, value: str) -> str:
+        # An id from an older tutorial becomes its current one here, so the Atari preprocessing
+        # and every later step see the id that runs (ids with no safe swap are refused).
+        from rldojo.envs.registry import current_env_id
+
+        try:
+            return current_env_id(value)
+        except EnvInputError as exc:
+            raise ValueError(str(exc)) from None
 
     @field_validator("atari")
     @classmethod

@@ -13,7 +13,7 @@ import gymnasium as gym
 
 from rldojo.envs.atari import AtariOptions, resolve_atari
 from rldojo.envs.errors import EnvInputError
-from rldojo.envs.registry import check_env_id
+from rldojo.envs.registry import check_env_id, current_env_id
 
 
 @dataclass(frozen=True)
@@ -52,6 +52,7 @@ def make_env(
     atari: AtariOptions | bool | None = None,
 ) -> gym.Env:
     """One env, with the same id checks and arguments as `make_vec` (for eval and rendering)."""
+    env_id = current_env_id(env_id)
     spec = check_env_id(env_id)
     kwargs = dict(env_kwargs or {})
     if render_mode is not None:

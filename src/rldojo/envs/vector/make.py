@@ -30,7 +30,7 @@ from loguru import logger
 
 from rldojo.envs.atari import AtariOptions, resolve_atari
 from rldojo.envs.errors import EnvInputError
-from rldojo.envs.registry import check_env_id
+from rldojo.envs.registry import check_env_id, current_env_id
 from rldojo.envs.vector.auto import TRIAL_MAX_STEP_US, confirm_workers, plan_vectorize, time_vector_batch
 from rldojo.envs.vector.cpus import usable_cpus
 from rldojo.envs.vector.factory import EnvFactory
@@ -80,6 +80,7 @@ def make_vec(
     _check_positive("step_timeout", step_timeout)
     if max_restarts < 0:
         raise EnvInputError(f"env.max_restarts must be 0 or more, got {max_restarts}")
+    env_id = current_env_id(env_id)  # an old tutorial id -> its current one (or a clear refusal)
     spec = check_env_id(env_id)
     if isinstance(spec.entry_point, str) and spec.entry_point.startswith("__main__:"):
         # Workers do not import the caller's script: send the class itself (cloudpickled by value).
