@@ -56,6 +56,7 @@ from rldojo.algos.lm_agent import LMAgent, LMAgentConfig
 from rldojo.algos.stage import EPISODE_METRICS, ITERATION_METRICS, StageParams, StageTrainer, StepReport, rl_iteration
 from rldojo.config import OptimConfig, refuse_set_keys, section_field
 from rldojo.errors import UserError
+from rldojo.llm.batch import TrainForwards
 from rldojo.llm.tasks import EpisodeStart
 from rldojo.nets.optim import build_optimizer, load_optimizer_state, lr_factor, set_lr_factor, step_accumulated
 
@@ -226,7 +227,7 @@ class APOTrainer(StageTrainer):
         self.iteration = 0
         self.pad_id = agent.actor.backend.pad_id
         self.temperature = agent.cfg.generation.temperature or 1.0
-        self._stand_ins: dict[int, tuple[torch.nn.Module, torch.nn.Module]] = {}
+        self._forward_of = TrainForwards()  # the lean forward of the tiny model, else the model
         self.tasks: list[EpisodeStart] | None = None
         """The stage's task set, drawn at its first step (restored on resume)."""
         self.rewards: dict[TaskKey, list[float]] = {}
@@ -410,36 +411,18 @@ class APOTrainer(StageTrainer):
         return starts
 
     # ---- one update ---------------------------------------------------------------------------
-    def _forward_of(self, model: torch.nn.Module) -> torch.nn.Module:
-        """For a plain Llama model (rldojo's tiny model) a lean stand-in with the same values and
-        gradients (rldojo.llm.fastllama), else the model."""
-        from rldojo.llm.fastllama import LlamaTrainForward
-
-        held = self._stand_ins.get(id(model))
-        fast = LlamaTrainForward.supports(model)
-        if held is None or held[0] is not model or isinstance(held[1], LlamaTrainForward) != fast:
-            held = (model, LlamaTrainForward(model) if fast else model)
-            self._stand_ins[id(model)] = held
-        return held[1]
-
     def _reference_logprobs(self, episodes: list) -> list[list[float]]:
         """pi_ref's per-token log-probabilities (aligned with each episode's ids), no gradients."""
-        from rldojo.llm.batch import make_batch, token_logprobs
+        from rldojo.llm.batch import logprobs_without_grad
 
         def run(model: torch.nn.Module) -> list[list[float]]:
-            out: list[list[float]] = []
-            for i in range(0, len(episodes), self.params.micro_batch_size):
-                chunk = episodes[i : i + self.params.micro_batch_size]
-                batch = make_batch(chunk, self.pad_id)
-                logp, _ = token_logprobs(self._forward_of(model), batch, self.temperature)
-                out += batch.unpad(logp.cpu(), [len(ep) for ep in chunk])
-            return out
+            forward = self._forward_of(model)
+            return logprobs_without_grad(forward, episodes, self.pad_id, self.temperature, self.params.micro_batch_size)
 
-        with torch.no_grad():
-            if self.reference is not None:
-                return run(self.reference)
-            with self.agent.lm.reference_context():  # LoRA: the adapters off are the stage's start
-                return run(self.agent.lm.model)
+        if self.reference is not None:
+            return run(self.reference)
+        with self.agent.lm.reference_context():  # LoRA: the adapters off are the stage's start
+            return run(self.agent.lm.model)
 
     def update(self, episodes: list, starts: list[EpisodeStart]) -> dict[str, float]:
         from rldojo.llm.batch import make_batch, token_logprobs

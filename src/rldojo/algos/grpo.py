@@ -43,6 +43,7 @@ from pydantic import Field
 from rldojo.algos.lm_agent import LMAgent, LMAgentConfig
 from rldojo.algos.stage import EPISODE_METRICS, ITERATION_METRICS, StageParams, StageTrainer, StepReport, rl_iteration
 from rldojo.config import OptimConfig, section_field
+from rldojo.llm.batch import TrainForwards
 from rldojo.nets.optim import build_optimizer, load_optimizer_state, lr_factor, set_lr_factor, step_accumulated
 
 GRPO_METRICS: tuple[str, ...] = (
@@ -175,7 +176,7 @@ class GRPOTrainer(StageTrainer):
         self.epsilon_high = params.epsilon_high if params.epsilon_high is not None else params.epsilon
         self.max_tokens = agent.cfg.generation.max_new_tokens * self.runtime.max_turns()
         self.temperature = agent.cfg.generation.temperature or 1.0
-        self._stand_ins: dict[int, tuple[torch.nn.Module, torch.nn.Module]] = {}
+        self._forward_of = TrainForwards()  # the lean forward of the tiny model, else the model
         self.reference = None
         if params.beta > 0 and not agent.lm.has_adapters:
             self.reference = agent.lm.frozen_copy()  # the model as the stage starts
@@ -203,30 +204,12 @@ class GRPOTrainer(StageTrainer):
             yield report
 
     # ---- one update -----------------------------------------------------------------------------
-    def _forward_of(self, model: torch.nn.Module) -> torch.nn.Module:
-        """What computes `model`'s log-probabilities: for a plain Llama model (rldojo's tiny model) a
-        lean stand-in with the same values and gradients (rldojo.llm.fastllama), else the model."""
-        from rldojo.llm.fastllama import LlamaTrainForward
-
-        held = self._stand_ins.get(id(model))
-        fast = LlamaTrainForward.supports(model)
-        if held is None or held[0] is not model or isinstance(held[1], LlamaTrainForward) != fast:
-            held = (model, LlamaTrainForward(model) if fast else model)
-            self._stand_ins[id(model)] = held
-        return held[1]
-
     def _logprobs_of(self, model: torch.nn.Module, episodes: list) -> list[list[float]]:
         """Per-token log-probabilities (aligned with each episode's ids) without gradients."""
-        from rldojo.llm.batch import make_batch, token_logprobs
+        from rldojo.llm.batch import logprobs_without_grad
 
-        out: list[list[float]] = []
-        with torch.no_grad():
-            for i in range(0, len(episodes), self.params.micro_batch_size):
-                chunk = episodes[i : i + self.params.micro_batch_size]
-                batch = make_batch(chunk, self.pad_id)
-                logp, _ = token_logprobs(self._forward_of(model), batch, self.temperature)
-                out += batch.unpad(logp.cpu(), [len(ep) for ep in chunk])
-        return out
+        forward = self._forward_of(model)
+        return logprobs_without_grad(forward, episodes, self.pad_id, self.temperature, self.params.micro_batch_size)
 
     def update(self, episodes: list) -> dict[str, float]:
         from rldojo.llm.batch import make_batch, token_logprobs

@@ -82,8 +82,9 @@ class StageParams(StrictModel):
     """One line for `rldojo specs --fields` and the docs."""
 
     def build_trainer(self, agent: Any) -> StageTrainer:
-        """The trainer of this stage for `agent` (an `LMAgent` with its model built)."""
-        raise NotImplementedError
+        """The trainer of this stage for `agent` (an `LMAgent` with its model built). Every stage
+        kind defines it (this base is the contract, not a stage)."""
+        raise NotImplementedError(f"{type(self).__name__} must define build_trainer(agent)")
 
     def scaled_for_dev(self) -> StageParams:
         """The stage at a small budget for `rldojo dev` (it exercises the stage, it does not train it)."""

@@ -164,3 +164,37 @@ def token_logprobs(
         with torch.no_grad():
             entropy = -(logprobs.exp() * logprobs).sum(-1)
     return chosen, entropy
+
+
+class TrainForwards:
+    """What computes each model's log-probabilities in a trainer: for a plain Llama model (rldojo's
+    tiny model) a lean stand-in with the same values and gradients (`rldojo.llm.fastllama`), else
+    the model itself; built once per model and rebuilt if the model object changes."""
+
+    def __init__(self) -> None:
+        self._held: dict[int, tuple[torch.nn.Module, torch.nn.Module]] = {}
+
+    def __call__(self, model: torch.nn.Module) -> torch.nn.Module:
+        from rldojo.llm.fastllama import LlamaTrainForward
+
+        held = self._held.get(id(model))
+        fast = LlamaTrainForward.supports(model)
+        if held is None or held[0] is not model or isinstance(held[1], LlamaTrainForward) != fast:
+            held = (model, LlamaTrainForward(model) if fast else model)
+            self._held[id(model)] = held
+        return held[1]
+
+
+def logprobs_without_grad(
+    forward: torch.nn.Module, episodes: list[Episode], pad_id: int, temperature: float, micro_batch_size: int
+) -> list[list[float]]:
+    """Per-token log-probabilities of `episodes` under `forward` (aligned with each episode's ids),
+    in micro-batches, without gradients (old policy, reference)."""
+    out: list[list[float]] = []
+    with torch.no_grad():
+        for i in range(0, len(episodes), micro_batch_size):
+            chunk = episodes[i : i + micro_batch_size]
+            batch = make_batch(chunk, pad_id)
+            logp, _ = token_logprobs(forward, batch, temperature)
+            out += batch.unpad(logp.cpu(), [len(ep) for ep in chunk])
+    return out
