@@ -131,7 +131,8 @@ def test_auto_times_the_env_and_logs_its_choice(monkeypatch):
     sink = logger.add(lambda m: lines.append(str(m)), level="INFO")
     try:
         venv = make_vec("CartPole-v1", 4, vectorize="auto")
-        assert type(venv).__name__ == "InProcessVectorEnv"
+        # in-process stepping or CartPole's own vectorised implementation, whichever its timing favours
+        assert type(venv).__name__ in ("InProcessVectorEnv", "NativeVectorEnv")
         venv.close()
         if usable_cpus() >= 2:  # a 300 us step is worth a worker per idle core, if the trial agrees
             slow = make_vec(
@@ -145,7 +146,8 @@ def test_auto_times_the_env_and_logs_its_choice(monkeypatch):
     finally:
         logger.remove(sink)
     decision = [line for line in lines if "make_vec auto" in line]
-    assert "CartPole-v1 one env step takes" in decision[0] and "2 idle cores; 4 envs -> in-process" in decision[0]
+    assert "CartPole-v1 one env step takes" in decision[0] and "2 idle cores; 4 envs -> " in decision[0]
+    assert "native timed at" in decision[0]
     if usable_cpus() >= 2:
         # the trial's figure decides (a loaded CI machine may overrule the model); the log says which
         trial = float(decision[1].split("tried: ")[1].split("x")[0])

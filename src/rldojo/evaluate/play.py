@@ -1,6 +1,7 @@
 """Evaluation: play an agent for N whole episodes and summarise them — the one path for every agent.
 
-`play_greedy` plays a tensor agent's deterministic actions on a vector env; `play_held_out` plays a
+`play_greedy` plays a tensor agent's deterministic actions on a vector env (`play_rendered`: one
+such episode on a rendering env, for videos); `play_held_out` plays a
 language-model agent on given tasks of its text world, with the world's native rewards (training
 shaping is off) and without the parse fallback: an LM success rate counts only actions the model
 wrote, and the summary says how its replies were parsed. Both return one dict per episode (return, length, success; language models add
@@ -20,6 +21,24 @@ from rldojo.algos.base import TensorAgent
 from rldojo.envs import AtariOptions, episode_success, make_vec
 from rldojo.envs.atari import resolve_atari
 from rldojo.evaluate.stats import jeffreys_interval
+
+
+def play_rendered(agent: TensorAgent, env: Any, seed: int, max_frames: int | None = None) -> tuple[list, float]:
+    """One greedy episode on a single env built with render_mode rgb_array: its frames (the first
+    `max_frames`; the episode is played to its end either way) and its return."""
+    obs, _ = env.reset(seed=seed)
+    agent.reset_greedy(1)
+    frames: list[np.ndarray] = [np.asarray(env.render())]
+    total, done = 0.0, False
+    while not done:
+        action = agent.act_greedy(np.asarray(obs)[None])[0]
+        obs, reward, terminated, truncated, _ = env.step(action)
+        total += float(reward)
+        done = bool(terminated or truncated)
+        agent.greedy_done(np.array([done]))
+        if max_frames is None or len(frames) < max_frames:
+            frames.append(np.asarray(env.render()))
+    return frames, total
 
 
 def play_greedy(

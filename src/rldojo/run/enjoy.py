@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from pathlib import Path
 
@@ -12,7 +11,9 @@ from loguru import logger
 from rldojo.algos.base import TensorAgent
 from rldojo.envs import make_env
 from rldojo.errors import UserError
+from rldojo.evaluate.play import play_rendered
 from rldojo.run.spec import Spec
+from rldojo.track.video import can_write_mp4, write_video
 
 
 def has_display() -> bool:
@@ -28,7 +29,7 @@ def record_episodes(
         raise UserError("no display: give --out FILE.gif (or .mp4) to record the episodes.")
     if out is not None and out.suffix.lower() not in (".gif", ".mp4"):
         raise UserError(f"--out '{out}' must end in .gif or .mp4.")
-    if out is not None and out.suffix.lower() == ".mp4" and importlib.util.find_spec("imageio_ffmpeg") is None:
+    if out is not None and out.suffix.lower() == ".mp4" and not can_write_mp4():
         # say so before playing, not after
         raise UserError(
             f"--out '{out}': writing mp4 needs imageio-ffmpeg (pip install 'rldojo[video]'), or use a .gif."
@@ -45,16 +46,9 @@ def record_episodes(
     returns: list[float] = []
     try:
         for episode in range(episodes):
-            obs, _ = env.reset(seed=seed + episode)
-            agent.reset_greedy(1)
-            total, done = 0.0, False
-            while not done:
-                if to_file:
-                    frames.append(np.asarray(env.render()))
-                action = agent.act_greedy(np.asarray(obs)[None])[0]
-                obs, reward, terminated, truncated, _ = env.step(action)
-                total += float(reward)
-                done = terminated or truncated
+            episode_frames, total = play_rendered(agent, env, seed + episode)
+            if to_file:
+                frames += episode_frames
             returns.append(total)
             logger.info("episode {}: return {:.1f}", episode, total)
     finally:
@@ -62,18 +56,3 @@ def record_episodes(
     if to_file:
         write_video(frames, out, fps)
     return returns, out
-
-
-def write_video(frames: list[np.ndarray], out: Path, fps: int) -> None:
-    import imageio.v2 as imageio
-
-    out.parent.mkdir(parents=True, exist_ok=True)
-    if out.suffix.lower() == ".gif":
-        imageio.mimsave(out, frames, duration=1000 / fps, loop=0)
-        return
-    try:
-        imageio.mimsave(out, frames, fps=fps)
-    except (ImportError, ValueError) as exc:
-        raise UserError(
-            f"writing mp4 needs imageio-ffmpeg (pip install 'rldojo[video]'), or use a .gif: {exc}"
-        ) from None

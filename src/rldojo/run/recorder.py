@@ -37,9 +37,11 @@ class Cadence:
     """When to log, evaluate and checkpoint: an event is due once the loop's clock (frames, or
     iterations for language-model stages with `train.iterations`) reaches its next mark."""
 
-    def __init__(self, state: SessionState, log_every: int, eval_every: int, checkpoint_every: int) -> None:
+    def __init__(
+        self, state: SessionState, log_every: int, eval_every: int, checkpoint_every: int, video_every: int = 0
+    ) -> None:
         self.state = state
-        self.every = {"log": log_every, "eval": eval_every, "ckpt": checkpoint_every}
+        self.every = {"log": log_every, "eval": eval_every, "ckpt": checkpoint_every, "video": video_every}
 
     def due(self, event: str, clock: float) -> bool:
         return clock >= getattr(self.state, f"next_{event}")
@@ -60,7 +62,9 @@ class Recorder:
         self.session, self.spec, self.state = session, session.spec, state
         self.dir: Path = session.dir
         train = self.spec.train
-        self.cadence = Cadence(state, train.log_every, train.eval_every, train.checkpoint_every)
+        self.cadence = Cadence(
+            state, train.log_every, train.eval_every, train.checkpoint_every, self.spec.track.video_every
+        )
         window = train.return_window
         self.returns = deque(state.window_returns, maxlen=window)
         self.lengths = deque(state.window_lengths, maxlen=window)

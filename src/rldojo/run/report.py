@@ -9,6 +9,7 @@ from typing import Any
 
 from rldojo.run.aggregate import MIN_SESSIONS_FOR_INTERVAL, describe_interval
 from rldojo.run.spec import Spec
+from rldojo.run.videos import video_links
 
 
 def _fmt(value: Any, digits: int = 1) -> str:
@@ -63,6 +64,7 @@ def render_report(spec: Spec, run_dir: Path, trial: dict[str, Any]) -> str:
         "",
         "![learning curve](curve.png)",
         "",
+        *_video_lines(run_dir, trial),
         f"Reproduce: `rldojo train {run_dir / 'spec.yaml'}` · resume: `rldojo train --resume {run_dir}`",
         "",
     ]
@@ -70,6 +72,23 @@ def render_report(spec: Spec, run_dir: Path, trial: dict[str, Any]) -> str:
     if stages:
         lines += ["## Held-out evaluation per stage", "", stages]
     return "\n".join(lines)
+
+
+def _video_lines(run_dir: Path, trial: dict[str, Any]) -> list[str]:
+    """Links to the evaluation episodes each session filmed (track.video_every)."""
+    lines: list[str] = []
+    for r in trial["sessions"]:
+        videos = video_links(run_dir / f"s{r['session']}")
+        if videos:
+            links = " · ".join(f"[frame {frame:,}]({path.relative_to(run_dir).as_posix()})" for frame, path in videos)
+            lines.append(f"- session {r['session']}: {links}")
+    if not lines:
+        return []
+    first = video_links(run_dir / f"s{trial['sessions'][0]['session']}")
+    shown: list[str] = []
+    if first and first[-1][1].suffix == ".gif":  # a gif shows inline; an mp4 opens from its link
+        shown = [f"![last evaluation episode]({first[-1][1].relative_to(run_dir).as_posix()})", ""]
+    return ["## Videos of evaluation episodes", "", *lines, "", *shown]
 
 
 def stage_table_markdown(stage_evals: list[dict[str, Any]], env_id: str) -> str:

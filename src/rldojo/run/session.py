@@ -69,7 +69,9 @@ class Session:
                 state.resumes,
             )
         else:
-            state = SessionState.fresh(train.log_every, train.eval_every, train.checkpoint_every)
+            state = SessionState.fresh(
+                train.log_every, train.eval_every, train.checkpoint_every, self.spec.track.video_every
+            )
             if (self.dir / "metrics.csv").exists():
                 logger.warning(
                     "session {} stopped before its first checkpoint: it starts again from frame 0 "

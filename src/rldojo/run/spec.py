@@ -66,11 +66,14 @@ class EnvSpec(StrictModel):
     """Gymnasium id (CartPole-v1, LunarLander-v3, Pendulum-v1, ...) or an rldojo id (dojo/<Name>-v0)."""
     num_envs: int = Field(8, ge=1, le=4096)
     """Copies of the env stepped together as one vector env."""
-    vectorize: Literal["auto", "sync", "workers", "pool", "ray", "async"] = "auto"
+    vectorize: Literal["auto", "sync", "workers", "pool", "ray", "async", "native", "envpool"] = "auto"
     """Vector engine: `sync` in-process; `workers` worker processes with shared memory and crash
-    recovery; `ray` Ray actors (local, or the cluster at `ray_address`); `auto` times the env's step
-    and picks sync or workers and how many; `async` gymnasium's AsyncVectorEnv (for comparison).
-    `pool` (EnvPool-style batches of whichever envs are ready) is for custom loops through
+    recovery; `ray` Ray actors (local, or the cluster at `ray_address`); `native` the env's own
+    numpy-vectorised implementation (gymnasium's `vector_entry_point`, e.g. CartPole-v1); `envpool`
+    envpool's C++ envs (Atari, MuJoCo, classic control; the `envpool` extra); `auto` times the env's
+    step and picks sync or workers and how many, and times `native` (or `envpool` for Atari) too
+    where it fits, keeping the fastest; `async` gymnasium's AsyncVectorEnv (for comparison). `pool`
+    (EnvPool-style batches of whichever envs are ready) is for custom loops through
     `rldojo.envs.make_vec`: the trainers step every env each time."""
     workers: int | None = Field(None, ge=1)
     """Worker processes (Ray actors for `ray`); None: one per usable CPU core (under `auto`: a cap on its pick)."""
@@ -203,6 +206,10 @@ class TrackSpec(StrictModel):
     """Write curve.png per session and per trial."""
     wandb: WandbSpec | None = None
     """Log to Weights & Biases too."""
+    video_every: int = Field(0, ge=0)
+    """Film one greedy evaluation episode every this many frames, and at the end (0: never), as
+    `s<i>/videos/frame_<N>.mp4` (a gif without the `video` extra), rendered headless; report.md
+    links them. Needs an env that renders `rgb_array` frames (classic control, Box2D, MuJoCo, Atari)."""
 
 
 AgentSpec = Annotated[
@@ -266,6 +273,10 @@ _LOOP_ONLY_KEYS: dict[tuple[str, str], tuple[str, str]] = {
         )
     },
     ("train", "log_every"): ("vector", "language-model agents write a metric row after every step or iteration"),
+    ("track", "video_every"): (
+        "vector",
+        "text worlds have no frames to film; `rldojo enjoy` shows a language-model agent's transcript",
+    ),
     ("train", "stop_at_eval_return"): (
         "vector",
         "language-model agents run each stage to its budget (there is no early stop on an evaluation return)",

@@ -29,6 +29,7 @@ class SessionState:
     next_log: float = 0.0
     next_eval: float = math.inf
     next_ckpt: float = math.inf
+    next_video: float = math.inf
     window_returns: list[float] = field(default_factory=list)
     window_lengths: list[float] = field(default_factory=list)
     window_success: list[float] = field(default_factory=list)
@@ -49,11 +50,12 @@ class SessionState:
     stage_started_wall: float | None = None
 
     @classmethod
-    def fresh(cls, log_every: int, eval_every: int, checkpoint_every: int) -> SessionState:
+    def fresh(cls, log_every: int, eval_every: int, checkpoint_every: int, video_every: int = 0) -> SessionState:
         return cls(
             next_log=log_every,
             next_eval=eval_every if eval_every else math.inf,
             next_ckpt=checkpoint_every if checkpoint_every else math.inf,
+            next_video=video_every if video_every else math.inf,
         )
 
     @classmethod

@@ -21,6 +21,7 @@ from rldojo.evaluate.play import play_greedy, summarize
 from rldojo.run import interrupt
 from rldojo.run.agents import EVAL_SEED_OFFSET, build_agent, write_eval_set
 from rldojo.run.recorder import Recorder
+from rldojo.run.videos import VideoRecorder, first_video_mark
 
 #: Offset per resume, so a resumed session does not replay the episodes it already saw.
 RESUME_SEED_OFFSET = 7_919
@@ -73,6 +74,11 @@ class VectorLoop:
         self.session, self.agent, self.recorder = session, agent, recorder
         self.spec, self.train, self.state = session.spec, session.spec.train, recorder.state
         self.metrics: dict[str, float] = {name: math.nan for name in agent.metric_names}
+        self.videos: VideoRecorder | None = None
+        self.last_filmed: int | None = None
+        if self.spec.track.video_every:
+            self.videos = VideoRecorder(self.spec, session.dir, session.seed + EVAL_SEED_OFFSET)
+            first_video_mark(self.state, self.spec.track.video_every)
 
     def run(self, env: Any, env_seed: int) -> str:
         agent, recorder, train, state = self.agent, self.recorder, self.train, self.state
@@ -133,7 +139,15 @@ class VectorLoop:
         if cadence.due("ckpt", frame):
             recorder.checkpoint("last", self.agent)
             cadence.advance("ckpt", frame)
+        if self.videos is not None and cadence.due("video", frame):
+            self.film()
+            cadence.advance("video", frame)
         recorder.progress(self.train.max_frames)
+
+    def film(self) -> None:
+        with self.recorder.evaluation_time():
+            self.last_filmed = self.state.frame
+            self.videos.record(self.agent, self.state.frame)
 
     def close(self, status: str) -> None:
         """The last evaluation and row, the last checkpoint (and the best one without evaluations)."""
@@ -149,6 +163,10 @@ class VectorLoop:
         elif recorder.rows_pending():
             recorder.log_row(self.metrics, self.agent.current_lr())
         recorder.progress(train.max_frames, force=True)
+        if self.videos is not None:
+            if status == "done" and self.last_filmed != state.frame:
+                self.film()  # the final policy, too
+            self.videos.close()
         recorder.checkpoint("last", self.agent)
         if not train.eval_every and recorder.returns and recorder.return_ma() >= state.best_return_ma:
             recorder.checkpoint("best", self.agent)  # no evaluation: best by training return MA

@@ -1,8 +1,10 @@
 """Vector envs: one module per `vectorize` mode, behind one seam, `make_vec` (make.py).
 
 Modes: `sync` (sync.py), `workers` (workers.py; the worker processes in worker_process.py), `pool`
-(pool.py), `ray` (ray.py), `auto` (auto.py: times the env and picks sync or workers), and `async`
-(gymnasium's AsyncVectorEnv, built in make.py). Shared machinery: base.py (`EngineVectorEnv`, the
+(pool.py), `ray` (ray.py), `native` (native.py: gymnasium's vectorised implementations), `envpool`
+(envpool_engine.py), `auto` (auto.py: times the env and picks the fastest), and `async`
+(gymnasium's AsyncVectorEnv, built in make.py). same_step.py turns NEXT_STEP backends (native,
+envpool) into the SAME_STEP contract every engine keeps. Shared machinery: base.py (`EngineVectorEnv`, the
 engines' common base), env_slice.py (`EnvSlice`, the stepping loop every engine runs),
 shared_memory.py (arrays the worker processes write), crashes.py (crash bookkeeping), cpus.py
 (usable and idle CPU cores), factory.py (`EnvFactory`, `make_env`) and infos.py (reading SAME_STEP

@@ -49,14 +49,26 @@ class EnginePlan:
     trial_speedup: float | None = None
     """In-process batch time over the worker engine's, measured on the started workers (None: no trial)."""
 
+    field_native: tuple[str, float, float] | None = None
+    """A field-native engine that was timed: (mode, its seconds per batch, the other engine's)."""
+
     def describe(self, num_envs: int) -> str:
-        where = "in-process" if self.mode == "sync" else f"{self.workers} worker processes"
+        where = {
+            "sync": "in-process",
+            "workers": f"{self.workers} worker processes",
+            "native": "the env's own vectorised implementation (native)",
+            "envpool": "envpool",
+        }[self.mode]
         trial = ""
         if self.trial_speedup is not None:
             trial = f"; {self.workers if self.mode == 'workers' else 'the'} workers tried: {self.trial_speedup:.2f}x"
+        timed = ""
+        if self.field_native is not None:
+            mode, native_s, engine_s = self.field_native
+            timed = f"; {mode} timed at {native_s * 1e6:,.0f} us per batch against {engine_s * 1e6:,.0f} us"
         return (
             f"one env step takes {self.step_us:.1f} us ({self.steps_timed} steps timed), {self.cpus} idle "
-            f"cores; {num_envs} envs -> {where} (expected {self.speedup:.2f}x in-process{trial})"
+            f"cores; {num_envs} envs -> {where} (expected {self.speedup:.2f}x in-process{trial}{timed})"
         )
 
 
@@ -119,6 +131,20 @@ def confirm_workers(plan: EnginePlan, num_envs: int, worker_batch_s: float) -> E
     if trial >= TRIAL_MIN_GAIN:
         return replace(plan, trial_speedup=trial)
     return EnginePlan("sync", 1, plan.step_us, plan.steps_timed, 1.0, plan.cpus, trial)
+
+
+#: A field-native engine (native, envpool) is kept only if its batches are at least this much faster
+#: than the engine the model picked (both measured): near a tie, the engines whose seeding matches
+#: gymnasium's SyncVectorEnv win.
+FIELD_NATIVE_MIN_GAIN = 1.05
+
+
+def prefer_field_native(plan: EnginePlan, mode: str, native_batch_s: float, engine_batch_s: float) -> EnginePlan:
+    """The plan with `mode` (native or envpool) if its measured batches beat the picked engine's."""
+    timed = replace(plan, field_native=(mode, native_batch_s, engine_batch_s))
+    if engine_batch_s >= FIELD_NATIVE_MIN_GAIN * native_batch_s:
+        return replace(timed, mode=mode, workers=1, speedup=plan.speedup * engine_batch_s / native_batch_s)
+    return timed
 
 
 def plan_engine(

@@ -13,8 +13,13 @@ Modes (`vectorize`), one module each in this package:
 - `pool` (pool.py): the same workers, but each step returns the first `batch_size` envs that are
   ready, with their ids in `infos["env_id"]` (EnvPool-style, `PoolVectorEnv`);
 - `ray` (ray.py): env workers as Ray actors, on this machine or a cluster (`RayVectorEnv`);
+- `native` (native.py): the env's own numpy-vectorised implementation (gymnasium's
+  `vector_entry_point`, e.g. CartPole-v1), one generator for the batch;
+- `envpool` (envpool_engine.py): envpool's C++ envs (the `envpool` extra);
 - `auto` (auto.py): times the env's step and picks `sync` or `workers` and the worker count,
-  confirming workers with a short trial on the started processes (the decision is logged);
+  confirming workers with a short trial on the started processes; where the id has a native
+  implementation (or, for Atari, envpool reproduces rldojo's preprocessing and is installed) it
+  times that too and keeps the faster (the decision is logged);
 - `async`: gymnasium's own AsyncVectorEnv, kept for comparison (one line in `_build` below).
 """
 
@@ -31,11 +36,18 @@ from loguru import logger
 from rldojo.envs.atari import AtariOptions, resolve_atari
 from rldojo.envs.errors import EnvInputError
 from rldojo.envs.registry import check_env_id, current_env_id
-from rldojo.envs.vector.auto import TRIAL_MAX_STEP_US, confirm_workers, plan_vectorize, time_vector_batch
+from rldojo.envs.vector.auto import (
+    TRIAL_MAX_STEP_US,
+    EnginePlan,
+    confirm_workers,
+    plan_vectorize,
+    prefer_field_native,
+    time_vector_batch,
+)
 from rldojo.envs.vector.cpus import usable_cpus
 from rldojo.envs.vector.factory import EnvFactory
 
-VECTORIZE_MODES: tuple[str, ...] = ("auto", "sync", "workers", "pool", "ray", "async")
+VECTORIZE_MODES: tuple[str, ...] = ("auto", "sync", "workers", "pool", "ray", "async", "native", "envpool")
 
 
 def _check_positive(name: str, value: float | None, allow_none: bool = True) -> None:
@@ -82,10 +94,16 @@ def make_vec(
         raise EnvInputError(f"env.max_restarts must be 0 or more, got {max_restarts}")
     env_id = current_env_id(env_id)  # an old tutorial id -> its current one (or a clear refusal)
     spec = check_env_id(env_id)
+    atari_options = resolve_atari(env_id, atari)
+    if vectorize in ("native", "envpool"):
+        venv = _field_native(vectorize, spec, num_envs, env_kwargs, max_episode_steps, atari_options, seed)
+        if seed is not None:
+            venv.action_space.seed(seed)
+        return venv
     if isinstance(spec.entry_point, str) and spec.entry_point.startswith("__main__:"):
         # Workers do not import the caller's script: send the class itself (cloudpickled by value).
         spec = dataclasses.replace(spec, entry_point=load_env_creator(spec.entry_point))
-    factory = EnvFactory(spec, dict(env_kwargs or {}), max_episode_steps, resolve_atari(env_id, atari))
+    factory = EnvFactory(spec, dict(env_kwargs or {}), max_episode_steps, atari_options)
     env_fns = [factory] + [dataclasses.replace(factory, check_env=False)] * (num_envs - 1)
     # Build one env eagerly so a bad id or argument fails here, with a clear message.
     probe = factory()
@@ -127,12 +145,81 @@ def make_vec(
                     ray_address=None,
                 )
         if plan is not None:
+            plan, venv = _consider_field_native(
+                plan, venv, spec, num_envs, env_kwargs, max_episode_steps, atari_options, seed or 0
+            )
             logger.info("make_vec auto: {} {}", env_id, plan.describe(num_envs))
     finally:
         probe.close()
     if seed is not None:
         venv.action_space.seed(seed)
     return venv
+
+
+def _field_native(
+    mode: str,
+    spec: gym.envs.registration.EnvSpec,
+    num_envs: int,
+    env_kwargs: dict[str, Any] | None,
+    max_episode_steps: int | None,
+    atari: AtariOptions | None,
+    seed: int | None,
+) -> gym.vector.VectorEnv:
+    """The `native` or `envpool` engine for `spec` (EnvInputError where it has none)."""
+    if mode == "native":
+        from rldojo.envs.vector.native import NativeVectorEnv
+
+        return NativeVectorEnv(spec, num_envs, env_kwargs, max_episode_steps)
+    from rldojo.envs.vector.envpool_engine import EnvPoolVectorEnv, envpool_task
+
+    task, config = envpool_task(spec.id, atari, dict(env_kwargs or {}), max_episode_steps)
+    return EnvPoolVectorEnv(spec.id, task, config, num_envs, seed=seed or 0)
+
+
+def _field_native_candidate(
+    spec: gym.envs.registration.EnvSpec, env_kwargs: dict[str, Any] | None, atari: AtariOptions | None
+) -> str | None:
+    """The field-native engine `auto` may try for `spec`: native where the id has one, envpool for
+    Atari ids whose preprocessing it reproduces (when envpool is installed)."""
+    if spec.vector_entry_point is not None and atari is None:
+        return "native"
+    from rldojo.envs.vector.envpool_engine import envpool_fits
+
+    try:
+        fits = envpool_fits(spec.id, atari, dict(env_kwargs or {}))
+    except EnvInputError:  # envpool is not installed
+        return None
+    return "envpool" if fits else None
+
+
+def _consider_field_native(
+    plan: EnginePlan,
+    venv: gym.vector.VectorEnv,
+    spec: gym.envs.registration.EnvSpec,
+    num_envs: int,
+    env_kwargs: dict[str, Any] | None,
+    max_episode_steps: int | None,
+    atari: AtariOptions | None,
+    seed: int,
+) -> tuple[EnginePlan, gym.vector.VectorEnv]:
+    """Time the field-native candidate against the engine auto built; keep the faster, close the other."""
+    mode = _field_native_candidate(spec, env_kwargs, atari)
+    if mode is None:
+        return plan, venv
+    try:
+        candidate = _field_native(mode, spec, num_envs, env_kwargs, max_episode_steps, atari, seed)
+    except EnvInputError as exc:  # e.g. kwargs the vectorised env does not take: not a candidate
+        logger.debug("make_vec auto: {} not usable for {}: {}", mode, spec.id, exc)
+        return plan, venv
+    try:
+        native_s, engine_s = time_vector_batch(candidate, seed), time_vector_batch(venv, seed)
+    except BaseException:
+        candidate.close()
+        venv.close()
+        raise
+    chosen = prefer_field_native(plan, mode, native_s, engine_s)
+    (venv if chosen.mode == mode else candidate).close()
+    return chosen, candidate if chosen.mode == mode else venv
 
 
 def _build(
