@@ -18,6 +18,11 @@ aggregated over the model's tokens as (loss):
     dr_grpo  sum over tokens / (episodes * max_new_tokens * max_turns)   (Dr. GRPO, no length bias)
     dapo     sum over tokens / tokens in the batch                       (token-level mean)
 
+With `dynamic_sampling` (DAPO), groups whose episodes all got the same reward (zero advantage,
+nothing to learn) are dropped and more tasks are played, up to `max_sampling_rounds` rounds per
+iteration, until `groups` groups with reward variance are in hand; the update uses those (fewer
+if the rounds run out) and the episode metrics cover every episode played.
+
 Standard deviations are the unbiased ones (as in TRL). The reference is the model at the start of
 the stage: the adapters switched off with LoRA, a frozen copy otherwise, and nothing at all when
 beta = 0. Each batch is used for `epochs` passes of `minibatches` optimizer steps; with one pass
@@ -54,6 +59,7 @@ GRPO_METRICS: tuple[str, ...] = (
     "entropy",
     "grad_norm",
     "adv_zero_groups",
+    "groups_used",
     *ITERATION_METRICS,
 )
 
@@ -86,6 +92,10 @@ class GRPOParams(StageParams):
     """Divide advantages by the group's reward std, the batch's, or not at all (Dr. GRPO)."""
     loss: Literal["grpo", "dr_grpo", "dapo"] = "dapo"
     """How token losses are averaged (see the module docstring)."""
+    dynamic_sampling: bool = False
+    """DAPO's dynamic sampling: drop groups without reward variance and play more tasks in their place."""
+    max_sampling_rounds: int = Field(4, ge=1)
+    """With dynamic_sampling: rounds of play per iteration at most (each plays the groups still missing)."""
     optim: OptimConfig = section_field(OptimConfig, name="adamw", lr=1.0e-4, eps=1.0e-8)
     """Optimizer and schedule (the schedule spans train.iterations)."""
     max_grad_norm: float | None = Field(1.0, gt=0)
@@ -172,6 +182,8 @@ class GRPOTrainer(StageTrainer):
         self.optimizer = build_optimizer(self.params_list, params.optim)
         self.iteration = 0
         self.updates = 0
+        self.groups_played = 0
+        self.zero_share = math.nan  # of the last iteration's played groups
         self.pad_id = agent.actor.backend.pad_id
         self.epsilon_high = params.epsilon_high if params.epsilon_high is not None else params.epsilon
         self.max_tokens = agent.cfg.generation.max_new_tokens * self.runtime.max_turns()
@@ -194,14 +206,35 @@ class GRPOTrainer(StageTrainer):
         return (iterations or 1000) * self.params.epochs * self.params.minibatches
 
     def steps(self) -> Iterator[StepReport]:
-        params = self.params
         while self.runtime.iterations is None or self.iteration < self.runtime.iterations:
-            starts = self.runtime.train_tasks.groups(
-                params.groups, params.group_size, first_group=self.iteration * params.groups
-            )
-            report = rl_iteration(self.agent, starts, self.update, self.current_lr)
+            report = rl_iteration(self.agent, [], self.update, self.current_lr, play=self._play_groups)
             self.iteration += 1
             yield report
+
+    def _play_groups(self, stats) -> tuple[list, list]:
+        """(the episodes to learn from, every episode played): one round of `groups` groups, or with
+        dynamic sampling further rounds until `groups` groups with reward variance are in hand."""
+        params, size = self.params, self.params.group_size
+        kept: list = []
+        played: list = []
+        zero = 0
+        rounds = params.max_sampling_rounds if params.dynamic_sampling else 1
+        for _ in range(rounds):
+            missing = params.groups - len(kept) // size
+            starts = self.runtime.train_tasks.groups(missing, size, first_group=self.groups_played)
+            self.groups_played += missing
+            episodes = self.agent.play(starts, stats=stats)
+            played += episodes
+            for g in range(missing):
+                group = episodes[g * size : (g + 1) * size]
+                flat = len({ep.reward for ep in group}) == 1
+                zero += flat
+                if not (params.dynamic_sampling and flat):
+                    kept += group
+            if len(kept) // size >= params.groups:
+                break
+        self.zero_share = zero / (len(played) // size)
+        return kept, played
 
     # ---- one update -----------------------------------------------------------------------------
     def _logprobs_of(self, model: torch.nn.Module, episodes: list) -> list[list[float]]:
@@ -216,12 +249,21 @@ class GRPOTrainer(StageTrainer):
 
         params, lm = self.params, self.agent.lm
         model = lm.model
+        if not episodes:  # dynamic sampling found no group with reward variance: nothing to learn
+            return {
+                "loss": math.nan,
+                "kl": math.nan,
+                "clip_frac": math.nan,
+                "entropy": math.nan,
+                "grad_norm": math.nan,
+                "adv_zero_groups": self.zero_share,
+                "groups_used": 0.0,
+            }
         if not model.training:  # generation leaves the mode alone; a full traversal costs a millisecond
             model.train()
         rewards = torch.tensor([ep.reward for ep in episodes], dtype=torch.float32)
-        rewards = rewards.view(params.groups, params.group_size)
+        rewards = rewards.view(-1, params.group_size)
         advantages = group_advantages(rewards, params.scale_rewards).view(-1)
-        zero_groups = float((rewards.std(dim=1) == 0).float().mean())
         aligned: dict[str, list[list[float]]] = {}
         fixed_old = params.epochs * params.minibatches > 1
         if fixed_old:
@@ -284,7 +326,8 @@ class GRPOTrainer(StageTrainer):
             "clip_frac": sums["clipped"] / tokens,
             "entropy": sums["entropy"] / tokens,
             "grad_norm": sums["grad_norm"] / steps,
-            "adv_zero_groups": zero_groups,
+            "adv_zero_groups": self.zero_share,
+            "groups_used": float(rewards.shape[0]),
         }
 
     # ---- checkpoints --------------------------------------------------------------------------
@@ -293,11 +336,13 @@ class GRPOTrainer(StageTrainer):
             "optimizer": self.optimizer.state_dict(),
             "iteration": self.iteration,
             "updates": self.updates,
+            "groups_played": self.groups_played,
             "reference": None if self.reference is None else self.reference.state_dict(),
         }
 
     def load_state_dict(self, state: dict) -> None:
         load_optimizer_state(self.optimizer, state["optimizer"])
         self.iteration, self.updates = int(state["iteration"]), int(state["updates"])
+        self.groups_played = int(state.get("groups_played", self.iteration * self.params.groups))
         if self.reference is not None and state.get("reference") is not None:
             self.reference.load_state_dict(state["reference"])

@@ -92,19 +92,29 @@ class StageParams(StrictModel):
 
 
 def rl_iteration(
-    agent: Any, starts: list, update: Callable[[list[Episode]], dict[str, float]], lr: Callable[[], float]
+    agent: Any,
+    starts: list,
+    update: Callable[[list[Episode]], dict[str, float]],
+    lr: Callable[[], float],
+    play: Callable[[RolloutStats], tuple[list[Episode], list[Episode]]] | None = None,
 ) -> StepReport:
     """One RL iteration of a stage: play an episode from each of `starts`, `update` on them, and
-    report the update's metrics with the episodes' (EPISODE_METRICS) and the costs (ITERATION_METRICS)."""
+    report the update's metrics with the episodes' (EPISODE_METRICS) and the costs (ITERATION_METRICS).
+
+    `play` replaces playing `starts` once: it returns (the episodes to learn from, every episode
+    played), as GRPO's dynamic sampling does; the episode metrics are those of every episode played."""
     stats = RolloutStats()
-    episodes = agent.play(starts, stats=stats)
+    if play is None:
+        episodes = played = agent.play(starts, stats=stats)
+    else:
+        episodes, played = play(stats)
     started = time.perf_counter()
     metrics = update(episodes)
-    metrics.update(episode_metrics(episodes))
+    metrics.update(episode_metrics(played))
     metrics.update(
         completion_tokens=float(stats.generated_tokens),
         rollout_s=stats.seconds,
         tokens_per_s=stats.generated_tokens / stats.seconds if stats.seconds else math.nan,
         update_s=time.perf_counter() - started,
     )
-    return StepReport(frames=sum(ep.turns for ep in episodes), metrics=metrics, lr=lr(), episodes=episodes)
+    return StepReport(frames=sum(ep.turns for ep in played), metrics=metrics, lr=lr(), episodes=played)
