@@ -112,8 +112,10 @@ def play_held_out(agent: Any, starts: list, seed: int, envs: list | None = None)
     envs = envs if envs is not None else agent.runtime.envs
     with native_rewards(envs):
         episodes = agent.play_evaluation(starts, seed, envs=envs)
-    return [
-        {
+    world_of = getattr(envs[0].unwrapped, "world_of", None)  # a mixture of worlds names each task's
+    rows = []
+    for ep in episodes:
+        row = {
             "return": float(ep.reward),
             "length": int(ep.turns),
             "success": float(ep.won),
@@ -121,8 +123,10 @@ def play_held_out(agent: Any, starts: list, seed: int, envs: list | None = None)
             "truncated": bool(ep.truncated),
             "parse": dict(ep.parse_counts),
         }
-        for ep in episodes
-    ]
+        if world_of is not None:
+            row["world"] = world_of(ep.task_id)
+        rows.append(row)
+    return rows
 
 
 def summarize(results: list[dict[str, Any]], level: float = 0.8) -> dict[str, Any]:
@@ -156,4 +160,12 @@ def summarize(results: list[dict[str, Any]], level: float = 0.8) -> dict[str, An
                 counts[strategy] = counts.get(strategy, 0) + n
         summary["parse"] = {strategy: n / turns for strategy, n in sorted(counts.items())}
         summary["unparsed_rate"] = summary["parse"].get("none", 0.0)
+    worlds = sorted({r["world"] for r in results if "world" in r})
+    if worlds:  # several worlds in one run: each with its own interval, beside the aggregate above
+        summary["worlds"] = {
+            world: summarize(
+                [{k: v for k, v in r.items() if k != "world"} for r in results if r.get("world") == world], level
+            )
+            for world in worlds
+        }
     return summary

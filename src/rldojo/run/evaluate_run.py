@@ -179,6 +179,7 @@ def _evaluate_tensor_agent(target, spec, sets: dict[str, EvalSet], which, sessio
 def _evaluate_language_model(spec, ckpt_path: Path, sets: dict[str, EvalSet]) -> EpisodesByEnv:
     from rldojo.envs import make_env
     from rldojo.envs.text import TextEnv
+    from rldojo.envs.text.mixture import MixtureEnv
     from rldojo.evaluate.play import play_held_out
     from rldojo.run.agents import held_out_starts, make_text_envs
     from rldojo.run.load import load_lm_agent
@@ -187,7 +188,7 @@ def _evaluate_language_model(spec, ckpt_path: Path, sets: dict[str, EvalSet]) ->
         kwargs, limit, _ = _env_settings(spec, env_id)
         probe = make_env(env_id, kwargs, limit)
         try:
-            if not isinstance(probe.unwrapped, TextEnv):
+            if not isinstance(probe.unwrapped, (TextEnv, MixtureEnv)):
                 raise UserError(
                     f"the run trains a language model; {env_id} is not a text world. Evaluate it on "
                     "text worlds or reasoning tasks (dojo/TextCraft-v0, dojo/BabyAI-GoToLocal-v0, "
@@ -204,6 +205,9 @@ def _evaluate_language_model(spec, ckpt_path: Path, sets: dict[str, EvalSet]) ->
                 agent.set_world(env_id)
                 starts = chosen.starts or held_out_starts(spec, chosen.seed, chosen.episodes, env_id=env_id)
                 played[env_id] = play_held_out(agent, starts, chosen.seed, envs=envs)
+                # a mixture of worlds: each world as an env of its own too (compare's Pareto runs across them)
+                for world in sorted({row["world"] for row in played[env_id] if "world" in row}):
+                    played[world] = [row for row in played[env_id] if row.get("world") == world]
             finally:
                 if envs is not own_envs:
                     for env in envs:

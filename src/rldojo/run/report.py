@@ -107,14 +107,19 @@ def stage_table_markdown(stage_evals: list[dict[str, Any]], env_id: str) -> str:
         "|---|---|---|---|---|---|---|---|---|",
     ]
     for row in stage_evals:
-        unparsed = row.get("unparsed_rate")
-        lines.append(
-            f"| {row['stage']} | {row['success']:.3f} | [{row['success_low']:.3f}, {row['success_high']:.3f}] "
-            f"| {row['return_mean']:.3f} | {row['length_mean']:.2f} | {row['invalid_rate']:.3f} "
-            f"| {'—' if unparsed is None else f'{unparsed:.3f}'} | {parse_shares(row.get('parse'))} "
-            f"| {row['wall_s']:.1f} |"
-        )
+        lines.append(_stage_row(row["stage"], row, f"{row['wall_s']:.1f}"))
+        for world, part in (row.get("worlds") or {}).items():  # a mixture: each world under its stage
+            lines.append(_stage_row(f"{row['stage']} · {world} ({part['episodes']})", part, ""))
     return "\n".join(lines) + "\n"
+
+
+def _stage_row(name: str, row: dict[str, Any], wall: str) -> str:
+    unparsed = row.get("unparsed_rate")
+    return (
+        f"| {name} | {row['success']:.3f} | [{row['success_low']:.3f}, {row['success_high']:.3f}] "
+        f"| {row['return_mean']:.3f} | {row['length_mean']:.2f} | {row['invalid_rate']:.3f} "
+        f"| {'—' if unparsed is None else f'{unparsed:.3f}'} | {parse_shares(row.get('parse'))} | {wall} |"
+    )
 
 
 def parse_shares(shares: dict[str, float] | None) -> str:

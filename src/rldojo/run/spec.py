@@ -63,7 +63,9 @@ class EnvSpec(StrictModel):
     """`env:` which world to train in, and how to vectorize it."""
 
     id: str = Field(min_length=1)
-    """Gymnasium id (CartPole-v1, LunarLander-v3, Pendulum-v1, ...) or an rldojo id (dojo/<Name>-v0)."""
+    """Gymnasium id (CartPole-v1, LunarLander-v3, Pendulum-v1, ...) or an rldojo id (dojo/<Name>-v0).
+    Language-model agents may instead give `worlds:` (a list of {id, weight, kwargs}) to train on
+    several worlds at once (they become dojo/Mixture-v0)."""
     num_envs: int = Field(8, ge=1, le=4096)
     """Copies of the env stepped together as one vector env."""
     vectorize: Literal["auto", "sync", "workers", "pool", "ray", "async", "native", "envpool"] = "auto"
@@ -237,6 +239,32 @@ class Spec(StrictModel):
     """Sessions, seeds, parallelism."""
     track: TrackSpec = Field(default_factory=TrackSpec)
     """TensorBoard, plots, W&B."""
+
+    @model_validator(mode="before")
+    @classmethod
+    def _worlds_as_mixture(cls, data: Any) -> Any:
+        # `env:` as a list of {id, weight} (or a mapping with `worlds:`) is one mixture env
+        if not isinstance(data, dict):
+            return data
+        env = data.get("env")
+        if isinstance(env, list):
+            env = {"worlds": env}
+        if isinstance(env, dict) and "worlds" in env:
+            from rldojo.envs.text.mixture import MIXTURE_ID, check_worlds
+
+            env = dict(env)
+            if env.get("id", MIXTURE_ID) != MIXTURE_ID:
+                raise ValueError(
+                    f"env: give either `id` ({env['id']}) or `worlds` (a list of {{id, weight}}), not both"
+                )
+            try:
+                worlds = check_worlds(env.pop("worlds"))
+            except EnvInputError as exc:
+                raise ValueError(f"env.worlds: {exc}") from None
+            env["id"] = MIXTURE_ID
+            env["kwargs"] = {**dict(env.get("kwargs") or {}), "worlds": worlds}
+            data = {**data, "env": env}
+        return data
 
     @model_validator(mode="after")
     def _refuse_keys_the_loop_ignores(self) -> Spec:

@@ -19,6 +19,7 @@ def register_envs() -> None:
     register_dojo_env("dojo/WebShop-v0", "rldojo.envs.text.webshop.env:WebShopEnv")
     register_dojo_env("dojo/ALFWorld-v0", "rldojo.envs.text.alfworld.env:ALFWorldEnv")
     register_dojo_env("dojo/SciWorld-v0", "rldojo.envs.text.sciworld:SciWorldEnv")
+    register_dojo_env("dojo/Mixture-v0", "rldojo.envs.text.mixture:MixtureEnv")
 
 
 __all__ = [
