@@ -17,7 +17,7 @@ from typing import Any, ClassVar
 
 from rldojo.config import StrictModel
 from rldojo.llm.parse import STRATEGIES
-from rldojo.llm.rollout import Episode, RolloutStats, episode_metrics
+from rldojo.llm.rollout import SHAPING_TERMS, Episode, RolloutStats, episode_metrics
 
 #: Columns every RL stage logs about the episodes it played (`rldojo.llm.rollout.episode_metrics`).
 EPISODE_METRICS: tuple[str, ...] = (
@@ -28,6 +28,9 @@ EPISODE_METRICS: tuple[str, ...] = (
     "invalid_rate",
     "truncated",
     *(f"parse_{name}" for name in STRATEGIES),
+    "native_return",
+    "shaping_bonus",
+    *(f"shaping_{term}" for term in SHAPING_TERMS),
 )
 #: Columns every RL stage logs about the cost of one iteration (`rl_iteration`).
 ITERATION_METRICS: tuple[str, ...] = ("completion_tokens", "tokens_per_s", "rollout_s", "update_s")

@@ -23,12 +23,16 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from rldojo.envs.text.shaping import ShapingConfig
 from rldojo.errors import UserError
 from rldojo.llm.chat import ChatFormat
 from rldojo.llm.generate import Completion, GenerationBackend, SamplingParams
 from rldojo.llm.parse import STRATEGIES, parse_action
 from rldojo.llm.prompts import PromptTemplate
 from rldojo.llm.tasks import EpisodeStart
+
+#: The shaping terms a world's reward may carry (env.shaping's weights), logged one column each.
+SHAPING_TERMS: tuple[str, ...] = tuple(ShapingConfig.model_fields)
 
 
 @dataclass
@@ -46,7 +50,11 @@ class Episode:
     turn_spans: list[tuple[int, int]] = field(default_factory=list)
     """[start, end) of each reply in token_ids."""
     rewards: list[float] = field(default_factory=list)
-    """The env's reward of each turn."""
+    """The env's reward of each turn (the training reward: shaping included when it is on)."""
+    native_rewards: list[float] = field(default_factory=list)
+    """The world's own reward of each turn (without shaping)."""
+    shaping_terms: Counter = field(default_factory=Counter)
+    """Each shaping term's bonus, summed over the episode (empty without shaping)."""
     actions: list[str] = field(default_factory=list)
     won: bool = False
     truncated: bool = False
@@ -199,6 +207,8 @@ def play(
             obs, reward, terminated, truncated, info = envs[slot].step(action)
             ep.actions.append(action)
             ep.rewards.append(float(reward))
+            ep.native_rewards.append(float(info.get("native_reward", reward)))
+            ep.shaping_terms.update(info.get("shaping_terms") or {})
             ep.won = bool(info.get("won", False))
             ep.invalid_actions += 0 if info.get("valid_action", True) else 1
             state["info"] = info
@@ -311,4 +321,10 @@ def episode_metrics(episodes: list[Episode], prefix: str = "") -> dict[str, floa
     }
     for name in STRATEGIES:
         out[f"{prefix}parse_{name}"] = counts.get(name, 0) / turns if turns else math.nan
+    # shaping made visible: the world's own return, the bonus added for training and each term's share
+    native = np.array([sum(ep.native_rewards) if ep.native_rewards else ep.reward for ep in episodes])
+    out[f"{prefix}native_return"] = float(native.mean())
+    out[f"{prefix}shaping_bonus"] = float((rewards - native).mean())
+    for term in SHAPING_TERMS:
+        out[f"{prefix}shaping_{term}"] = float(np.mean([ep.shaping_terms.get(term, 0.0) for ep in episodes]))
     return out
