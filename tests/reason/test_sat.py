@@ -75,13 +75,16 @@ def test_env_rejects_an_assignment_that_breaks_a_clause():
     assert formula.clause_text(false_clause) in obs
 
 
-def test_missing_variables_are_false():
+def test_an_answer_that_leaves_variables_out_scores_zero():
     env = SATEnv(n_vars=10, k=3)
     env.reset(options={"task_id": 5})
     hidden = env.hidden
     reply = " ".join(f"x{i + 1}=T" for i, v in enumerate(hidden) if v)  # only the true ones
-    _, reward, *_ = env.step(reply)
-    assert reward == 1.0
+    obs, reward, terminated, _, info = env.step(reply)
+    assert reward == 0.0 and terminated and not info["won"] and not info["valid_action"]
+    assert "Incomplete" in obs and info["variables_assigned"] == int(hidden.sum())
+    env.reset(options={"task_id": 5})
+    assert env.step(" ".join(f"x{i + 1}={'T' if v else 'F'}" for i, v in enumerate(hidden)))[1] == 1.0
 
 
 def test_configurable_sizes_and_bad_sizes():

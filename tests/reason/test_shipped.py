@@ -1,11 +1,20 @@
 """The shipped task sets: sizes the issue asks for, reference answers for all, and files that
 match the builder (so they were generated here, reproducibly)."""
 
+from collections import Counter
+
 import pytest
 
 from rldojo.envs.reason.abduction import reference_answer as abduction_reference
 from rldojo.envs.reason.answers import last_input_block, last_python_block
-from rldojo.envs.reason.build import abduction_candidates, deduction_candidates, problem_text
+from rldojo.envs.reason.build import (
+    VARIANTS_PER_TEMPLATE,
+    abduction_candidates,
+    deduction_candidates,
+    problem_text,
+    template_of,
+)
+from rldojo.envs.reason.build.abduction_templates import TEMPLATES
 from rldojo.envs.reason.deduction import reference_answer as deduction_reference
 from rldojo.envs.reason.tasks import shipped_abduction, shipped_deduction
 
@@ -22,7 +31,12 @@ def test_sizes():
 def test_shipped_files_match_the_builder():
     shipped = shipped_abduction()
     candidates = abduction_candidates()
-    assert [(t.name, t.program, t.input) for t in shipped] == [(c.name, c.program, c.input) for c in candidates]
+    # Per template, the builder keeps the first variants that no content-free answer solves (the
+    # skipped ones are checked in test_reward_integrity.py), in candidate order.
+    order = {(c.name, c.program, c.input): i for i, c in enumerate(candidates)}
+    positions = [order[(t.name, t.program, t.input)] for t in shipped]
+    assert positions == sorted(positions)
+    assert Counter(template_of(t.name) for t in shipped) == {name: VARIANTS_PER_TEMPLATE for name in TEMPLATES}
     shipped_d = shipped_deduction()
     candidates_d = deduction_candidates()
     assert len(shipped_d) == len(candidates_d)

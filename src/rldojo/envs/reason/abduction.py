@@ -4,6 +4,10 @@ The answer is the last <INPUT>…</INPUT> block of the reply (after <think> bloc
 reward 1 iff running the program on it, in the sandbox, exits cleanly and prints the expected
 output (CRLF and trailing whitespace normalised). Tasks: rldojo's shipped set by default, or a
 user's JSONL (`jsonl=`), or a Hugging Face dataset in the rl-python layout (`hf_dataset=`).
+
+No shipped task is solved by an answer that ignores the program: the builder leaves out every
+task that one of `content_free_inputs` solves (the printed output copied back, an empty input,
+the prompt's "..." placeholder, a lone 0 or 1).
 """
 
 from __future__ import annotations
@@ -36,6 +40,12 @@ input on its own line, with nothing else inside the tags:
 <INPUT>
 ...
 </INPUT>"""
+
+
+def content_free_inputs(task: AbductionTask) -> list[str]:
+    """Inputs an answer can give without working out anything about the program: the printed
+    output copied back from the prompt, an empty input, the prompt's placeholder, a lone 0 or 1."""
+    return [task.output, "", "...\n", "0\n", "1\n"]
 
 
 def reference_answer(task: AbductionTask) -> str:

@@ -47,10 +47,25 @@ def last_python_block(reply: str) -> str | None:
     return blocks[-1] if blocks else None
 
 
+def read_assignment(reply: str, num_vars: int) -> tuple[np.ndarray, np.ndarray]:
+    """Boolean values of x1..xn from `x3=True/False/1/0/T/F` anywhere in the reply (any case; the
+    last value for a variable wins; out-of-range variables are ignored). Returns (values, assigned):
+    values[i] is x(i+1)'s value (False where none was given), assigned[i] whether one was given."""
+    values = np.zeros(num_vars, dtype=bool)
+    assigned = np.zeros(num_vars, dtype=bool)
+    for number, value in _ASSIGNMENT.findall(reply):
+        index = int(number) - 1
+        if 0 <= index < num_vars:
+            values[index] = value.lower() in ("true", "t", "1")
+            assigned[index] = True
+    return values, assigned
+
+
 def parse_assignment(reply: str, num_vars: int) -> tuple[np.ndarray, int]:
     """Boolean values of x1..xn from `x3=True/False/1/0/T/F` anywhere in the reply (any case; the
     last value for a variable wins; variables never mentioned are false; out-of-range ones are
-    ignored). Returns (values with values[i] = x(i+1), how many in-range assignments were read)."""
+    ignored). Returns (values with values[i] = x(i+1), how many in-range assignments were read).
+    The SAT env grades with `read_assignment`, which also says which variables were given."""
     values = np.zeros(num_vars, dtype=bool)
     read = 0
     for number, value in _ASSIGNMENT.findall(reply):

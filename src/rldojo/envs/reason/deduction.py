@@ -3,7 +3,9 @@
 The program is the last ```python block of the reply (after <think> blocks are removed); it runs
 in the sandbox once per hidden test, stdin in, stdout compared (CRLF and trailing whitespace
 normalised). Reward 1 iff every test passes; with `partial_credit=True` the reward is the
-fraction passed. Without partial credit the tests stop at the first failure.
+fraction passed (success still needs every test). Without partial credit the tests stop at the
+first failure. Under the sandbox's rlimits fallback (no bubblewrap) a program can read the host's
+files, the task file with its hidden tests included: the env warns once when answers run so.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+from loguru import logger
 
 from rldojo.envs.errors import EnvInputError
 from rldojo.envs.reason.answers import last_python_block, outputs_match
@@ -30,8 +33,23 @@ def reference_answer(task: DeductionTask) -> str | None:
     return f"```python\n{task.solution.rstrip()}\n```" if task.solution else None
 
 
+_warned_about_files = False
+
+
 def _passes(result: SandboxResult, case: IOCase) -> bool:
     return result.ok and outputs_match(result.stdout, case.output)
+
+
+def _warn_if_files_are_visible(result: SandboxResult) -> None:
+    global _warned_about_files
+    if not result.isolation.read_only_root and not _warned_about_files:
+        _warned_about_files = True
+        logger.warning(
+            "Deduction answers run without filesystem isolation ({}): a program can read the task file "
+            "and print the hidden tests' outputs. Install bubblewrap (apt-get install bubblewrap) for "
+            "rewards that cannot be gamed this way.",
+            result.isolation,
+        )
 
 
 class DeductionEnv(ReasoningEnv):
@@ -76,10 +94,13 @@ class DeductionEnv(ReasoningEnv):
         tests = self.task.tests
         if self._pool is not None:
             results = self._pool.map([(program, case.input) for case in tests])
+            _warn_if_files_are_visible(results[0])
             return [_passes(result, case) for result, case in zip(results, tests)]
         passed = []
         for case in tests:
-            passed.append(_passes(run_program(program, case.input, self.sandbox), case))
+            result = run_program(program, case.input, self.sandbox)
+            _warn_if_files_are_visible(result)
+            passed.append(_passes(result, case))
             if not passed[-1] and not self.partial_credit:
                 break
         return passed

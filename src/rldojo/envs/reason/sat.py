@@ -3,8 +3,14 @@
 Task t draws (from t alone) a number of variables n, a clause width k, a hidden assignment and
 round(ratio * n) clauses of k distinct variables with random signs; then one literal of each
 clause is flipped, if needed, to agree with the hidden assignment, so the formula is satisfiable
-by construction. The reply may state `x3=True/False/1/0/T/F` anywhere (the last value for a
-variable wins; unmentioned variables are false); reward 1 iff every clause holds.
+by construction. Formulas that the all-False or the all-True assignment satisfies are repaired
+(one clause rewritten, see `without_constant_solutions`), so an answer that ignores the formula
+never wins.
+
+The answer is the reply without its <think> blocks; it may state `x3=True/False/1/0/T/F` anywhere
+(the last value for a variable wins). Every variable x1..xn needs a value: an answer that leaves
+one out scores 0, whatever the formula (so "I do not know." or a partial answer never wins).
+Reward 1 iff every variable has a value and every clause holds.
 """
 
 from __future__ import annotations
@@ -14,7 +20,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from rldojo.envs.errors import EnvInputError
-from rldojo.envs.reason.answers import parse_assignment
+from rldojo.envs.reason.answers import read_assignment, strip_thinking
 from rldojo.envs.reason.base import Grade, ReasoningEnv
 
 
@@ -56,6 +62,35 @@ def planted_formula(rng: np.random.Generator, num_vars: int, k: int, num_clauses
     rows = np.arange(num_clauses)
     negated[rows, forced] = ~hidden[variables[rows, forced]]
     return Formula(num_vars, variables, negated), hidden
+
+
+def without_constant_solutions(formula: Formula, hidden: np.ndarray, rng: np.random.Generator) -> Formula:
+    """The formula with one clause rewritten for each constant assignment (all False, all True)
+    that satisfies it, so that neither does; the hidden assignment still satisfies it.
+
+    A clause that all-False falsifies has only positive literals: it is rebuilt around a variable
+    the hidden assignment sets True (plus k-1 other distinct variables, all positive); likewise an
+    all-negative clause around a hidden False variable against all-True. Needs a hidden assignment
+    with both values and, to repair both, two clauses; otherwise the formula is returned as is.
+    """
+    num_clauses, k = formula.variables.shape
+    if hidden.all() or not hidden.any():
+        return formula
+    variables, negated = formula.variables.copy(), formula.negated.copy()
+    for constant in (False, True):
+        if Formula(formula.num_vars, variables, negated).satisfies(np.full(formula.num_vars, constant))[0]:
+            # Keep at least one clause that the other constant assignment falsifies.
+            against_other = np.flatnonzero((negated == (not constant)).all(axis=1))
+            free = np.setdiff1d(np.arange(num_clauses), against_other if against_other.size == 1 else [])
+            if free.size == 0:
+                break
+            clause = int(rng.choice(free))
+            anchor = int(rng.choice(np.flatnonzero(hidden != constant)))
+            others = [v for v in rng.permutation(formula.num_vars).tolist() if v != anchor][: k - 1]
+            variables[clause] = [anchor, *others]
+            # all-False falsifies an all-positive clause, all-True an all-negative one
+            negated[clause] = constant
+    return Formula(formula.num_vars, variables, negated)
 
 
 def format_assignment(values: np.ndarray) -> str:
@@ -108,28 +143,46 @@ class SATEnv(ReasoningEnv):
         num_vars = int(rng.integers(self.n_vars[0], self.n_vars[1] + 1))
         k = int(rng.integers(self.k[0], self.k[1] + 1))
         num_clauses = max(1, round(self.clause_ratio * num_vars))
-        self.formula, self.hidden = planted_formula(rng, num_vars, k, num_clauses)
+        for _ in range(64):  # a constant hidden assignment would make a constant answer correct
+            formula, hidden = planted_formula(rng, num_vars, k, num_clauses)
+            if num_vars < 2 or (hidden.any() and not hidden.all()):
+                break
+        self.hidden = hidden
+        self.formula = without_constant_solutions(formula, hidden, rng)
         self._reference = format_assignment(self.hidden)
         instruction = (
             f"Find an assignment of the boolean variables x1 … x{num_vars} that satisfies this "
             f"{k}-CNF formula of {num_clauses} clauses (∨ is or, ∧ is and, ¬ is not):\n"
             f"{self.formula.text()}\n"
-            f"Answer with a value for each variable, e.g. x1=True, x2=False, … "
-            f"(unassigned variables count as False)."
+            f"Answer with a value for every variable, e.g. x1=True, x2=False, … "
+            f"(an answer that leaves a variable out scores 0)."
         )
         return instruction, ""
 
     def _grade(self, reply: str) -> Grade:
         assert self.formula is not None
-        values, read = parse_assignment(reply, self.formula.num_vars)
-        clauses = self.formula.satisfied_clauses(values[None, :])[0]
+        values, assigned = read_assignment(strip_thinking(reply), self.formula.num_vars)
+        # Clauses made true by the values actually given (a missing variable makes no literal true).
+        literal_true = (values[self.formula.variables] != self.formula.negated) & assigned[self.formula.variables]
+        clauses = literal_true.any(axis=1)
+        details = {"clauses_satisfied": int(clauses.sum()), "variables_assigned": int(assigned.sum())}
+        if not assigned.any():
+            return Grade(
+                0.0, False, "No assignment found: write a value for every variable, like x1=True, x2=False.", details
+            )
+        if not assigned.all():
+            missing = [f"x{i + 1}" for i in np.flatnonzero(~assigned)]
+            listed = ", ".join(missing[:10]) + (", …" if len(missing) > 10 else "")
+            feedback = (
+                f"Incomplete: {len(missing)} of {assigned.size} variables have no value ({listed}); "
+                "every variable needs one."
+            )
+            return Grade(0.0, False, feedback, details)
         if clauses.all():
-            return Grade(1.0, read > 0, "Correct: every clause is satisfied.", {"clauses_satisfied": int(clauses.size)})
+            return Grade(1.0, True, "Correct: every clause is satisfied.", details)
         first = int(np.argmin(clauses))
         feedback = (
             f"Wrong: {int(clauses.sum())} of {clauses.size} clauses hold; clause {first + 1} "
             f"{self.formula.clause_text(first)} is false."
-            if read
-            else "No assignment found: write values like x1=True, x2=False."
         )
-        return Grade(0.0, read > 0, feedback, {"clauses_satisfied": int(clauses.sum())})
+        return Grade(0.0, True, feedback, details)

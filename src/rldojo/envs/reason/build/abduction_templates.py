@@ -303,13 +303,21 @@ def custom_leap(rng):
         f"if y % {b} == 0:\n    print('special' if y % {b * 4} == 0 else 'common')\n"
         f"elif y % {a} == 0:\n    print('special')\n"
         "else:\n    print('common')\n"
+        # The century makes the answer a number to work out, not one of two words to guess.
+        "print(y // 100)\n"
     )
     return program, str(rng.randint(1, 3000))
 
 
 def clamp(rng):
     low, high = sorted(rng.sample(range(-10, 30), 2))
-    program = f"xs = map(int, input().split())\nprint(*[min(max(x, {low}), {high}) for x in xs])\n"
+    # Clamping alone is idempotent (its output, fed back, prints itself); the count of clamped
+    # values is what the output tells about the input.
+    program = (
+        "xs = list(map(int, input().split()))\n"
+        f"print(*[min(max(x, {low}), {high}) for x in xs])\n"
+        f"print(sum(1 for x in xs if not {low} <= x <= {high}))\n"
+    )
     return program, _line(_ints(rng, rng.randint(3, 6), -25, 45))
 
 

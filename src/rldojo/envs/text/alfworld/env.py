@@ -179,9 +179,10 @@ class ALFWorldEnv(TextEnv):
             candidate = f"put {match.group(1)} in/on {match.group(2)}"
             if candidate in self._admissible:
                 return candidate
-        if command.startswith("go to "):
+        place = command[len("go to ") :] if command.startswith("go to ") else ""
+        # A bare number ("go to 1") names no receptacle; it must not pick the first that ends in it.
+        if any(c.isalpha() for c in place):
             # Real ALFWorld games list every receptacle of a location in one "go to" command.
-            place = command[len("go to ") :]
             for option in self._admissible:
                 if option.startswith("go to ") and re.search(rf"(^|[ ,]){re.escape(place)}($|[ ,])", option[6:]):
                     return option
