@@ -178,7 +178,8 @@ class TrainForwards:
         from rldojo.llm.fastllama import LlamaTrainForward
 
         held = self._held.get(id(model))
-        fast = LlamaTrainForward.supports(model)
+        # gradient checkpointing lives in transformers' forward: the lean one would keep every activation
+        fast = LlamaTrainForward.supports(model) and not getattr(model, "is_gradient_checkpointing", False)
         if held is None or held[0] is not model or isinstance(held[1], LlamaTrainForward) != fast:
             held = (model, LlamaTrainForward(model) if fast else model)
             self._held[id(model)] = held

@@ -77,6 +77,27 @@ class ModelConfig(StrictModel):
     chat_template: Literal["auto", "plain"] = "auto"
     """`auto`: the tokenizer's chat template (a plain one, with a log line, when it has none);
     `plain`: always the plain System:/User:/Assistant: template."""
+    dtype: Literal["float32", "bfloat16", "float16"] = "float32"
+    """Dtype of the weights (and of training). bfloat16 halves memory and runs on CPUs and GPUs;
+    float16 needs a CUDA GPU (without loss scaling it overflows elsewhere)."""
+    gradient_checkpointing: bool = False
+    """Recompute activations in the backward pass instead of keeping them: less memory for long
+    episodes, about a third more compute. Training then uses transformers' forward."""
+    attn_implementation: Literal["sdpa", "eager", "flash_attention_2"] = "sdpa"
+    """Attention kernel, passed to transformers (`flash_attention_2` needs the flash-attn package and a GPU)."""
+    load_in: Literal["full", "8bit", "4bit"] = "full"
+    """Quantised loading of the frozen base model under LoRA (bitsandbytes on a CUDA GPU; needs `lora`)."""
+
+    @model_validator(mode="after")
+    def _quantised_base_needs_adapters(self) -> ModelConfig:
+        if self.load_in != "full" and self.lora is None:
+            raise ValueError(
+                f"model.load_in: {self.load_in} quantises the frozen base model, which only LoRA training "
+                "leaves frozen; set model.lora (e.g. {r: 16, alpha: 32}) or use load_in: full"
+            )
+        if self.load_in != "full" and self.path == "tiny":
+            raise ValueError("model.load_in quantises a local model folder; the tiny model is too small for it")
+        return self
 
 
 class GenerationConfig(StrictModel):

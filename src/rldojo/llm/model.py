@@ -181,24 +181,41 @@ def load_language_model(cfg: ModelConfig, seed: int, tiny_source: Callable[[], A
     # rldojo shows its own progress; transformers' tqdm bars (e.g. "Writing model shards" at every
     # checkpoint) would interleave with it.
     hf_logging.disable_progress_bar()
+    check_precision(cfg)
+    dtype = getattr(torch, cfg.dtype)
     if cfg.path == "tiny":
         from rldojo.llm.tiny import tiny_model
 
         if tiny_source is None:
             raise ValueError("the tiny model needs a tokenizer source (the env's text)")
         tokenizer = AutoTokenizer.from_pretrained(str(tiny_source()), local_files_only=True)
-        model = tiny_model(cfg.tiny, tokenizer, seed)
+        model = tiny_model(cfg.tiny, tokenizer, seed).to(dtype)
+        model.set_attn_implementation(cfg.attn_implementation)
         where = "the tiny model (model.tiny.max_position_embeddings)"
     else:
         folder = check_model_dir(cfg.path)
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
-            model = AutoModelForCausalLM.from_pretrained(str(folder), local_files_only=True, dtype=torch.float32)
+            model = AutoModelForCausalLM.from_pretrained(
+                str(folder),
+                local_files_only=True,
+                dtype=dtype,
+                attn_implementation=cfg.attn_implementation,
+                **quantization_arguments(cfg),
+            )
         except (OSError, ValueError, KeyError) as exc:
             raise UserError(
                 f"model path '{cfg.path}' could not be loaded as a causal language model: {str(exc).splitlines()[0]}"
             ) from None
         where = f"the model at '{cfg.path}'"
+    if cfg.load_in != "full":
+        from peft import prepare_model_for_kbit_training
+
+        model = prepare_model_for_kbit_training(model, use_gradient_checkpointing=cfg.gradient_checkpointing)
+    elif cfg.gradient_checkpointing:
+        model.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+        if cfg.lora is not None:  # frozen embeddings: the checkpointed blocks still need an input with grad
+            model.enable_input_require_grads()
     check_context(cfg.max_model_len, context_limit(model.config), where)
     if tokenizer.pad_token_id is None:
         tokenizer.pad_token = tokenizer.eos_token
@@ -217,6 +234,46 @@ def load_language_model(cfg: ModelConfig, seed: int, tiny_source: Callable[[], A
         ", LoRA" if cfg.lora else "",
     )
     return lm
+
+
+def check_precision(cfg: ModelConfig) -> None:
+    """What model.dtype, attn_implementation and load_in need, checked before any weight is loaded."""
+    import importlib.util
+
+    cuda = torch.cuda.is_available()
+    if cfg.dtype == "float16" and not cuda:
+        raise UserError(
+            "model.dtype: float16 needs a CUDA GPU (on a CPU it overflows without loss scaling); "
+            "use bfloat16, which halves memory on CPUs too, or float32"
+        )
+    if cfg.attn_implementation == "flash_attention_2" and (not cuda or importlib.util.find_spec("flash_attn") is None):
+        raise UserError(
+            "model.attn_implementation: flash_attention_2 needs a CUDA GPU and the flash-attn package; "
+            "use sdpa (the default) or eager"
+        )
+    if cfg.load_in != "full":
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise UserError(
+                f"model.load_in: {cfg.load_in} loads the base model through bitsandbytes, which is not "
+                "installed: pip install 'rldojo[quant]' (CUDA GPUs), or use load_in: full"
+            )
+        if not cuda:
+            raise UserError(f"model.load_in: {cfg.load_in} needs a CUDA GPU (bitsandbytes); use load_in: full here")
+
+
+def quantization_arguments(cfg: ModelConfig) -> dict[str, Any]:
+    """from_pretrained's arguments for a quantised frozen base (none for load_in: full)."""
+    if cfg.load_in == "full":
+        return {}
+    from transformers import BitsAndBytesConfig
+
+    if cfg.load_in == "8bit":
+        return {"quantization_config": BitsAndBytesConfig(load_in_8bit=True)}
+    return {
+        "quantization_config": BitsAndBytesConfig(
+            load_in_4bit=True, bnb_4bit_quant_type="nf4", bnb_4bit_compute_dtype=getattr(torch, cfg.dtype)
+        )
+    }
 
 
 def check_llm_installed(algo: str) -> None:
