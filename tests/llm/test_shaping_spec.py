@@ -21,8 +21,9 @@ def test_shaping_weights_are_validated_by_the_spec():
     assert _shaped_spec().env.shaping.valid_action == 1.0
     with pytest.raises(SpecError, match="valid_actoin"):
         _shaped_spec(valid_actoin=1.0)
-    with pytest.raises(SpecError, match="state_change"):
-        _shaped_spec(state_change=-1.0)
+    with pytest.raises(SpecError, match="episode_bonus_cap"):
+        _shaped_spec(episode_bonus_cap=-1.0)
+    assert _shaped_spec(invalid_action=-0.1).env.shaping.invalid_action == -0.1  # a penalty
 
 
 def test_shaping_on_a_non_text_env_is_refused_before_anything_is_written():

@@ -59,7 +59,40 @@ def test_default_config_adds_nothing_and_bad_weights_are_rejected():
     b = shaped.step(f"press {shaped.unwrapped.color} button")
     assert a[1] == b[1] == 1.0 and b[4]["shaping_bonus"] == 0.0
     with pytest.raises(ValidationError):
-        ShapingConfig(valid_action=-1.0)
+        ShapingConfig(valid_action=float("nan"))
+    with pytest.raises(ValidationError):
+        ShapingConfig(episode_bonus_cap=-1.0)
     with pytest.raises(ValidationError):
         ShapingConfig(valid_bonus=0.1)
     assert "understood" in (ShapingConfig.model_fields["valid_action"].description or "")
+
+
+def test_penalties_for_invalid_actions_and_failure_are_negative_weights():
+    env = ShapedReward(ButtonWorld(max_turns=2), {"invalid_action": -0.05, "failure": -0.5})
+    env.reset(seed=0, options={"task_id": 4})
+    _, r1, _, _, i1 = env.step("dance")  # refused by the world
+    assert r1 == pytest.approx(-0.05) and i1["shaping_terms"]["invalid_action"] == -0.05
+    _, r2, term, trunc, i2 = env.step(f"press {env.unwrapped.color} button")  # valid, but the turns run out
+    assert trunc and not i2["won"]
+    assert r2 == pytest.approx(-0.5) and i2["shaping_terms"]["failure"] == -0.5
+    # a win is never penalised
+    env.reset(seed=0, options={"task_id": 0})
+    _, reward, term, _, info = env.step(f"press {env.unwrapped.color} button")
+    assert term and info["won"] and reward == 1.0
+
+
+def test_the_episode_cap_stops_stalling_from_paying_more_than_winning():
+    cap = 0.3
+    stall = ShapedReward(ButtonWorld(max_turns=40), {"valid_action": 0.05, "episode_bonus_cap": cap})
+    stall.reset(seed=0, options={"task_id": 1})
+    other = next(c for c in ("red", "green", "blue") if c != stall.unwrapped.color)
+    total = 0.0
+    for _ in range(40):  # a valid action that never wins, over and over
+        _, reward, term, trunc, info = stall.step(f"press {other} button")
+        total += reward
+        if term or trunc:
+            break
+    assert total == pytest.approx(cap)  # 40 x 0.05 = 2.0 without the cap
+    assert total < 1.0  # less than the win's native reward
+    stall.reset(seed=0, options={"task_id": 1})  # the cap is per episode
+    assert stall.step(f"press {other} button")[1] == pytest.approx(0.05)

@@ -90,9 +90,10 @@ class EnvSpec(StrictModel):
     kwargs: dict[str, Any] = Field(default_factory=dict)
     """Extra keyword arguments for `gymnasium.make` (e.g. {continuous: true})."""
     shaping: ShapingConfig | None = None
-    """Text worlds only: dense bonuses added to the training reward (weights of valid_action,
-    state_change, task_keyword, time_efficiency, action_efficiency; all 0 unless set). `won` is never
-    changed and evaluation always reports the native reward. None: no shaping."""
+    """Text worlds only: dense bonuses (or, with negative weights, penalties) added to the training
+    reward: valid_action, state_change, task_keyword, time_efficiency, action_efficiency,
+    invalid_action, failure (all 0 unless set), and episode_bonus_cap. `won` is never changed and
+    evaluation always reports the native reward. None: no shaping."""
     atari: bool | AtariSpec = True
     """ALE ids (ALE/Pong-v5, ...): `true` preprocesses with the defaults below (no-op starts, frame skip 4,
     84x84 grayscale, 4 stacked frames, rewards clipped for learning), a mapping sets them, `false` gives

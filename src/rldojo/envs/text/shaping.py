@@ -9,6 +9,12 @@ weight defaults to 0, so an empty config changes nothing). Per step, the returne
     + task_keyword                       if the action is valid and names a word of the instruction
     + time_efficiency * (1 - turn / max_turns)        on the step that wins
     + action_efficiency * valid_actions / turns       on the step that ends the episode
+    + invalid_action                     if the world refused the action
+    + failure                            on the step that ends an episode without a win
+
+Weights may be negative: a negative `invalid_action` or `failure` is a penalty. `episode_bonus_cap`
+bounds what the positive terms add over one episode, so a policy that stalls on valid but
+useless actions cannot earn more than one that wins (penalties are never capped).
 
 The wrapper never changes `won` or any other info key of the world; it adds `native_reward`,
 `shaping_bonus` (their sum is the returned reward) and `shaping_terms` (each term above).
@@ -45,16 +51,23 @@ class ShapingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
-    valid_action: float = Field(0.0, ge=0.0)
-    """Bonus for each action the world understood and could carry out."""
-    state_change: float = Field(0.0, ge=0.0)
-    """Bonus for each step whose observation differs from the one before it."""
-    task_keyword: float = Field(0.0, ge=0.0)
-    """Bonus for each valid action that mentions a word naming an object of the instruction."""
-    time_efficiency: float = Field(0.0, ge=0.0)
+    valid_action: float = 0.0
+    """Added for each action the world understood and could carry out."""
+    state_change: float = 0.0
+    """Added for each step whose observation differs from the one before it."""
+    task_keyword: float = 0.0
+    """Added for each valid action that mentions a word naming an object of the instruction."""
+    time_efficiency: float = 0.0
     """On the winning step: weight * (1 - turns used / max_turns)."""
-    action_efficiency: float = Field(0.0, ge=0.0)
+    action_efficiency: float = 0.0
     """On the last step of an episode: weight * valid actions / turns."""
+    invalid_action: float = 0.0
+    """Added for each action the world refused (negative: a penalty, e.g. -0.05)."""
+    failure: float = 0.0
+    """Added on the last step of an episode that ends without a win (negative: a penalty)."""
+    episode_bonus_cap: float | None = Field(None, ge=0.0)
+    """The most the positive terms may add over one episode (None: no cap). Set it below the
+    world's reward for a win, so that stalling on valid actions never pays more than winning."""
 
 
 class ShapedReward(gym.Wrapper):
@@ -65,6 +78,7 @@ class ShapedReward(gym.Wrapper):
         self.config = config if isinstance(config, ShapingConfig) else ShapingConfig(**(config or {}))
         self._keywords: frozenset[str] = frozenset()
         self._last_observation = ""
+        self._paid = 0.0
         self.enabled = True
         """False: steps pass the native reward through untouched (see `native_rewards`)."""
 
@@ -78,6 +92,7 @@ class ShapedReward(gym.Wrapper):
         observation, info = self.env.reset(**kwargs)
         self._keywords = task_keywords(str(info.get("instruction", "")))
         self._last_observation = observation
+        self._paid = 0.0  # positive shaping paid so far this episode (for episode_bonus_cap)
         return observation, info
 
     def step(self, action: str) -> tuple[str, float, bool, bool, dict]:
@@ -102,6 +117,10 @@ class ShapedReward(gym.Wrapper):
             terms["time_efficiency"] = cfg.time_efficiency * max(0.0, 1.0 - turn / max_turns)
         if (terminated or truncated) and turn > 0:
             terms["action_efficiency"] = cfg.action_efficiency * int(info.get("valid_action_count", 0)) / turn
+        terms["invalid_action"] = 0.0 if valid else cfg.invalid_action
+        terms["failure"] = cfg.failure if (terminated or truncated) and not info.get("won") else 0.0
+        if cfg.episode_bonus_cap is not None:
+            self._cap_positive_terms(terms, cfg.episode_bonus_cap)
         self._last_observation = observation
         bonus = float(sum(terms.values()))
         info = dict(info)
@@ -109,6 +128,19 @@ class ShapedReward(gym.Wrapper):
         info["shaping_bonus"] = bonus
         info["shaping_terms"] = terms
         return observation, float(native) + bonus, terminated, truncated, info
+
+    def _cap_positive_terms(self, terms: dict[str, float], cap: float) -> None:
+        """Scale this step's positive terms down so the episode's positive shaping stays within `cap`."""
+        positive = sum(v for v in terms.values() if v > 0)
+        if positive <= 0:
+            return
+        allowed = max(0.0, cap - self._paid)
+        if positive > allowed:
+            scale = allowed / positive
+            for name, value in terms.items():
+                if value > 0:
+                    terms[name] = value * scale
+        self._paid += min(positive, allowed)
 
 
 @contextmanager
