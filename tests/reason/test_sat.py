@@ -75,6 +75,28 @@ def test_env_rejects_an_assignment_that_breaks_a_clause():
     assert formula.clause_text(false_clause) in obs
 
 
+def test_partial_credit_is_the_share_of_clauses_a_complete_answer_satisfies():
+    env = SATEnv(n_vars=12, k=3, partial_credit=True)
+    env.reset(options={"task_id": 3})
+    formula = env.formula
+    rng = np.random.default_rng(1)
+    while True:
+        candidate = rng.random(12) < 0.5
+        if not satisfied_by_loop(formula, candidate):
+            break
+    held = sum(
+        satisfied_by_loop(type(formula)(12, formula.variables[j : j + 1], formula.negated[j : j + 1]), candidate)
+        for j in range(len(formula.variables))
+    )
+    _, reward, _, _, info = env.step(format_assignment(candidate))
+    assert reward == held / len(formula.variables) and 0 < reward < 1 and not info["won"]
+    env.reset(options={"task_id": 3})  # an incomplete answer still scores 0, a correct one 1 and wins
+    assert env.step("x1=True")[1] == 0.0
+    env.reset(options={"task_id": 3})
+    _, reward, _, _, info = env.step(format_assignment(env.hidden))
+    assert reward == 1.0 and info["won"]
+
+
 def test_an_answer_that_leaves_variables_out_scores_zero():
     env = SATEnv(n_vars=10, k=3)
     env.reset(options={"task_id": 5})

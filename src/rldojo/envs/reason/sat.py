@@ -10,7 +10,9 @@ never wins.
 The answer is the reply without its <think> blocks; it may state `x3=True/False/1/0/T/F` anywhere
 (the last value for a variable wins). Every variable x1..xn needs a value: an answer that leaves
 one out scores 0, whatever the formula (so "I do not know." or a partial answer never wins).
-Reward 1 iff every variable has a value and every clause holds.
+Reward 1 iff every variable has a value and every clause holds; with `partial_credit=True` a
+complete assignment that misses some clauses scores the share of clauses it satisfies (success
+still needs all of them).
 """
 
 from __future__ import annotations
@@ -121,9 +123,11 @@ class SATEnv(ReasoningEnv):
         n_vars: int | tuple[int, int] = (10, 20),
         k: int | tuple[int, int] = (3, 5),
         clause_ratio: float = 4.2,
+        partial_credit: bool = False,
         render_mode: str | None = None,
     ):
         super().__init__(render_mode=render_mode)
+        self.partial_credit = bool(partial_credit)
         self.n_vars = _range("n_vars", n_vars)
         self.k = _range("k", k)
         if self.k[1] > self.n_vars[0]:
@@ -185,4 +189,6 @@ class SATEnv(ReasoningEnv):
             f"Wrong: {int(clauses.sum())} of {clauses.size} clauses hold; clause {first + 1} "
             f"{self.formula.clause_text(first)} is false."
         )
-        return Grade(0.0, True, feedback, details)
+        # Opt-in partial credit: the share of clauses a complete assignment satisfies (success still
+        # needs them all, and an incomplete answer still scores 0)
+        return Grade(float(clauses.mean()) if self.partial_credit else 0.0, True, feedback, details)
