@@ -30,7 +30,7 @@ import torch
 from rich.console import Console
 from rich.table import Table
 
-console = Console()
+console = Console(width=170)
 ENV_ID = "dojo/SAT-v0"
 ENV_KWARGS = {"n_vars": [4, 6], "k": [2, 3]}
 
@@ -47,6 +47,7 @@ def base_spec(model_path: str, agent: dict, iterations: int | None, args: argpar
                 "generation": {
                     "action_mode": "generate",
                     "temperature": args.temperature,
+                    "eval_temperature": getattr(args, "eval_temperature", 0.0),
                     "max_new_tokens": args.max_new_tokens,
                 },
                 "prompt": {"template": "raw", "system": ""},
@@ -67,12 +68,15 @@ def build(spec, seed: int):
     return build_lm_agent(spec, seed, make_text_envs(spec, spec.env.num_envs))
 
 
-def held_out(folder: Path, args: argparse.Namespace) -> dict:
-    """Greedy held-out success of the model in `folder` (rldojo's evaluation, no parse fallback)."""
+def held_out(folder: Path, args: argparse.Namespace, temperature: float = 0.0) -> dict:
+    """Held-out success of the model in `folder` (rldojo's evaluation, no parse fallback): greedy,
+    or sampled at `temperature` from a seeded generator."""
     from rldojo.evaluate.play import play_held_out, summarize
     from rldojo.run.agents import EVAL_SEED_OFFSET, held_out_starts
 
-    spec = base_spec(str(folder), {"algo": "grpo"}, 1, args, 0)
+    spec = base_spec(
+        str(folder), {"algo": "grpo"}, 1, argparse.Namespace(**{**vars(args), "eval_temperature": temperature}), 0
+    )
     agent = build(spec, 0)
     starts = held_out_starts(spec, EVAL_SEED_OFFSET, args.eval_tasks)
     return summarize(play_held_out(agent, starts, EVAL_SEED_OFFSET))
@@ -213,6 +217,7 @@ def main() -> None:
     parser.add_argument("--sft-episodes", type=int, default=1000)
     parser.add_argument("--eval-tasks", type=int, default=200)
     parser.add_argument("--sides", nargs="+", default=["rldojo", "trl"], choices=["rldojo", "trl"])
+    parser.add_argument("--sft-dir", type=Path, help="reuse (or keep) the SFT checkpoint in this folder")
     args = parser.parse_args()
     if args.quick:
         args.seeds, args.steps, args.sft_episodes, args.eval_tasks, args.group_size = 1, 2, 32, 16, 4
@@ -224,36 +229,47 @@ def main() -> None:
     load_before = os.getloadavg()
     results: dict[str, list[dict]] = {side: [] for side in args.sides}
     seconds: dict[str, list[float]] = {side: [] for side in args.sides}
+    sampled: dict[str, list[dict]] = {side: [] for side in args.sides}
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp)
-        sft_s = sft_checkpoint(root / "sft", args)
-        before = held_out(root / "sft", args)
-        console.log(f"SFT ({sft_s:.0f} s): held-out success {fmt(before)}")
+        sft = args.sft_dir or root / "sft"
+        if not (sft / "config.json").is_file():
+            console.log(f"SFT took {sft_checkpoint(sft, args):.0f} s")
+        before, before_sampled = held_out(sft, args), held_out(sft, args, temperature=1.0)
+        console.log(f"SFT: held-out success greedy {fmt(before)}, sampled at T=1 {fmt(before_sampled)}")
         runners = {"rldojo": rldojo_grpo, "trl": trl_grpo}
         for seed in range(args.seeds):
             for side in args.sides:  # in turn, so a slow spell of the machine lands on both
                 out = root / f"{side}_{seed}"
-                seconds[side].append(runners[side](root / "sft", out, seed, args))
+                seconds[side].append(runners[side](sft, out, seed, args))
                 results[side].append(held_out(out, args))
-                console.log(f"{side} seed {seed} ({seconds[side][-1]:.0f} s): {fmt(results[side][-1])}")
+                sampled[side].append(held_out(out, args, temperature=1.0))
+                console.log(
+                    f"{side} seed {seed} ({seconds[side][-1]:.0f} s): greedy {fmt(results[side][-1])}, "
+                    f"sampled {fmt(sampled[side][-1])}"
+                )
     table = Table(
         title=f"GRPO after SFT on {ENV_ID} (tiny model): held-out success, {args.eval_tasks} tasks, "
         f"Jeffreys 80% intervals; {args.steps} steps x {args.prompts_per_step} prompts x {args.group_size}"
     )
-    for column in ("", "SFT checkpoint", "after GRPO (median of seeds)", "each seed", "s per run (median)"):
+    for column in ("", "evaluation", "SFT checkpoint", "after GRPO (median of seeds)", "each seed", "s per run"):
         table.add_column(column)
     for side in args.sides:
-        runs = results[side]
-        median = sorted(runs, key=lambda r: r["success"])[len(runs) // 2]
-        table.add_row(
-            "rldojo GRPO" if side == "rldojo" else "TRL GRPOTrainer",
-            fmt(before),
-            fmt(median),
-            ", ".join(f"{r['success']:.3f}" for r in runs),
-            f"{statistics.median(seconds[side]):.0f}",
-        )
+        for label, runs, start in (("greedy", results[side], before), ("sampled T=1", sampled[side], before_sampled)):
+            median = sorted(runs, key=lambda r: r["success"])[len(runs) // 2]
+            table.add_row(
+                "rldojo GRPO" if side == "rldojo" else "TRL GRPOTrainer",
+                label,
+                fmt(start),
+                fmt(median),
+                ", ".join(f"{r['success']:.3f}" for r in runs),
+                f"{statistics.median(seconds[side]):.0f}",
+            )
     console.print(table)
-    console.print("evaluation: greedy, parse fallback off (success counts the model's own answers only)")
+    console.print(
+        "evaluation: held-out tasks, parse fallback off (success counts the model's own answers only); "
+        "greedy, and sampled at temperature 1 from a seeded generator"
+    )
     console.print(
         f"load average before: {' '.join(f'{x:.2f}' for x in load_before)}; after: "
         f"{' '.join(f'{x:.2f}' for x in os.getloadavg())}; cores: {os.cpu_count()}"
