@@ -22,7 +22,7 @@ from loguru import logger
 from rldojo.envs.errors import EnvInputError
 
 # Modules with a `register_envs()` function; each registers its own dojo/ ids.
-_WORLD_MODULES: tuple[str, ...] = ("rldojo.envs.text", "rldojo.envs.reason")
+_WORLD_MODULES: tuple[str, ...] = ("rldojo.envs.text", "rldojo.envs.reason", "rldojo.envs.cyber")
 
 _registered = False
 
