@@ -241,7 +241,7 @@ class LMPolicy:
 
     def __init__(self, spec: Spec, agent: Any, envs: list, checkpoint: Path, run_dir: Path, seed: int = 0) -> None:
         self.spec, self.agent, self.envs, self.checkpoint, self.run_dir = spec, agent, envs, checkpoint, run_dir
-        self.generator = torch.Generator().manual_seed(seed)
+        self.generator = torch.Generator(device=agent.device).manual_seed(seed)
         self.last_reply: str | None = None
         """The model's whole reply to the last `act` (the action is parsed out of it)."""
 
@@ -260,7 +260,8 @@ class LMPolicy:
         actor.check_fits(prompt, params.max_new_tokens)
         available = list(info.get("available_actions") or [])
         if actor.action_mode == "choose":  # the model scores the listed actions and picks one
-            rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=self.generator)))
+            draw = torch.randint(2**62, (1,), generator=self.generator, device=self.generator.device)
+            rng = np.random.default_rng(int(draw))
             reply = _choose(actor, [info], [prompt], params.temperature, rng)[0]
             self.last_reply = reply.text
             return reply.text

@@ -46,9 +46,11 @@ class ActorCriticConfig(AgentConfig):
 class ActorCriticAgent(TensorAgent):
     """Needs an `ActorCriticConfig` with `rollout_steps` and `optim`."""
 
-    def __init__(self, cfg: ActorCriticConfig, obs_space, action_space, num_envs, total_frames, seed) -> None:
-        super().__init__(cfg, obs_space, action_space, num_envs, total_frames, seed)
-        self.net = ActorCritic(obs_space, action_space, cfg.net)
+    def __init__(
+        self, cfg: ActorCriticConfig, obs_space, action_space, num_envs, total_frames, seed, device="cpu"
+    ) -> None:
+        super().__init__(cfg, obs_space, action_space, num_envs, total_frames, seed, device)
+        self.net = ActorCritic(obs_space, action_space, cfg.net).to(self.device)
         self.params = list(self.net.parameters())
         self.optimizer = build_optimizer(self.params, cfg.optim)
         action_shape = () if self.net.head.discrete else (self.net.head.out_dim,)
@@ -63,6 +65,7 @@ class ActorCriticAgent(TensorAgent):
             action_dtype,
             obs_dtype=obs_dtype,
             hidden_size=self.net.hidden_size,
+            device=self.device,
         )
         self.sil = None
         if cfg.sil is not None:
@@ -77,6 +80,7 @@ class ActorCriticAgent(TensorAgent):
                 cfg.gamma,
                 self.rng,
                 obs_dtype=obs_dtype,
+                device=self.device,
             )
             self.metric_names = self.metric_names + ("sil_loss", "sil_valid")
         self._last_obs: torch.Tensor | None = None
@@ -89,37 +93,40 @@ class ActorCriticAgent(TensorAgent):
 
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
-        obs_t = encode_obs(obs, self.obs_space)
+        obs_host = encode_obs(obs, self.obs_space)  # kept in the (host) buffer
+        obs_t = self.to_device(obs_host)
         if self.recurrent:
             hidden_before = self.hidden
             head_out, values, self.hidden = self.net.sequence(
-                obs_t.unsqueeze(0), torch.from_numpy(self.episode_start).unsqueeze(0), self.hidden
+                obs_t.unsqueeze(0), self.to_device(self.episode_start).unsqueeze(0), self.hidden
             )
         else:
             head_out, values = self.net(obs_t)
         actions, log_probs = self.net.head.sample(head_out, self.generator)
+        to_numpy = self.to_numpy
+        actions_host = to_numpy(actions)  # one copy back from the device, for the buffer and the env
         if self.recurrent:
             self.buffer.add_policy_step(
-                obs_t.numpy(),
-                actions.numpy(),
-                log_probs.numpy(),
-                values.numpy(),
+                obs_host.numpy(),
+                actions_host,
+                to_numpy(log_probs),
+                to_numpy(values),
                 starts=self.episode_start,
-                hidden=hidden_before.numpy(),
+                hidden=to_numpy(hidden_before),
             )
         else:
-            self.buffer.add_policy_step(obs_t.numpy(), actions.numpy(), log_probs.numpy(), values.numpy())
-        return to_env_actions(actions, self.action_space)
+            self.buffer.add_policy_step(obs_host.numpy(), actions_host, to_numpy(log_probs), to_numpy(values))
+        return to_env_actions(actions_host, self.action_space)
 
     @torch.no_grad()
     def act_greedy(self, obs: np.ndarray) -> np.ndarray:
-        obs_t = encode_obs(obs, self.obs_space)
+        obs_t = self.to_device(encode_obs(obs, self.obs_space))
         if not self.recurrent:
             return to_env_actions(self.net.head.mode(self.net.policy(obs_t)), self.action_space)
         if self._greedy_hidden is None or self._greedy_hidden.shape[0] != obs_t.shape[0]:
             self.reset_greedy(obs_t.shape[0])
         head_out, _, self._greedy_hidden = self.net.sequence(
-            obs_t.unsqueeze(0), torch.from_numpy(self._greedy_starts).unsqueeze(0), self._greedy_hidden
+            obs_t.unsqueeze(0), self.to_device(self._greedy_starts).unsqueeze(0), self._greedy_hidden
         )
         self._greedy_starts = np.zeros(obs_t.shape[0], dtype=np.float32)
         return to_env_actions(self.net.head.mode(head_out), self.action_space)
@@ -138,10 +145,12 @@ class ActorCriticAgent(TensorAgent):
     def last_values(self) -> np.ndarray:
         """Values of the observations after the rollout (they bootstrap its end)."""
         if self.recurrent:
-            return self.net.sequence(
-                self._last_obs.unsqueeze(0), torch.from_numpy(self._last_starts).unsqueeze(0), self._last_hidden
-            )[1].numpy()
-        return self.net.value(self._last_obs).numpy()
+            return self.to_numpy(
+                self.net.sequence(
+                    self._last_obs.unsqueeze(0), self.to_device(self._last_starts).unsqueeze(0), self._last_hidden
+                )[1]
+            )
+        return self.to_numpy(self.net.value(self._last_obs))
 
     def evaluate(
         self, data: dict[str, torch.Tensor], index: torch.Tensor | None
@@ -171,22 +180,22 @@ class ActorCriticAgent(TensorAgent):
         cut = truncated & ~terminated
         if cut.any():  # a time limit is not the end of the task: bootstrap from the last state
             rewards = rewards.copy()
-            final_t = encode_obs(final_obs[cut], self.obs_space)
+            final_t = self.to_device(encode_obs(final_obs[cut], self.obs_space))
             if self.recurrent:  # the final observation continues the episode: the state carries on
-                cut_t = torch.from_numpy(cut)
+                cut_t = self.to_device(cut)
                 final_values = self.net.sequence(
-                    final_t.unsqueeze(0), torch.zeros(1, int(cut.sum())), self.hidden[cut_t]
+                    final_t.unsqueeze(0), torch.zeros(1, int(cut.sum()), device=self.device), self.hidden[cut_t]
                 )[1]
             else:
                 final_values = self.net.value(final_t)
-            rewards[cut] += self.cfg.gamma * final_values.numpy()
+            rewards[cut] += self.cfg.gamma * self.to_numpy(final_values)
         done = terminated | truncated
         self.buffer.add_env_step(rewards, done)
         self.frames += self.num_envs
         if self.recurrent:
             self.episode_start = done.astype(np.float32)
         if self.buffer.full:  # bootstraps the end of the rollout
-            self._last_obs = encode_obs(next_obs, self.obs_space)
+            self._last_obs = self.to_device(encode_obs(next_obs, self.obs_space))
             if self.recurrent:
                 self._last_hidden, self._last_starts = self.hidden, self.episode_start
         return self.buffer.full

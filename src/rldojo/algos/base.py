@@ -7,6 +7,13 @@ the algorithm's `learn`, so no algorithm schedules its learning rates itself. Ev
 `reset_greedy(num_envs)`, then `act_greedy` each step and `greedy_done(done)` after it (agents
 with memory, e.g. recurrent policies, reset it per episode). Checkpoints store `state_dict()`.
 
+Devices: the env hands numpy to `act` and takes numpy actions back; the agent's nets, optimizer
+states, sampling generator and learning batches live on `self.device` (`meta.device`). Each batch
+of observations is moved there once (`to_device`), results come back once (`to_numpy`); on the CPU
+both are free (no copy). Buffers keep their storage in numpy on the host and hand out batches on
+the device (as SB3 does): per-step writes stay cheap, and a replay of a million frames never has
+to fit in GPU memory.
+
 `ReplayAgent` is the shared part of the off-policy agents (DQN, SAC): storing each transition in a
 replay buffer and learning every `train_every` vector steps once `learning_starts` frames are in.
 """
@@ -14,12 +21,14 @@ replay buffer and learning every `train_every` vector steps once `learning_start
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from collections.abc import Callable
 from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
+from rldojo.nets.device import generator_state, restore_generator
 from rldojo.nets.mlp import encode_obs
 from rldojo.nets.optim import load_optimizer_state, lr_factor, set_lr_factor
 
@@ -31,16 +40,35 @@ class TensorAgent(ABC):
     metric_names: tuple[str, ...] = ()
 
     def __init__(
-        self, cfg: Any, obs_space: gym.Space, action_space: gym.Space, num_envs: int, total_frames: int, seed: int
+        self,
+        cfg: Any,
+        obs_space: gym.Space,
+        action_space: gym.Space,
+        num_envs: int,
+        total_frames: int,
+        seed: int,
+        device: torch.device | str = "cpu",
     ) -> None:
         self.cfg = cfg  # the `agent:` section; its `optim` schedules every optimizer's learning rate
         self.obs_space, self.action_space = obs_space, action_space
         self.num_envs, self.total_frames = num_envs, total_frames
-        # All sampling goes through these generators, so a seed fixes the whole run.
-        self.generator = torch.Generator().manual_seed(seed)
+        self.device = torch.device(device)
+        #: `tensor` on the host as numpy. On a CPU agent it is `Tensor.numpy` itself (a view, no copy
+        #: and no call in between): it runs several times per vector step.
+        self.to_numpy: Callable[[torch.Tensor], np.ndarray] = (
+            torch.Tensor.numpy if self.device.type == "cpu" else _host_numpy
+        )
+        # All sampling goes through these generators, so a seed fixes the whole run (on one kind of
+        # device: the torch generator draws on the agent's device, where the numbers are used).
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
         self.rng = np.random.default_rng(seed)
         self.frames = 0  # frames observed, for schedules that run in frames (epsilon, beta, warm-up)
         self.updates = 0
+
+    # ---- host -> device (device -> host is `self.to_numpy`) ------------------------------------------
+    def to_device(self, array: np.ndarray | torch.Tensor) -> torch.Tensor:
+        """`array` as a tensor on the agent's device (the same memory when it is a CPU tensor on a CPU agent)."""
+        return torch.as_tensor(array, device=self.device)
 
     @abstractmethod
     def act(self, obs: np.ndarray) -> np.ndarray:
@@ -105,7 +133,7 @@ class TensorAgent(ABC):
         return {
             "modules": {name: m.state_dict() for name, m in self.modules().items()},
             "optimizers": {name: o.state_dict() for name, o in self.optimizers().items()},
-            "generator": self.generator.get_state(),
+            "generator": generator_state(self.generator),
             "rng": self.rng.bit_generator.state,
             "frames": self.frames,
             "updates": self.updates,
@@ -124,11 +152,15 @@ class TensorAgent(ABC):
             module.load_state_dict(state["modules"][name])
         for name, optim in self.optimizers().items():
             load_optimizer_state(optim, state["optimizers"][name])
-        self.generator.set_state(state["generator"])
+        restore_generator(self.generator, state["generator"])
         self.rng.bit_generator.state = state["rng"]
         self.frames = int(state["frames"])
         self.updates = int(state["updates"])
         self.load_extra_state(state["extra"])
+
+
+def _host_numpy(tensor: torch.Tensor) -> np.ndarray:
+    return tensor.cpu().numpy()
 
 
 class ReplayAgent(TensorAgent):
@@ -140,9 +172,16 @@ class ReplayAgent(TensorAgent):
     replay: Any  # a ReplayBuffer or PrioritizedReplayBuffer, built by the algorithm
 
     def __init__(
-        self, cfg: Any, obs_space: gym.Space, action_space: gym.Space, num_envs: int, total_frames: int, seed: int
+        self,
+        cfg: Any,
+        obs_space: gym.Space,
+        action_space: gym.Space,
+        num_envs: int,
+        total_frames: int,
+        seed: int,
+        device: torch.device | str = "cpu",
     ) -> None:
-        super().__init__(cfg, obs_space, action_space, num_envs, total_frames, seed)
+        super().__init__(cfg, obs_space, action_space, num_envs, total_frames, seed, device)
         self.steps = 0  # vector steps observed
         self._obs: np.ndarray | None = None
         self._actions: np.ndarray | None = None

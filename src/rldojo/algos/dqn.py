@@ -97,19 +97,23 @@ class DQNConfig(QLearningConfig):
 class DQN(ReplayAgent):
     metric_names = ("loss", "q_mean", "td_abs", "epsilon", "temperature", "beta")
 
-    def __init__(self, cfg: DQNConfig, obs_space, action_space, num_envs, total_frames, seed) -> None:
-        super().__init__(cfg, obs_space, action_space, num_envs, total_frames, seed)
-        self.q_net = QNetwork(obs_space, action_space, cfg.net, cfg.dueling)
+    def __init__(self, cfg: DQNConfig, obs_space, action_space, num_envs, total_frames, seed, device="cpu") -> None:
+        super().__init__(cfg, obs_space, action_space, num_envs, total_frames, seed, device)
+        self.q_net = QNetwork(obs_space, action_space, cfg.net, cfg.dueling).to(self.device)
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
         self.params = list(self.q_net.parameters())
         self.optimizer = build_optimizer(self.params, cfg.optim)
         obs_shape, obs_dtype = obs_storage(obs_space)  # images stay uint8 in the replay
         buffer_args = (cfg.buffer_size, obs_shape, (), np.int64)
         if cfg.prioritized is None:
-            self.replay = ReplayBuffer(*buffer_args, obs_dtype=obs_dtype)
+            self.replay = ReplayBuffer(*buffer_args, obs_dtype=obs_dtype, device=self.device)
         else:
             self.replay = PrioritizedReplayBuffer(
-                *buffer_args, alpha=cfg.prioritized.alpha, epsilon=cfg.prioritized.epsilon, obs_dtype=obs_dtype
+                *buffer_args,
+                alpha=cfg.prioritized.alpha,
+                epsilon=cfg.prioritized.epsilon,
+                obs_dtype=obs_dtype,
+                device=self.device,
             )
         self.last_target_update = 0
 
@@ -133,24 +137,25 @@ class DQN(ReplayAgent):
     # ---- acting -------------------------------------------------------------------------------
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
-        obs_t = encode_obs(obs, self.obs_space)
-        q_values = self.q_net(obs_t)
+        obs_host = encode_obs(obs, self.obs_space)  # kept in the (host) replay
+        q_values = self.q_net(self.to_device(obs_host))
         if self.cfg.exploration == "boltzmann":
-            probs = torch.softmax(q_values / self.temperature(), dim=-1).double().numpy()
+            probs = self.to_numpy(torch.softmax(q_values / self.temperature(), dim=-1).double())
             # Inverse-CDF sampling, one uniform draw per env: vectorized, seeded by the agent's rng.
             cdf = probs.cumsum(-1)
             draws = self.rng.random((len(probs), 1)) * cdf[:, -1:]
             actions = np.minimum((draws > cdf).sum(-1), self.q_net.n_actions - 1)
         else:
-            actions = q_values.argmax(-1).numpy()
+            actions = self.to_numpy(q_values.argmax(-1))
             explore = self.rng.random(len(actions)) < self.epsilon()
             actions = np.where(explore, self.rng.integers(0, self.q_net.n_actions, len(actions)), actions)
-        self._obs, self._actions = obs_t.numpy(), actions
+        self._obs, self._actions = obs_host.numpy(), actions
         return actions + int(self.action_space.start)
 
     @torch.no_grad()
     def act_greedy(self, obs: np.ndarray) -> np.ndarray:
-        return self.q_net(encode_obs(obs, self.obs_space)).argmax(-1).numpy() + int(self.action_space.start)
+        q_values = self.q_net(self.to_device(encode_obs(obs, self.obs_space)))
+        return self.to_numpy(q_values.argmax(-1)) + int(self.action_space.start)
 
     # ---- learning -----------------------------------------------------------------------------
     def learn(self, progress: float) -> dict[str, float]:
@@ -178,7 +183,7 @@ class DQN(ReplayAgent):
             loss = (batch["weights"] * torch.nn.functional.huber_loss(q, target, reduction="none")).mean()
             gradient_step(self.optimizer, self.params, loss, cfg.max_grad_norm)
             if cfg.prioritized is not None:
-                self.replay.update_priorities(batch["indices"].numpy(), td.detach().numpy())
+                self.replay.update_priorities(batch["indices"].numpy(), self.to_numpy(td.detach()))
             stats.append(torch.stack([loss.detach(), q.detach().mean(), td.detach().abs().mean()]))
         self.updates += 1
         loss_mean, q_mean, td_abs = torch.stack(stats).mean(0).tolist()

@@ -22,6 +22,7 @@ from rldojo.algos.stage import StageParams, StageTrainer
 from rldojo.config import StrictModel
 from rldojo.llm.config import GenerationConfig, ModelConfig, PromptConfig, TaskSplitConfig
 from rldojo.llm.rollout import Episode
+from rldojo.nets.device import generator_state, restore_generator
 
 
 class LMAgentConfig(StrictModel):
@@ -74,11 +75,19 @@ class LMAgent:
     """A language model trained by stages in order (one stage for `algo: sft` or `grpo`).
 
     The constructor only checks the spec against the env and the model folder (cheap, so a bad
-    spec is caught before a run folder exists); `build` loads the model.
+    spec is caught before a run folder exists); `build` loads the model onto `device`, where its
+    sampling generator lives too (the stages move each batch to the model's device).
     """
 
     def __init__(
-        self, cfg: Any, obs_space: gym.Space, action_space: gym.Space, num_envs: int, total_frames: int, seed: int
+        self,
+        cfg: Any,
+        obs_space: gym.Space,
+        action_space: gym.Space,
+        num_envs: int,
+        total_frames: int,
+        seed: int,
+        device: torch.device | str = "cpu",
     ) -> None:
         from rldojo.llm.model import check_context, check_llm_installed, check_local_model
 
@@ -99,7 +108,8 @@ class LMAgent:
         self.runtime: LMRuntime | None = None
         self.trainer: StageTrainer | None = None
         self.stage = 0
-        self.generator = torch.Generator().manual_seed(seed)
+        self.device = torch.device(device)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed)
 
     def stage_params(self) -> list[StageParams]:
         """The stages' parameter models, in order: the agent's own section for a single stage."""
@@ -127,7 +137,9 @@ class LMAgent:
                 cfg.model.tiny, runtime.env_id, runtime.env_kwargs, runtime.max_episode_steps, template, cfg.tasks
             )
 
-        self.lm = load_language_model(cfg.model.model_copy(update={"lora": None}), self.seed, tiny_source=tiny_source)
+        self.lm = load_language_model(
+            cfg.model.model_copy(update={"lora": None}), self.seed, tiny_source=tiny_source, device=self.device
+        )
         backend = HFBackend(self.lm.model, self.lm.tokenizer, self.lm.chat)
         self.actor = Actor(
             backend=backend,
@@ -193,7 +205,7 @@ class LMAgent:
         was_training = model.training
         model.eval()
         try:
-            generator = torch.Generator().manual_seed(seed)
+            generator = torch.Generator(device=self.device).manual_seed(seed)
             envs = envs if envs is not None else self.runtime.envs
             return play(self.actor, envs, starts, self.sampling(True), generator, parse_fallback=False)
         finally:
@@ -210,7 +222,7 @@ class LMAgent:
             "in_stage": self.trainer is not None,
             "weights": self.lm.weights(),
             "trainer": self.trainer.state_dict() if self.trainer is not None else None,
-            "generator": self.generator.get_state(),
+            "generator": generator_state(self.generator),
         }
 
     def load_state_dict(self, state: dict) -> None:
@@ -222,4 +234,4 @@ class LMAgent:
         self.lm.load_weights(state["weights"])
         if state["in_stage"]:
             self.trainer.load_state_dict(state["trainer"])
-        self.generator.set_state(state["generator"])
+        restore_generator(self.generator, state["generator"])

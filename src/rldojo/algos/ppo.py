@@ -97,7 +97,7 @@ class PPO(ActorCriticAgent):
 
         ratios, losses, grad_norms = [], [], []
         for _epoch in range(cfg.epochs):
-            order = None if whole else torch.randperm(units, generator=self.generator)
+            order = None if whole else torch.randperm(units, generator=self.generator, device=self.device)
             for start in range(0, units - per_minibatch + 1, per_minibatch):
                 mb, head_out, values = self.evaluate(data, None if whole else order[start : start + per_minibatch])
                 adv, ret, old_values = mb["advantages"], mb["returns"], mb["values"]

@@ -62,9 +62,11 @@ class ReinforceConfig(AgentConfig):
 class Reinforce(TensorAgent):
     metric_names = ("loss", "policy_loss", "value_loss", "entropy", "episodes_used")
 
-    def __init__(self, cfg: ReinforceConfig, obs_space, action_space, num_envs, total_frames, seed) -> None:
-        super().__init__(cfg, obs_space, action_space, num_envs, total_frames, seed)
-        self.net = ActorCritic(obs_space, action_space, cfg.net)
+    def __init__(
+        self, cfg: ReinforceConfig, obs_space, action_space, num_envs, total_frames, seed, device="cpu"
+    ) -> None:
+        super().__init__(cfg, obs_space, action_space, num_envs, total_frames, seed, device)
+        self.net = ActorCritic(obs_space, action_space, cfg.net).to(self.device)
         self.params = list(self.net.parameters())
         self.optimizer = build_optimizer(self.params, cfg.optim)
         self._running: list[list] = [[] for _ in range(num_envs)]  # per env: (obs, action, reward)
@@ -76,14 +78,15 @@ class Reinforce(TensorAgent):
 
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
-        obs_t = encode_obs(obs, self.obs_space)
-        actions, _ = self.net.head.sample(self.net.policy(obs_t), self.generator)
-        self._obs, self._actions = obs_t.numpy(), actions.numpy()
-        return to_env_actions(actions, self.action_space)
+        obs_host = encode_obs(obs, self.obs_space)
+        actions, _ = self.net.head.sample(self.net.policy(self.to_device(obs_host)), self.generator)
+        self._obs, self._actions = obs_host.numpy(), self.to_numpy(actions)
+        return to_env_actions(self._actions, self.action_space)
 
     @torch.no_grad()
     def act_greedy(self, obs: np.ndarray) -> np.ndarray:
-        return to_env_actions(self.net.head.mode(self.net.policy(encode_obs(obs, self.obs_space))), self.action_space)
+        obs_t = self.to_device(encode_obs(obs, self.obs_space))
+        return to_env_actions(self.net.head.mode(self.net.policy(obs_t)), self.action_space)
 
     def observe(self, rewards, terminated, truncated, next_obs, final_obs) -> bool:
         self.frames += self.num_envs
@@ -106,9 +109,9 @@ class Reinforce(TensorAgent):
 
     def learn(self, progress: float) -> dict[str, float]:
         cfg = self.cfg
-        obs = torch.from_numpy(np.concatenate([e[0] for e in self._finished]))
-        actions = torch.from_numpy(np.concatenate([e[1] for e in self._finished]))
-        returns = torch.from_numpy(np.concatenate([e[2] for e in self._finished]))
+        obs = self.to_device(np.concatenate([e[0] for e in self._finished]))
+        actions = self.to_device(np.concatenate([e[1] for e in self._finished]))
+        returns = self.to_device(np.concatenate([e[2] for e in self._finished]))
 
         head_out, values = self.net(obs)
         log_probs = self.net.head.log_prob(head_out, actions)
@@ -117,7 +120,7 @@ class Reinforce(TensorAgent):
         if cfg.normalize_returns and advantages.numel() > 1:
             advantages = (advantages - advantages.mean()) / (advantages.std() + 1e-8)
         policy_loss = -(log_probs * advantages).mean()
-        value_loss = 0.5 * (values - returns).pow(2).mean() if cfg.baseline else torch.zeros(())
+        value_loss = 0.5 * (values - returns).pow(2).mean() if cfg.baseline else torch.zeros((), device=self.device)
         loss = policy_loss + cfg.vf_coef * value_loss - cfg.ent_coef * entropy
         gradient_step(self.optimizer, self.params, loss, cfg.max_grad_norm)
 

@@ -107,9 +107,9 @@ class TanhGaussianActor(nn.Module):
         features = self.trunk(obs)
         mean = self.mean(features)
         if greedy:
-            return torch.tanh(mean) * self.scale + self.center, torch.zeros(mean.shape[0])
+            return torch.tanh(mean) * self.scale + self.center, torch.zeros(mean.shape[0], device=mean.device)
         log_std = self.log_std(features).clamp(_LOG_STD_MIN, _LOG_STD_MAX)
-        noise = torch.randn(mean.shape, generator=generator)
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device)
         pre_tanh = mean + noise * log_std.exp()
         squashed = torch.tanh(pre_tanh)
         log_prob = (-0.5 * noise.pow(2) - log_std - 0.5 * math.log(2 * math.pi)).sum(-1)
@@ -145,8 +145,8 @@ class TwinQ(nn.Module):
 class SAC(ReplayAgent):
     metric_names = ("critic_loss", "actor_loss", "alpha", "alpha_loss", "entropy", "q_mean")
 
-    def __init__(self, cfg: SACConfig, obs_space, action_space, num_envs, total_frames, seed) -> None:
-        super().__init__(cfg, obs_space, action_space, num_envs, total_frames, seed)
+    def __init__(self, cfg: SACConfig, obs_space, action_space, num_envs, total_frames, seed, device="cpu") -> None:
+        super().__init__(cfg, obs_space, action_space, num_envs, total_frames, seed, device)
         if is_image_space(obs_space):
             raise TypeError(
                 f"SAC's nets are MLPs on flat observations, not CNNs (observations: {obs_space}); "
@@ -169,15 +169,16 @@ class SAC(ReplayAgent):
         else:
             raise TypeError(f"SAC takes Discrete or 1-D Box action spaces, got {action_space}")
         self.target_entropy = cfg.target_entropy if cfg.target_entropy is not None else default_target
+        self.actor, self.critic = self.actor.to(self.device), self.critic.to(self.device)
         self.critic_target = copy.deepcopy(self.critic).requires_grad_(False)
-        self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.initial_alpha)))
+        self.log_alpha = nn.Parameter(torch.tensor(math.log(cfg.initial_alpha), device=self.device))
         self.actor_params = list(self.actor.parameters())
         self.critic_params = list(self.critic.parameters())
         self.critic_target_params = list(self.critic_target.parameters())
         self.actor_optim = build_optimizer(self.actor_params, cfg.optim)
         self.critic_optim = build_optimizer(self.critic_params, cfg.optim)
         self.alpha_optim = torch.optim.Adam([self.log_alpha], lr=cfg.alpha_lr)
-        self.replay = ReplayBuffer(cfg.buffer_size, (obs_dim,), action_shape, action_dtype)
+        self.replay = ReplayBuffer(cfg.buffer_size, (obs_dim,), action_shape, action_dtype, device=self.device)
 
     @property
     def alpha(self) -> torch.Tensor:
@@ -186,19 +187,19 @@ class SAC(ReplayAgent):
     # ---- acting -------------------------------------------------------------------------------
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
-        obs_t = encode_obs(obs, self.obs_space)
+        obs_host = encode_obs(obs, self.obs_space)  # kept in the (host) replay
         if self.frames < self.cfg.learning_starts:  # warm-up: uniform random actions
             if self.discrete:
-                actions = self.rng.integers(0, int(self.action_space.n), len(obs_t))
+                actions = self.rng.integers(0, int(self.action_space.n), len(obs_host))
             else:
                 low, high = self.action_space.low, self.action_space.high
-                actions = self.rng.uniform(low, high, (len(obs_t), len(low))).astype(np.float32)
+                actions = self.rng.uniform(low, high, (len(obs_host), len(low))).astype(np.float32)
         elif self.discrete:
-            probs, _ = self.actor(obs_t)
-            actions = torch.multinomial(probs, 1, generator=self.generator).squeeze(-1).numpy()
+            probs, _ = self.actor(self.to_device(obs_host))
+            actions = self.to_numpy(torch.multinomial(probs, 1, generator=self.generator).squeeze(-1))
         else:
-            actions = self.actor(obs_t, self.generator)[0].numpy()
-        self._obs, self._actions = obs_t.numpy(), actions
+            actions = self.to_numpy(self.actor(self.to_device(obs_host), self.generator)[0])
+        self._obs, self._actions = obs_host.numpy(), actions
         return self._to_env(actions)
 
     def _to_env(self, actions: np.ndarray) -> np.ndarray:
@@ -208,10 +209,10 @@ class SAC(ReplayAgent):
 
     @torch.no_grad()
     def act_greedy(self, obs: np.ndarray) -> np.ndarray:
-        obs_t = encode_obs(obs, self.obs_space)
+        obs_t = self.to_device(encode_obs(obs, self.obs_space))
         if self.discrete:
-            return self._to_env(self.actor(obs_t)[0].argmax(-1).numpy())
-        return self._to_env(self.actor(obs_t, greedy=True)[0].numpy())
+            return self._to_env(self.to_numpy(self.actor(obs_t)[0].argmax(-1)))
+        return self._to_env(self.to_numpy(self.actor(obs_t, greedy=True)[0]))
 
     # ---- learning -----------------------------------------------------------------------------
     def _next_soft_value(self, next_obs: torch.Tensor) -> torch.Tensor:
@@ -256,7 +257,7 @@ class SAC(ReplayAgent):
                 expected_log_prob = log_prob.detach()
             gradient_step(self.actor_optim, self.actor_params, actor_loss, None)
 
-            alpha_loss = torch.zeros(())
+            alpha_loss = torch.zeros((), device=self.device)
             if cfg.auto_alpha:
                 alpha_loss = -(self.log_alpha * (expected_log_prob + self.target_entropy)).mean()
                 gradient_step(self.alpha_optim, [self.log_alpha], alpha_loss, None)

@@ -48,9 +48,9 @@ class SarsaConfig(QLearningConfig):
 class Sarsa(TensorAgent):
     metric_names = ("loss", "q_mean", "epsilon")
 
-    def __init__(self, cfg: SarsaConfig, obs_space, action_space, num_envs, total_frames, seed) -> None:
-        super().__init__(cfg, obs_space, action_space, num_envs, total_frames, seed)
-        self.q_net = QNetwork(obs_space, action_space, cfg.net)
+    def __init__(self, cfg: SarsaConfig, obs_space, action_space, num_envs, total_frames, seed, device="cpu") -> None:
+        super().__init__(cfg, obs_space, action_space, num_envs, total_frames, seed, device)
+        self.q_net = QNetwork(obs_space, action_space, cfg.net).to(self.device)
         self.target_net = copy.deepcopy(self.q_net).requires_grad_(False)
         self.params = list(self.q_net.parameters())
         self.optimizer = build_optimizer(self.params, cfg.optim)
@@ -62,25 +62,26 @@ class Sarsa(TensorAgent):
 
     @torch.no_grad()
     def act(self, obs: np.ndarray) -> np.ndarray:
-        obs_t = encode_obs(obs, self.obs_space)
-        greedy = self.q_net(obs_t).argmax(-1).numpy()
+        obs_host = encode_obs(obs, self.obs_space)
+        greedy = self.to_numpy(self.q_net(self.to_device(obs_host)).argmax(-1))
         explore = self.rng.random(len(greedy)) < self.epsilon()
         actions = np.where(explore, self.rng.integers(0, self.q_net.n_actions, len(greedy)), greedy)
-        self.steps.append({"obs": obs_t.numpy(), "actions": actions})
+        self.steps.append({"obs": obs_host.numpy(), "actions": actions})
         return actions + int(self.action_space.start)
 
     @torch.no_grad()
     def act_greedy(self, obs: np.ndarray) -> np.ndarray:
-        return self.q_net(encode_obs(obs, self.obs_space)).argmax(-1).numpy() + int(self.action_space.start)
+        q_values = self.q_net(self.to_device(encode_obs(obs, self.obs_space)))
+        return self.to_numpy(q_values.argmax(-1)) + int(self.action_space.start)
 
     @torch.no_grad()
     def observe(self, rewards, terminated, truncated, next_obs, final_obs) -> bool:
         rewards = rewards.astype(np.float32).copy()
         cut = truncated & ~terminated
         if cut.any():  # no next action at a time limit: bootstrap with the policy's expected Q
-            q = self.target_net(encode_obs(final_obs[cut], self.obs_space))
+            q = self.target_net(self.to_device(encode_obs(final_obs[cut], self.obs_space)))
             eps = self.epsilon()
-            rewards[cut] += self.cfg.gamma * ((1 - eps) * q.max(-1).values + eps * q.mean(-1)).numpy()
+            rewards[cut] += self.cfg.gamma * self.to_numpy((1 - eps) * q.max(-1).values + eps * q.mean(-1))
         self.steps[-1].update(rewards=rewards, dones=(terminated | truncated).astype(np.float32))
         self.frames += self.num_envs
         return len(self.steps) - self.cfg.n_steps >= self.cfg.rollout_steps
@@ -98,14 +99,14 @@ class Sarsa(TensorAgent):
 
     def learn(self, progress: float) -> dict[str, float]:
         cfg = self.cfg
-        obs = torch.from_numpy(np.stack([s["obs"] for s in self.steps]))  # [L, N, obs_dim]
-        actions = torch.from_numpy(np.stack([s["actions"] for s in self.steps]))  # [L, N]
+        obs = self.to_device(np.stack([s["obs"] for s in self.steps]))  # [L, N, obs_dim]
+        actions = self.to_device(np.stack([s["actions"] for s in self.steps]))  # [L, N]
         rewards = np.stack([s["rewards"] for s in self.steps])
         dones = np.stack([s["dones"] for s in self.steps])
         count = len(self.steps) - cfg.n_steps
         with torch.no_grad():
-            q_taken = self.target_net(obs).gather(-1, actions.unsqueeze(-1)).squeeze(-1).numpy()
-        targets = torch.from_numpy(self._targets(q_taken, rewards, dones)).flatten()
+            q_taken = self.to_numpy(self.target_net(obs).gather(-1, actions.unsqueeze(-1)).squeeze(-1))
+        targets = self.to_device(self._targets(q_taken, rewards, dones)).flatten()
         for _ in range(cfg.epochs):
             q = self.q_net(obs[:count].flatten(0, 1)).gather(-1, actions[:count].flatten().unsqueeze(-1)).squeeze(-1)
             # MSE, not Huber: Huber caps each sample's pull at 1, so the few terminal samples

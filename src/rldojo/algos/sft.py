@@ -214,9 +214,10 @@ class SFTTrainer(StageTrainer):
         return total / max(1, count)
 
     def _trainable_state(self) -> dict[str, torch.Tensor]:
+        """A host copy of the trained weights (a full fine-tune's best copy must not double GPU memory)."""
         model = self.agent.lm.model
         names = {id(p) for p in self.params_list}
-        return {name: p.detach().clone() for name, p in model.named_parameters() if id(p) in names}
+        return {name: p.detach().to("cpu", copy=True) for name, p in model.named_parameters() if id(p) in names}
 
     def _validate(self) -> None:
         self.last_val = self.validation_loss()

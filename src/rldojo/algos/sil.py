@@ -63,12 +63,13 @@ class SelfImitation:
         gamma: float,
         rng: np.random.Generator,
         obs_dtype: np.dtype = np.float32,
+        device: torch.device | str = "cpu",
     ) -> None:
         obs_shape = (obs_shape,) if isinstance(obs_shape, int) else tuple(obs_shape)
         self.cfg, self.net, self.optimizer, self.gamma = cfg, net, optimizer, gamma
         self.params = list(net.parameters())
-        self.replay = PrioritizedReplayBuffer(
-            cfg.buffer_size, obs_shape, action_shape, action_dtype, alpha=cfg.alpha, obs_dtype=obs_dtype
+        self.replay = PrioritizedReplayBuffer(  # batches come out on the net's device
+            cfg.buffer_size, obs_shape, action_shape, action_dtype, alpha=cfg.alpha, obs_dtype=obs_dtype, device=device
         )
         self.rng = rng  # the agent's generator, checkpointed with the agent
         # Per env: the current episode's observations, actions and rewards.
@@ -106,7 +107,7 @@ class SelfImitation:
             value_loss = 0.5 * (weights * advantage.pow(2)).mean()
             loss = policy_loss + self.cfg.value_coef * value_loss
             gradient_step(self.optimizer, self.params, loss, max_grad_norm)
-            self.replay.update_priorities(batch["indices"].numpy(), advantage.detach().numpy())
+            self.replay.update_priorities(batch["indices"].numpy(), advantage.detach().cpu().numpy())
             losses.append(float(loss.detach()))
             valid.append(float((advantage > 0).float().mean()))
         return {"sil_loss": float(np.mean(losses)), "sil_valid": float(np.mean(valid))}

@@ -154,7 +154,8 @@ class LanguageModel:
         return [p for p in self.model.parameters() if p.requires_grad]
 
     def weights(self) -> dict[str, torch.Tensor]:
-        return {k: v.detach().clone() for k, v in self.model.state_dict().items()}
+        """A copy of every weight on the host: a checkpoint should not hold a second model in GPU memory."""
+        return {k: v.detach().to("cpu", copy=True) for k, v in self.model.state_dict().items()}
 
     def load_weights(self, state: dict[str, torch.Tensor]) -> None:
         self.model.load_state_dict(state)
@@ -172,16 +173,23 @@ class LanguageModel:
         return sum(p.numel() for p in self.model.parameters())
 
 
-def load_language_model(cfg: ModelConfig, seed: int, tiny_source: Callable[[], Any] | None = None) -> LanguageModel:
-    """The model of `cfg`: a local folder, or the tiny model (then `tiny_source()` gives the tokenizer
-    folder, built from the env's text). LoRA adapters are added when `cfg.lora` is set."""
+def load_language_model(
+    cfg: ModelConfig,
+    seed: int,
+    tiny_source: Callable[[], Any] | None = None,
+    device: torch.device | str = "cpu",
+) -> LanguageModel:
+    """The model of `cfg` on `device`: a local folder, or the tiny model (then `tiny_source()` gives
+    the tokenizer folder, built from the env's text). LoRA adapters are added when `cfg.lora` is set
+    (peft creates them on the device of the layers they adapt)."""
+    device = torch.device(device)
     from transformers import AutoModelForCausalLM, AutoTokenizer
     from transformers.utils import logging as hf_logging
 
     # rldojo shows its own progress; transformers' tqdm bars (e.g. "Writing model shards" at every
     # checkpoint) would interleave with it.
     hf_logging.disable_progress_bar()
-    check_precision(cfg)
+    check_precision(cfg, device)
     dtype = getattr(torch, cfg.dtype)
     if cfg.path == "tiny":
         from rldojo.llm.tiny import tiny_model
@@ -189,11 +197,14 @@ def load_language_model(cfg: ModelConfig, seed: int, tiny_source: Callable[[], A
         if tiny_source is None:
             raise ValueError("the tiny model needs a tokenizer source (the env's text)")
         tokenizer = AutoTokenizer.from_pretrained(str(tiny_source()), local_files_only=True)
-        model = tiny_model(cfg.tiny, tokenizer, seed).to(dtype)
+        model = tiny_model(cfg.tiny, tokenizer, seed).to(device=device, dtype=dtype)
         model.set_attn_implementation(cfg.attn_implementation)
         where = "the tiny model (model.tiny.max_position_embeddings)"
     else:
         folder = check_model_dir(cfg.path)
+        # On a GPU the weights load straight into its memory (a quantised base must: bitsandbytes
+        # quantises as it places them); on the CPU transformers' default placement is the CPU.
+        placement = {} if device.type == "cpu" else {"device_map": {"": device}}
         try:
             tokenizer = AutoTokenizer.from_pretrained(str(folder), local_files_only=True)
             model = AutoModelForCausalLM.from_pretrained(
@@ -201,6 +212,7 @@ def load_language_model(cfg: ModelConfig, seed: int, tiny_source: Callable[[], A
                 local_files_only=True,
                 dtype=dtype,
                 attn_implementation=cfg.attn_implementation,
+                **placement,
                 **quantization_arguments(cfg),
             )
         except (OSError, ValueError, KeyError) as exc:
@@ -236,11 +248,12 @@ def load_language_model(cfg: ModelConfig, seed: int, tiny_source: Callable[[], A
     return lm
 
 
-def check_precision(cfg: ModelConfig) -> None:
-    """What model.dtype, attn_implementation and load_in need, checked before any weight is loaded."""
+def check_precision(cfg: ModelConfig, device: torch.device | str | None = None) -> None:
+    """What model.dtype, attn_implementation and load_in need on `device` (None: a GPU if there is
+    one), checked before any weight is loaded."""
     import importlib.util
 
-    cuda = torch.cuda.is_available()
+    cuda = torch.cuda.is_available() if device is None else torch.device(device).type == "cuda"
     if cfg.dtype == "float16" and not cuda:
         raise UserError(
             "model.dtype: float16 needs a CUDA GPU (on a CPU it overflows without loss scaling); "

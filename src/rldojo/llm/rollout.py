@@ -166,7 +166,8 @@ def play(
     results: list[Episode | None] = [None] * len(starts)
     slots: list[dict | None] = [None] * len(envs)
     # choose-mode draws come from the torch generator too, so one seed fixes the whole rollout
-    rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator)))
+    device = generator.device if generator is not None else None  # the generator lives on the model's device
+    rng = np.random.default_rng(int(torch.randint(2**62, (1,), generator=generator, device=device)))
 
     def open_slot(slot: int) -> None:
         while queue:

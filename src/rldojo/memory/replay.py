@@ -1,8 +1,10 @@
 """Replay buffers for off-policy agents: uniform, and prioritized (sum-tree) with importance weights.
 
 Storage is preallocated numpy, written a whole vector step at a time; sampling is vectorized (one
-numpy call per batch, no per-item Python loops). Both buffers checkpoint their full contents, so a
-resumed run continues with the experience it had.
+numpy call per batch, no per-item Python loops) and a sampled batch is moved to the learner's
+`device` once (no copy on the CPU); the storage stays in host memory, so a large replay never has
+to fit on a GPU. Both buffers checkpoint their full contents, so a resumed run continues with the
+experience it had.
 """
 
 from __future__ import annotations
@@ -21,8 +23,10 @@ class ReplayBuffer:
         action_shape: tuple[int, ...],
         action_dtype: np.dtype,
         obs_dtype: np.dtype = np.float32,
+        device: torch.device | str = "cpu",
     ) -> None:
         self.capacity = int(capacity)
+        self.device = torch.device(device)
         self.obs = np.zeros((self.capacity, *obs_shape), dtype=obs_dtype)
         self.next_obs = np.zeros((self.capacity, *obs_shape), dtype=obs_dtype)
         self.actions = np.zeros((self.capacity, *action_shape), dtype=action_dtype)
@@ -50,19 +54,21 @@ class ReplayBuffer:
         return slots
 
     def _gather(self, idx: np.ndarray) -> dict[str, torch.Tensor]:
+        """The transitions at `idx`, on the buffer's device; `indices` stays on the host (priorities are numpy)."""
+        device = self.device
         return {
-            "obs": torch.from_numpy(self.obs[idx]),
-            "actions": torch.from_numpy(self.actions[idx]),
-            "rewards": torch.from_numpy(self.rewards[idx]),
-            "next_obs": torch.from_numpy(self.next_obs[idx]),
-            "dones": torch.from_numpy(self.dones[idx]),
+            "obs": torch.as_tensor(self.obs[idx], device=device),
+            "actions": torch.as_tensor(self.actions[idx], device=device),
+            "rewards": torch.as_tensor(self.rewards[idx], device=device),
+            "next_obs": torch.as_tensor(self.next_obs[idx], device=device),
+            "dones": torch.as_tensor(self.dones[idx], device=device),
             "indices": torch.from_numpy(idx),
         }
 
     def sample(self, batch_size: int, rng: np.random.Generator) -> dict[str, torch.Tensor]:
         idx = rng.integers(0, self.size, size=batch_size)
         batch = self._gather(idx)
-        batch["weights"] = torch.ones(batch_size)
+        batch["weights"] = torch.ones(batch_size, device=self.device)
         return batch
 
     def state_dict(self) -> dict:
@@ -138,8 +144,9 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         alpha: float = 0.6,
         epsilon: float = 1e-6,
         obs_dtype: np.dtype = np.float32,
+        device: torch.device | str = "cpu",
     ) -> None:
-        super().__init__(capacity, obs_shape, action_shape, action_dtype, obs_dtype)
+        super().__init__(capacity, obs_shape, action_shape, action_dtype, obs_dtype, device)
         self.alpha, self.epsilon = alpha, epsilon
         self.tree = SumTree(self.capacity)
         self.max_priority = 1.0
@@ -159,7 +166,7 @@ class PrioritizedReplayBuffer(ReplayBuffer):
         probs = self.tree.leaf_values(idx) / total
         weights = (self.size * np.maximum(probs, 1e-12)) ** (-beta)
         batch = self._gather(idx)
-        batch["weights"] = torch.from_numpy((weights / weights.max()).astype(np.float32))
+        batch["weights"] = torch.as_tensor((weights / weights.max()).astype(np.float32), device=self.device)
         return batch
 
     def update_priorities(self, indices: np.ndarray, td_errors: np.ndarray) -> None:

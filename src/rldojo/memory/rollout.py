@@ -1,4 +1,5 @@
-"""On-policy rollout buffer with GAE, in numpy (per-step writes are cheaper than in torch).
+"""On-policy rollout buffer with GAE, in numpy (per-step writes are cheaper than in torch); the
+update's tensors are handed out on the learner's `device`, moved once per update (no copy on the CPU).
 
 For recurrent policies it also keeps, per env, the hidden state at the start of the rollout and a
 mask of the steps that begin an episode, so the update can replay each env's sequence exactly as
@@ -23,10 +24,12 @@ class RolloutBuffer:
         action_dtype: np.dtype,
         obs_dtype: np.dtype = np.float32,
         hidden_size: int = 0,
+        device: torch.device | str = "cpu",
     ) -> None:
         """`obs_dim`: width of a flat observation, or the shape of an image one (with `obs_dtype` uint8);
-        `hidden_size` > 0 keeps what a recurrent policy needs."""
+        `hidden_size` > 0 keeps what a recurrent policy needs; `device`: where `sequence_tensors` puts them."""
         self.rollout_steps, self.num_envs = rollout_steps, num_envs
+        self.device = torch.device(device)
         shape = (rollout_steps, num_envs)
         obs_shape = (obs_dim,) if isinstance(obs_dim, int) else tuple(obs_dim)
         self.obs = np.zeros(shape + obs_shape, dtype=obs_dtype)  # uint8 for images
@@ -87,19 +90,20 @@ class RolloutBuffer:
         return advantages, advantages + self.values
 
     def sequence_tensors(self, advantages: np.ndarray, returns: np.ndarray) -> dict[str, torch.Tensor]:
-        """All transitions as [rollout_steps, num_envs, ...] tensors (zero-copy views), with `starts`
-        and the initial `hidden` [num_envs, H] when recurrent: select env columns for sequence minibatches."""
-        data = {
-            "obs": torch.from_numpy(self.obs),
-            "actions": torch.from_numpy(self.actions),
-            "log_probs": torch.from_numpy(self.log_probs),
-            "values": torch.from_numpy(self.values),
-            "advantages": torch.from_numpy(advantages),
-            "returns": torch.from_numpy(returns),
+        """All transitions as [rollout_steps, num_envs, ...] tensors on the buffer's device (zero-copy views
+        on the CPU), with `starts` and the initial `hidden` [num_envs, H] when recurrent: select env
+        columns for sequence minibatches."""
+        arrays = {
+            "obs": self.obs,
+            "actions": self.actions,
+            "log_probs": self.log_probs,
+            "values": self.values,
+            "advantages": advantages,
+            "returns": returns,
         }
         if self.recurrent:
-            data.update(starts=torch.from_numpy(self.starts), hidden=torch.from_numpy(self.initial_hidden))
-        return data
+            arrays.update(starts=self.starts, hidden=self.initial_hidden)
+        return {name: torch.as_tensor(array, device=self.device) for name, array in arrays.items()}
 
     def reset(self) -> None:
         self.step = 0

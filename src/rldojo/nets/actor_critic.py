@@ -70,7 +70,8 @@ class ActorCritic(nn.Module):
 
     # ---- recurrent ------------------------------------------------------------------------------
     def initial_state(self, batch: int) -> torch.Tensor:
-        return torch.zeros(batch, self.hidden_size)
+        """Zero hidden states [batch, H] on the net's device."""
+        return torch.zeros(batch, self.hidden_size, device=self.critic.weight.device)
 
     def sequence(
         self, obs: torch.Tensor, starts: torch.Tensor, hidden: torch.Tensor

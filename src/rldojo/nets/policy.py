@@ -30,7 +30,7 @@ class CategoricalHead(nn.Module):
         log_probs = torch.log_softmax(logits, dim=-1)
         # Inverse-CDF draw: the number of cumulative probabilities below one uniform number per row.
         # The same distribution as torch.multinomial at a fraction of its cost on small batches.
-        uniform = torch.rand(log_probs.shape[:-1] + (1,), generator=generator)
+        uniform = torch.rand(log_probs.shape[:-1] + (1,), generator=generator, device=log_probs.device)
         actions = (uniform > log_probs.exp().cumsum(-1)).sum(-1, keepdim=True).clamp_(max=self.out_dim - 1)
         return actions.squeeze(-1), log_probs.gather(-1, actions).squeeze(-1)
 
@@ -57,7 +57,7 @@ class GaussianHead(nn.Module):
 
     def sample(self, mean: torch.Tensor, generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
         """Actions drawn with the agent's generator, and their log-probabilities."""
-        noise = torch.randn(mean.shape, generator=generator)
+        noise = torch.randn(mean.shape, generator=generator, device=mean.device)
         log_prob = (-0.5 * noise.pow(2) - self.log_std - 0.5 * _LOG_2PI).sum(-1)
         return mean + noise * self.log_std.exp(), log_prob
 
@@ -80,9 +80,13 @@ def make_action_head(space: gym.Space, log_std_init: float = 0.0) -> Categorical
     raise TypeError(f"policy heads take Discrete or 1-D Box action spaces, got {space}")
 
 
-def to_env_actions(actions: torch.Tensor, space: gym.Space) -> np.ndarray:
-    """Policy output -> what the env accepts (ints for Discrete, clipped to bounds for Box)."""
-    array = actions.numpy()
+def to_env_actions(actions: torch.Tensor | np.ndarray, space: gym.Space) -> np.ndarray:
+    """Policy output (a tensor on any device, or its numpy copy) -> what the env accepts (ints for
+    Discrete, clipped to bounds for Box)."""
+    if isinstance(actions, np.ndarray):
+        array = actions
+    else:
+        array = actions.numpy() if actions.is_cpu else actions.cpu().numpy()
     if isinstance(space, gym.spaces.Discrete):
         return array.astype(np.int64) + int(space.start)
     return np.clip(array, space.low, space.high).astype(space.dtype)

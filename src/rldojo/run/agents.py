@@ -2,7 +2,8 @@
 
 `build_agent` makes any agent for given spaces (cheap: a language model's weights load only in
 `build_lm_agent`, so a bad spec is caught before a run folder exists); `build_lm_agent` adds the
-text envs, the training task stream and the model.
+text envs, the training task stream and the model. Both put the agent on `meta.device` (a GPU the
+machine lacks is a UserError) unless the caller names a device, as loading for evaluation does.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from rldojo.algos.lm_agent import LMAgent, LMRuntime
 from rldojo.algos.normalized import NormalizedAgent
 from rldojo.algos.registry import ALGOS
 from rldojo.envs import make_env
+from rldojo.nets.device import resolve_device
 from rldojo.run.spec import Spec
 from rldojo.track.files import write_json_atomic
 
@@ -24,12 +26,16 @@ from rldojo.track.files import write_json_atomic
 EVAL_SEED_OFFSET = 100_000
 
 
-def build_agent(spec: Spec, obs_space, action_space, num_envs: int, seed: int) -> Any:
-    """The spec's agent for these spaces, wrapped for observation/reward normalisation and Atari reward
-    clipping when the env section asks for them (the wrapper's statistics live in its checkpoints)."""
-    torch.manual_seed(seed)  # network init
+def build_agent(
+    spec: Spec, obs_space, action_space, num_envs: int, seed: int, device: torch.device | str | None = None
+) -> Any:
+    """The spec's agent for these spaces on `device` (None: the spec's `meta.device`), wrapped for
+    observation/reward normalisation and Atari reward clipping when the env section asks for them
+    (the wrapper's statistics live in its checkpoints)."""
+    device = resolve_device(spec.meta.device) if device is None else torch.device(device)
+    torch.manual_seed(seed)  # network init (on the CPU: the same initial weights on every device)
     entry = ALGOS[spec.agent.algo]
-    agent = entry.agent(spec.agent, obs_space, action_space, num_envs, spec.train.max_frames, seed)
+    agent = entry.agent(spec.agent, obs_space, action_space, num_envs, spec.train.max_frames, seed, device)
     env = spec.env
     if env.normalize_obs or env.normalize_reward or env.clips_atari_rewards():
         agent = NormalizedAgent(
@@ -74,10 +80,18 @@ def held_out_starts(spec: Spec, seed: int, episodes: int, env_id: str | None = N
         stream.env.close()
 
 
-def build_lm_agent(spec: Spec, seed: int, envs: list, task_cursor: int = 0, session_dir: Path | None = None) -> LMAgent:
-    """The language-model agent of `spec` with its model loaded, playing in `envs` (training tasks from `seed`)."""
+def build_lm_agent(
+    spec: Spec,
+    seed: int,
+    envs: list,
+    task_cursor: int = 0,
+    session_dir: Path | None = None,
+    device: torch.device | str | None = None,
+) -> LMAgent:
+    """The language-model agent of `spec` with its model loaded on `device` (None: `meta.device`),
+    playing in `envs` (training tasks from `seed`)."""
     probe = envs[0]
-    agent = build_agent(spec, probe.observation_space, probe.action_space, spec.env.num_envs, seed)
+    agent = build_agent(spec, probe.observation_space, probe.action_space, spec.env.num_envs, seed, device)
     runtime = LMRuntime(
         env_id=spec.env.id,
         env_kwargs=dict(spec.env.kwargs),

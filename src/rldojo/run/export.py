@@ -596,7 +596,8 @@ def export_tensor_agent(target: Path, which: str, session: int | None, kind: str
     from rldojo.run.checkpoint import load_checkpoint
     from rldojo.run.load import load_agent
 
-    spec, agent, ckpt_path = load_agent(target, which, session)
+    # On the CPU whatever device the run trained on: the exported file is a CPU policy.
+    spec, agent, ckpt_path = load_agent(target, which, session, device="cpu")
     run_dir = ckpt_path.parent.parent.parent
     policy, info = greedy_policy(agent)
     obs_space, action_space = agent.obs_space, agent.action_space
@@ -678,6 +679,7 @@ def export_language_model(spec: Any, run_dir: Path, ckpt_path: Path, out: Path, 
     """A Hugging Face folder of the checkpoint's model (adapters merged), or its LoRA adapter."""
     from rldojo.run.agents import build_lm_agent, make_text_envs
     from rldojo.run.checkpoint import load_checkpoint
+    from rldojo.run.load import load_device
 
     model_cfg = spec.agent.model
     if adapter and model_cfg.lora is None:
@@ -695,7 +697,8 @@ def export_language_model(spec: Any, run_dir: Path, ckpt_path: Path, out: Path, 
         spec, spec.env.num_envs
     )  # as the run had them: a stage resumed in the checkpoint may need all
     try:
-        agent = build_lm_agent(spec, int(checkpoint.get("seed", 0)), envs)
+        # The run's device when this machine has it (a quantised base needs its GPU), else the CPU.
+        agent = build_lm_agent(spec, int(checkpoint.get("seed", 0)), envs, device=load_device(spec))
         base = agent.lm.weights() if adapter else None  # the base model, before the checkpoint's weights
         try:
             agent.load_state_dict(checkpoint["agent"])
@@ -765,7 +768,7 @@ def _write_adapter(
             raise UserError(
                 f"the checkpoint's weight '{key}' has no counterpart in the base model; cannot export an adapter."
             )
-        delta = value.detach().double() - base[key].double()
+        delta = value.detach().to("cpu", torch.float64) - base[key].double()  # the base is a host copy
         if not torch.any(delta != 0):
             continue
         name, _, leaf = key.rpartition(".")

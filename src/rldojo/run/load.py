@@ -1,4 +1,9 @@
-"""Find and load a trained agent from a run folder, a session folder or a checkpoint file."""
+"""Find and load a trained agent from a run folder, a session folder or a checkpoint file.
+
+Checkpoints are read onto the CPU and copied into the agent wherever it lives, so a run trained on
+a GPU loads on a machine without one: the agent goes to the run's `meta.device` when this machine
+has it, else to the CPU (or to the device the caller names).
+"""
 
 from __future__ import annotations
 
@@ -7,9 +12,12 @@ import math
 from pathlib import Path
 from typing import Any
 
+import torch
+
 from rldojo.algos.base import TensorAgent
 from rldojo.envs import make_env
 from rldojo.errors import UserError
+from rldojo.nets.device import resolve_device
 from rldojo.run.agents import build_agent
 from rldojo.run.checkpoint import load_checkpoint
 from rldojo.run.spec import Spec
@@ -61,13 +69,23 @@ def locate_checkpoint(target: Path, which: str = "best", session: int | None = N
     return run_dir, path
 
 
-def load_agent(target: Path, which: str = "best", session: int | None = None) -> tuple[Spec, TensorAgent, Path]:
+def load_device(spec: Spec, device: torch.device | str | None = None) -> torch.device:
+    """Where a loaded agent goes: `device`, else the run's `meta.device` if this machine has it, else the CPU."""
+    return resolve_device(spec.meta.device, fallback=True) if device is None else resolve_device(str(device))
+
+
+def load_agent(
+    target: Path, which: str = "best", session: int | None = None, device: torch.device | str | None = None
+) -> tuple[Spec, TensorAgent, Path]:
+    """-> (the run's spec, its tensor agent with the checkpoint's weights on `device` (see
+    `load_device`), the checkpoint's path)."""
     run_dir, ckpt_path = locate_checkpoint(target, which, session)
     spec = read_run_spec(run_dir)
     checkpoint = load_checkpoint(ckpt_path)
     env = make_env(spec.env.id, spec.env.kwargs, spec.env.max_episode_steps, atari=spec.env.atari_options())
     try:
-        agent = build_agent(spec, env.observation_space, env.action_space, 1, int(checkpoint.get("seed", 0)))
+        seed = int(checkpoint.get("seed", 0))
+        agent = build_agent(spec, env.observation_space, env.action_space, 1, seed, load_device(spec, device))
     finally:
         env.close()
     try:
@@ -77,15 +95,16 @@ def load_agent(target: Path, which: str = "best", session: int | None = None) ->
     return spec, agent, ckpt_path
 
 
-def load_lm_agent(spec: Spec, ckpt_path: Path) -> tuple[Any, list]:
-    """A language-model run's agent with the checkpoint's weights, and the run's own envs (the
-    caller closes them): the model, tokenizer and prompt template it trained with."""
+def load_lm_agent(spec: Spec, ckpt_path: Path, device: torch.device | str | None = None) -> tuple[Any, list]:
+    """A language-model run's agent with the checkpoint's weights on `device` (see `load_device`),
+    and the run's own envs (the caller closes them): the model, tokenizer and prompt template it
+    trained with."""
     from rldojo.run.agents import build_lm_agent, make_text_envs
 
     checkpoint = load_checkpoint(ckpt_path)
     envs = make_text_envs(spec, spec.env.num_envs)
     try:
-        agent = build_lm_agent(spec, int(checkpoint.get("seed", 0)), envs)
+        agent = build_lm_agent(spec, int(checkpoint.get("seed", 0)), envs, device=load_device(spec, device))
         agent.load_state_dict(checkpoint["agent"])
     except BaseException:
         for env in envs:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import math
 import time
-from collections import deque
+from collections import OrderedDict, deque
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -27,6 +27,23 @@ from rldojo.track.plots import plot_session_curve
 from rldojo.track.tracker import Tracker, read_metrics
 
 ProgressFn = Callable[[int, dict[str, Any]], None]
+
+
+def on_host(value: Any) -> Any:
+    """`value` (nested dicts, lists and tuples of tensors) with every tensor on the CPU; CPU tensors
+    are kept as they are (no copy)."""
+    if isinstance(value, torch.Tensor):
+        return value.cpu()
+    if isinstance(value, dict):
+        moved = {key: on_host(item) for key, item in value.items()}
+        if isinstance(value, OrderedDict):  # a module's state dict: keep its type and version metadata
+            moved = OrderedDict(moved)
+            if hasattr(value, "_metadata"):
+                moved._metadata = value._metadata
+        return moved
+    if type(value) in (list, tuple):
+        return type(value)(on_host(item) for item in value)
+    return value
 
 
 class StopTraining(Exception):
@@ -183,7 +200,8 @@ class Recorder:
         self._notify("on_eval", dict(summary))
 
     def checkpoint(self, name: str, agent: Any) -> None:
-        """ckpt/<name>.pt: the agent, torch's RNG and the session state, written atomically."""
+        """ckpt/<name>.pt: the agent, torch's RNG and the session state, written atomically. Every
+        tensor is written from the host, so a checkpoint of a GPU run opens on any machine."""
         self.sync()
         session = self.session
         path = session.ckpt_dir / f"{name}.pt"
@@ -195,7 +213,7 @@ class Recorder:
                 "seed": session.seed,
                 "session_index": session.index,
                 "frame": self.state.frame,
-                "agent": agent.state_dict(),
+                "agent": on_host(agent.state_dict()),
                 "torch_rng": torch.get_rng_state(),
                 "session": self.state.as_dict(),
             },

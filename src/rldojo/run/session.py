@@ -6,7 +6,9 @@ The registry names each algorithm's loop: `vector` (tensor agents, `run.vector_l
 
 Resuming restores the agent (nets, optimizer, RNG), the counters, the return windows and the
 schedules from ckpt/last.pt, cuts metrics.csv back to the checkpoint's frame, and carries on to
-the same budget.
+the same budget. The agent lives on `meta.device`, resolved here first (a GPU the machine lacks
+stops the session before it writes anything); checkpoints are read onto the CPU and copied to the
+agent's device, so a session resumes on another device than it started on.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from loguru import logger
 
 from rldojo.algos.registry import ALGOS
 from rldojo.errors import CheckpointError
+from rldojo.nets.device import resolve_device
 from rldojo.run.checkpoint import load_checkpoint
 from rldojo.run.episode_loop import run_episode_session
 from rldojo.run.recorder import ProgressFn, Recorder
@@ -58,6 +61,10 @@ class Session:
     def _run(self) -> dict[str, Any]:
         spec, train = self.spec, self.spec.train
         torch.set_num_threads(spec.meta.torch_threads)
+        device = resolve_device(spec.meta.device)
+        if device.type == "cuda":  # libraries that allocate on "cuda" (the current device) follow meta.device
+            torch.cuda.set_device(device)
+        logger.info("session {} runs on {}", self.index, device)
         checkpoint = self._resume_checkpoint()
         if checkpoint:
             state = SessionState.from_dict(checkpoint["session"])

@@ -187,6 +187,18 @@ class MetaSpec(StrictModel):
     """Sessions run at once in separate processes (None: one per CPU core)."""
     torch_threads: int = Field(1, ge=1)
     """Torch CPU threads per session (small nets run fastest on one)."""
+    device: str = "auto"
+    """Where nets, optimizer states and learning batches live: `auto` (a CUDA GPU when torch sees one,
+    else the CPU), `cpu`, `cuda` (the current GPU) or `cuda:N`. Environments always run on the CPU.
+    A GPU this machine lacks stops the run before it starts; a checkpoint loads on any device."""
+
+    @field_validator("device")
+    @classmethod
+    def _device_name(cls, value: str) -> str:
+        name = value.strip().lower()
+        if not re.fullmatch(r"auto|cpu|cuda(:\d+)?", name):
+            raise ValueError(f"'{value}' is not a device; allowed: auto, cpu, cuda or cuda:N (N a GPU index)")
+        return name
 
 
 class WandbSpec(StrictModel):

@@ -51,19 +51,19 @@ class ShapingConfig(BaseModel):
 
     model_config = ConfigDict(extra="forbid", use_attribute_docstrings=True, allow_inf_nan=False)
 
-    valid_action: float = 0.0
+    valid_action: float = Field(0.0, ge=-100.0, le=100.0)
     """Added for each action the world understood and could carry out."""
-    state_change: float = 0.0
+    state_change: float = Field(0.0, ge=-100.0, le=100.0)
     """Added for each step whose observation differs from the one before it."""
-    task_keyword: float = 0.0
+    task_keyword: float = Field(0.0, ge=-100.0, le=100.0)
     """Added for each valid action that mentions a word naming an object of the instruction."""
-    time_efficiency: float = 0.0
+    time_efficiency: float = Field(0.0, ge=-100.0, le=100.0)
     """On the winning step: weight * (1 - turns used / max_turns)."""
-    action_efficiency: float = 0.0
+    action_efficiency: float = Field(0.0, ge=-100.0, le=100.0)
     """On the last step of an episode: weight * valid actions / turns."""
-    invalid_action: float = 0.0
+    invalid_action: float = Field(0.0, ge=-100.0, le=100.0)
     """Added for each action the world refused (negative: a penalty, e.g. -0.05)."""
-    failure: float = 0.0
+    failure: float = Field(0.0, ge=-100.0, le=100.0)
     """Added on the last step of an episode that ends without a win (negative: a penalty)."""
     episode_bonus_cap: float | None = Field(None, ge=0.0)
     """The most the positive terms may add over one episode (None: no cap). Set it below the
