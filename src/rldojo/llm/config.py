@@ -118,9 +118,11 @@ class GenerationConfig(StrictModel):
     """Most tokens the model may write per turn."""
     stop: list[str] = Field(default_factory=list)
     """Strings that end a turn's generation (besides the end-of-turn token)."""
-    parse_fallback: bool = True
-    """`generate` mode: when no strategy matches, take the first available action (off: the raw
-    text reaches the env, which answers it as invalid)."""
+    parse_fallback: bool = False
+    """`generate` mode, training rollouts: when no strategy matches, take the first available action.
+    Off by default: the raw text then reaches the env, which answers it as invalid, so every reward
+    is earned by an action the model wrote. On, RL credits the model for actions it did not choose
+    and can learn to write junk that the fallback turns into a decent action (evaluation never uses it)."""
     eval_temperature: float = Field(0.0, ge=0)
     """Sampling temperature of held-out evaluations (0: greedy)."""
 
