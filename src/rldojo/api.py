@@ -54,6 +54,8 @@ class Callback:
     - `on_eval(session, summary)`: an evaluation finished (return_mean, return_std, success,
       episodes, frame; language models add invalid_rate, unparsed_rate ...).
     - `on_checkpoint(session, name, path, frame)`: ckpt/last.pt or ckpt/best.pt was written.
+    - `on_episode(session, episode)`: a training episode ended (frame, return, length, success, and
+      `env`: the index of the vector env's copy that played it; None for language-model agents).
 
     ```python
     class StopAt(rldojo.Callback):
@@ -72,9 +74,11 @@ class Callback:
         on_row: Callable[[int, dict[str, Any]], bool | None] | None = None,
         on_eval: Callable[[int, dict[str, Any]], bool | None] | None = None,
         on_checkpoint: Callable[[int, str, Path, int], bool | None] | None = None,
+        on_episode: Callable[[int, dict[str, Any]], bool | None] | None = None,
     ) -> None:
         # Functions given here replace the methods of this instance (a subclass overrides them instead).
-        for name, function in (("on_row", on_row), ("on_eval", on_eval), ("on_checkpoint", on_checkpoint)):
+        hooks = (("on_row", on_row), ("on_eval", on_eval), ("on_checkpoint", on_checkpoint), ("on_episode", on_episode))
+        for name, function in hooks:
             if function is not None:
                 setattr(self, name, function)
 
@@ -85,6 +89,9 @@ class Callback:
         return None
 
     def on_checkpoint(self, session: int, name: str, path: Path, frame: int) -> bool | None:
+        return None
+
+    def on_episode(self, session: int, episode: dict[str, Any]) -> bool | None:
         return None
 
 

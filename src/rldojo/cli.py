@@ -264,6 +264,101 @@ def dev(
     _train(spec, set_ or [], None, runs_dir, verbose=True, quiet=quiet, dev_frames=frames)
 
 
+@app.command()
+@guarded
+def search(
+    spec: Annotated[
+        str | None,
+        typer.Argument(
+            help="Spec with a search block (path.yaml, path.yaml:name, or a shipped spec name).", show_default=False
+        ),
+    ] = None,
+    set_: SetOption = None,
+    ray_address: Annotated[
+        str | None,
+        typer.Option(
+            "--ray-address",
+            help="Ray cluster to run the trials on (HOST:PORT from `ray start --head`); default: a local Ray.",
+            show_default=False,
+        ),
+    ] = None,
+    narrow: Annotated[
+        Path | None,
+        typer.Option(
+            "--narrow",
+            help="Stage 2: narrow SPEC's space around the best trial of this earlier experiment folder.",
+            show_default=False,
+        ),
+    ] = None,
+    resume: Annotated[
+        Path | None, typer.Option("--resume", help="Continue this experiment folder.", show_default=False)
+    ] = None,
+    runs_dir: Annotated[Path, typer.Option(help="Where new experiment folders go.")] = Path("runs"),
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No live table of trials.")] = False,
+) -> None:
+    """Search a spec's hyperparameters (its search block) with Ray Tune: Optuna's TPE, ASHA early
+    stopping, or GP-UCB over candidates. Each trial is a run folder under runs/<name>-search_<time>/;
+    the search writes experiment.csv, best_spec.yaml (ready for `rldojo train`) and plots/."""
+    from rldojo.run.spec import load_spec
+    from rldojo.search.experiment import read_state
+    from rldojo.search.prepare import check_search, narrowed_spec
+    from rldojo.search.tune import resume_search, start_search
+
+    setup_console(verbose)
+    command = ["rldojo", *sys.argv[1:]]
+    if resume is not None:
+        if spec is not None or set_ or narrow is not None:
+            raise UserError(
+                "--resume continues an experiment with its own saved spec; do not also give a SPEC, --set or --narrow."
+            )
+        read_state(resume)  # a folder that is not an experiment fails here, before Ray starts
+        outcome = resume_search(resume, command, ray_address=ray_address, show_progress=not quiet)
+    else:
+        if spec is None:
+            raise UserError("give a SPEC with a search block (or --resume EXPERIMENT_DIR).")
+        loaded = load_spec(spec, set_ or [])
+        check_search(loaded)
+        note = None
+        if narrow is not None:
+            loaded, note = narrowed_spec(loaded, narrow)
+        outcome = start_search(
+            loaded, runs_dir, command, narrowed_from=note, ray_address=ray_address, show_progress=not quiet
+        )
+    _search_summary(outcome)
+    if not outcome.complete:
+        console().print(
+            f"[yellow]the search stopped before every trial finished[/]; continue it with "
+            f"[bold]rldojo search --resume {escape(str(outcome.experiment_dir))}[/]",
+            highlight=False,
+        )
+        raise typer.Exit(EXIT_INTERRUPTED)
+
+
+def _search_summary(outcome, shown: int = 10) -> None:
+    """The best trials as a table, and where the results are (stdout)."""
+    from rldojo.search.progress import short_values
+
+    table = Table(title=f"search {outcome.experiment_dir.name}: best trials by {outcome.metric} ({outcome.mode})")
+    for column in ("trial", "status", outcome.metric, "frames", "values"):
+        table.add_column(column, justify="right" if column in (outcome.metric, "frames") else "left")
+    for record in outcome.records[:shown]:
+        value = "—" if math.isnan(record.metric) else f"{record.metric:,.4g}"
+        table.add_row(record.name, record.status, value, f"{record.frames:,}", escape(short_values(record.values)))
+    results().print(table)
+    if len(outcome.records) > shown:
+        results().print(f"... and {len(outcome.records) - shown} more trials in experiment.csv")
+    if outcome.best is not None:
+        results().print(
+            f"best: [bold]{outcome.best.name}[/] with {outcome.metric} = {outcome.best.metric:,.4g}; "
+            f"train it on several seeds: [bold]rldojo train {escape(str(outcome.files.get('best_spec.yaml')))} "
+            "--set meta.sessions=4[/]"
+        )
+    results().print(
+        f"experiment folder: [bold]{escape(str(outcome.experiment_dir))}[/]  (experiment.csv, best_spec.yaml, plots/)"
+    )
+
+
 @app.command("eval")
 @guarded
 def eval_(

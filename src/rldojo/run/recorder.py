@@ -103,8 +103,9 @@ class Recorder:
         """A callback asked to stop: the loops end the session as they do on Ctrl-C (status `stopped`)."""
 
     # ---- episodes and clocks ------------------------------------------------------------------
-    def episode_done(self, episode_return: float, length: float, success: float) -> None:
-        """One finished training episode (`success` NaN where the env does not report one)."""
+    def episode_done(self, episode_return: float, length: float, success: float, env: int | None = None) -> None:
+        """One finished training episode (`success` NaN where the env does not report one; `env` the index
+        of the vector env's copy that played it, where there is one)."""
         self.returns.append(float(episode_return))
         self.lengths.append(length)
         self.pending_returns.append(float(episode_return))
@@ -112,6 +113,17 @@ class Recorder:
         if not math.isnan(success):
             self.successes.append(float(success))
         self.state.episode += 1
+        if self.hooks:
+            self._notify(
+                "on_episode",
+                {
+                    "frame": self.state.frame,
+                    "return": float(episode_return),
+                    "length": length,
+                    "success": success,
+                    "env": env,
+                },
+            )
 
     def sync(self) -> None:
         """Write the windows and clocks into the state (before a row, an evaluation or a checkpoint)."""

@@ -28,7 +28,7 @@ Row = tuple[str, str, str, str]
 """(dotted path, type, default, description); an algorithm's header row is
 ("agent (algo: NAME)", its summary, "", its config's docstring)."""
 
-_SECTIONS = ("env", "agent", "train", "meta", "track")
+_SECTIONS = ("env", "agent", "train", "meta", "track", "search")
 
 
 # ---- types, limits and defaults in words ------------------------------------------------------------

@@ -26,6 +26,7 @@ from rldojo.envs.atari import AtariOptions, is_atari_id
 from rldojo.envs.errors import EnvInputError
 from rldojo.envs.text.shaping import ShapingConfig
 from rldojo.errors import SpecError
+from rldojo.run.search_spec import SearchSpec
 
 
 class AtariSpec(StrictModel):
@@ -252,6 +253,9 @@ class Spec(StrictModel):
     """Sessions, seeds, parallelism."""
     track: TrackSpec = Field(default_factory=TrackSpec)
     """TensorBoard, plots, W&B."""
+    search: SearchSpec | None = None
+    """Hyperparameter search with `rldojo search` (space, trials, metric, scheduler); `rldojo train`
+    ignores it."""
 
     @model_validator(mode="before")
     @classmethod

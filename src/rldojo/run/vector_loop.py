@@ -99,7 +99,7 @@ class VectorLoop:
             if done.any():
                 success = episode_success(infos, done)
                 for i in np.flatnonzero(done):
-                    recorder.episode_done(float(ep_return[i]), int(ep_length[i]), float(success[i]))
+                    recorder.episode_done(float(ep_return[i]), int(ep_length[i]), float(success[i]), env=int(i))
                 ep_return[done] = 0.0
                 ep_length[done] = 0
             obs = next_obs
