@@ -168,3 +168,25 @@ def test_a_log_file_turns_the_librarys_logging_on_until_it_is_removed(tmp_path):
     assert result.returncode == 0, result.stderr
     assert "make_vec auto" in (tmp_path / "log.txt").read_text()
     assert result.stderr.partition("REMOVED")[2].strip() == ""
+
+
+def test_an_application_that_enabled_the_logs_keeps_them_after_a_run(tmp_path):
+    result = _python(
+        f"""
+        import sys
+        from loguru import logger
+        import rldojo
+        from rldojo.envs import make_vec
+        from rldojo.track.log import add_file_log, remove_file_log
+
+        logger.remove()
+        logger.add(sys.stderr, format="{{message}}")
+        logger.enable("rldojo")  # as the Python API's docs say
+        remove_file_log(add_file_log({str(tmp_path / "log.txt")!r}))
+        print("REMOVED", file=sys.stderr)
+        make_vec("CartPole-v1", 2, vectorize="auto").close()
+        """,
+        tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "make_vec auto" in result.stderr.partition("REMOVED")[2]

@@ -24,6 +24,7 @@ _console: Console | None = None
 _results: Console | None = None
 _console_sink: int | None = None
 _app_enabled = False  # the CLI (or setup_* by an application) turned rldojo's logging on for good
+_enabled_before = False  # rldojo's logging was on when the first open file log began
 _open_file_logs = 0  # session log files open now: rldojo's logging stays on while any is
 
 
@@ -83,13 +84,25 @@ def _enable_for_good() -> None:
     logger.enable("rldojo")
 
 
+def _rldojo_enabled() -> bool:
+    """Whether rldojo's messages are on now (loguru keeps no public switch to read; its activation
+    list does, and without it the answer is the library default: off)."""
+    activation = getattr(getattr(logger, "_core", None), "activation_list", None) or []
+    for name, state in activation:
+        if name == "rldojo.":
+            return bool(state)
+    return False
+
+
 def add_file_log(path: Path, level: str = "DEBUG") -> int:
     """Log rldojo's messages at `level` and above to `path`; end with `remove_file_log(<the id>)`.
 
     A run folder's log.txt is written whether or not the application enabled rldojo's logging, so
     this enables it until `remove_file_log` (loguru cannot switch it back inside `logger.remove`,
     which holds the lock that `logger.disable` takes)."""
-    global _open_file_logs
+    global _open_file_logs, _enabled_before
+    if _open_file_logs == 0:
+        _enabled_before = _rldojo_enabled()  # an application's logger.enable("rldojo") outlives the run
     _open_file_logs += 1
     logger.enable("rldojo")
     return logger.add(
@@ -107,5 +120,5 @@ def remove_file_log(handler_id: int) -> None:
     global _open_file_logs
     logger.remove(handler_id)
     _open_file_logs = max(0, _open_file_logs - 1)
-    if _open_file_logs == 0 and not _app_enabled:
+    if _open_file_logs == 0 and not _app_enabled and not _enabled_before:
         logger.disable("rldojo")

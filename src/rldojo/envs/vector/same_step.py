@@ -10,6 +10,7 @@ backend's own way of resetting a subset (`_reset_rows`), so every step is a real
 
 from __future__ import annotations
 
+from abc import ABC, abstractmethod
 from typing import Any
 
 import gymnasium as gym
@@ -20,7 +21,7 @@ from gymnasium.vector.utils import batch_space
 from rldojo.envs.errors import EnvInputError
 
 
-class SameStepAdapter(VectorEnv):
+class SameStepAdapter(VectorEnv, ABC):
     """Base of the `native` and `envpool` engines: spaces, action checks and the SAME_STEP infos.
 
     Subclasses implement `_reset_backend(seed, options)`, `_step_backend(actions)` and
@@ -40,15 +41,17 @@ class SameStepAdapter(VectorEnv):
         self.render_mode = None
 
     # ---- what a backend provides --------------------------------------------------------------
+    @abstractmethod
     def _reset_backend(self, seed: int | None, options: dict[str, Any] | None) -> np.ndarray:
-        raise NotImplementedError
+        """Reset every env (seeded when `seed` is given); the first observations."""
 
+    @abstractmethod
     def _step_backend(self, actions: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        raise NotImplementedError
+        """Step every env: observations, rewards, terminated, truncated (finished envs not reset yet)."""
 
+    @abstractmethod
     def _reset_rows(self, rows: np.ndarray) -> np.ndarray:
         """Reset the envs `rows` now; their first observations, in the order of `rows`."""
-        raise NotImplementedError
 
     # ---- the VectorEnv API ---------------------------------------------------------------------
     def reset(self, *, seed: int | list | None = None, options: dict[str, Any] | None = None) -> tuple[Any, dict]:
