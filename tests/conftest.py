@@ -10,6 +10,8 @@ for key, value in {
     "MUJOCO_GL": "egl",
     "SDL_VIDEODRIVER": "dummy",
     "RAY_AUTH_MODE": "disabled",
+    # specs/llm/real point at ${env:MODEL_PATH}; the shipped-spec checks validate them against this
+    "MODEL_PATH": "/models/placeholder",
 }.items():
     os.environ.setdefault(key, value)
 

@@ -140,7 +140,7 @@ def test_grouped_query_attention_matches_the_model(tiny_lm):
 
 def test_other_architectures_take_the_generic_path(tiny_lm):
     assert LlamaRunner.supports(tiny_lm.model)
-    assert not LlamaRunner.supports(_llama(tiny_lm.tokenizer, attention_bias=True))
+    assert not LlamaRunner.supports(_llama(tiny_lm.tokenizer, mlp_bias=True))
     assert not LlamaRunner.supports(_llama(tiny_lm.tokenizer, hidden_act="gelu"))
     assert not LlamaRunner.supports(torch.nn.Linear(2, 2))
     tiny_lm.add_adapters(_lora())

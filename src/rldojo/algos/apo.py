@@ -53,12 +53,29 @@ from loguru import logger
 from pydantic import Field, field_validator, model_validator
 
 from rldojo.algos.lm_agent import LMAgent, LMAgentConfig
-from rldojo.algos.stage import EPISODE_METRICS, ITERATION_METRICS, StageParams, StageTrainer, StepReport, rl_iteration
+from rldojo.algos.stage import (
+    EPISODE_METRICS,
+    ITERATION_METRICS,
+    StageParams,
+    StageTrainer,
+    StepReport,
+    my_share,
+    rl_iteration,
+)
 from rldojo.config import OptimConfig, refuse_set_keys, section_field
 from rldojo.errors import UserError
 from rldojo.llm.batch import TrainForwards
 from rldojo.llm.tasks import EpisodeStart
-from rldojo.nets.optim import build_optimizer, load_optimizer_state, lr_factor, set_lr_factor, step_accumulated
+from rldojo.nets.optim import (
+    all_gather_objects,
+    all_reduce_sums,
+    build_optimizer,
+    load_optimizer_state,
+    lr_factor,
+    process_group,
+    set_lr_factor,
+    step_accumulated,
+)
 
 APO_METRICS: tuple[str, ...] = (
     *EPISODE_METRICS,
@@ -113,6 +130,11 @@ class APOParams(StageParams):
     phase 1; None: estimate V* here (cached in the session folder)."""
     micro_batch_size: int = Field(16, ge=1)
     """Episodes per forward pass (gradients accumulate over the iteration's batch)."""
+    micro_batch_tokens: int | None = Field(None, ge=1)
+    """Token budget of a forward pass (None: micro_batch_size episodes each): micro-batches are packed
+    so that episodes x the longest of them (padded) stays within it, at most micro_batch_size
+    episodes each; an episode longer than the budget is a micro-batch of its own. Gradients are the
+    same either way; long multi-turn episodes then fit in memory."""
     optim: OptimConfig = section_field(OptimConfig, name="adamw", lr=1.0e-4, eps=1.0e-8)
     """Optimizer and schedule (the schedule spans train.iterations, one step per iteration)."""
     max_grad_norm: float | None = Field(1.0, gt=0)
@@ -308,7 +330,7 @@ class APOTrainer(StageTrainer):
                 logger.info("A*PO: V* of {} of {} tasks reused from {}", len(known), len(keys), self.cache_path)
 
     def _write_cache(self) -> None:
-        if self.cache_path is None:
+        if self.cache_path is None or process_group()[0] != 0:  # one writer in a data-parallel run
             return
         rows = [
             {
@@ -412,12 +434,15 @@ class APOTrainer(StageTrainer):
 
     # ---- one update ---------------------------------------------------------------------------
     def _reference_logprobs(self, episodes: list) -> list[list[float]]:
-        """pi_ref's per-token log-probabilities (aligned with each episode's ids), no gradients."""
+        """pi_ref's per-token log-probabilities (aligned with each episode's ids) of `episodes`, no gradients."""
         from rldojo.llm.batch import logprobs_without_grad
 
         def run(model: torch.nn.Module) -> list[list[float]]:
             forward = self._forward_of(model)
-            return logprobs_without_grad(forward, episodes, self.pad_id, self.temperature, self.params.micro_batch_size)
+            params = self.params
+            return logprobs_without_grad(
+                forward, episodes, self.pad_id, self.temperature, params.micro_batch_size, params.micro_batch_tokens
+            )
 
         if self.reference is not None:
             return run(self.reference)
@@ -425,7 +450,7 @@ class APOTrainer(StageTrainer):
             return run(self.agent.lm.model)
 
     def update(self, episodes: list, starts: list[EpisodeStart]) -> dict[str, float]:
-        from rldojo.llm.batch import make_batch, token_logprobs
+        from rldojo.llm.batch import make_batch, micro_batches, token_logprobs
 
         params, model = self.params, self.agent.lm.model
         if not model.training:
@@ -435,18 +460,22 @@ class APOTrainer(StageTrainer):
         vstar = torch.tensor([self.vstar(key) for key in keys], dtype=torch.float32)
         advantages = rewards - vstar
         aligned, clipped = {}, None
+        mine = my_share(len(episodes))  # this process's share of the batch (all of it in a lone process)
         if params.loss == "apo":
-            aligned["ref"] = self._reference_logprobs(episodes)
+            aligned["ref"] = [[] for _ in episodes]
+            for i, row in zip(mine, self._reference_logprobs([episodes[i] for i in mine])):
+                aligned["ref"][i] = row
         else:
             weights, clipped = pg_vstar_advantages(advantages)
         set_lr_factor(self.optimizer, lr_factor(self.iteration, self.runtime.iterations or 1000, params.optim))
         total, log_ratios = 0.0, []
-        for i in range(0, len(episodes), params.micro_batch_size):
-            micro = episodes[i : i + params.micro_batch_size]
-            batch = make_batch(micro, self.pad_id, {name: v[i : i + len(micro)] for name, v in aligned.items()})
+        for positions in micro_batches([episodes[i] for i in mine], params.micro_batch_size, params.micro_batch_tokens):
+            idx = [mine[p] for p in positions]
+            micro = [episodes[i] for i in idx]
+            batch = make_batch(micro, self.pad_id, {name: [v[i] for i in idx] for name, v in aligned.items()})
             logp, _ = token_logprobs(self._forward_of(model), batch, self.temperature)
             mask = batch.mask.to(logp.device)
-            rows = slice(i, i + len(micro))
+            rows = torch.tensor(idx)
             if params.loss == "apo":
                 loss, log_ratio = apo_loss(
                     logp,
@@ -464,6 +493,8 @@ class APOTrainer(StageTrainer):
             total += float(loss.detach())
         grad_norm = step_accumulated(self.optimizer, self.params_list, params.max_grad_norm)
         self.agent.actor.backend.sync_weights()
+        total = all_reduce_sums({"loss": total})["loss"]
+        log_ratios = [part for share in all_gather_objects(log_ratios) for part in share]
         return {
             "loss": total,
             "log_ratio_mean": float(torch.cat(log_ratios).mean()) if log_ratios else math.nan,

@@ -46,10 +46,25 @@ import torch
 from pydantic import Field
 
 from rldojo.algos.lm_agent import LMAgent, LMAgentConfig
-from rldojo.algos.stage import EPISODE_METRICS, ITERATION_METRICS, StageParams, StageTrainer, StepReport, rl_iteration
+from rldojo.algos.stage import (
+    EPISODE_METRICS,
+    ITERATION_METRICS,
+    StageParams,
+    StageTrainer,
+    StepReport,
+    my_share,
+    rl_iteration,
+)
 from rldojo.config import OptimConfig, section_field
 from rldojo.llm.batch import TrainForwards
-from rldojo.nets.optim import build_optimizer, load_optimizer_state, lr_factor, set_lr_factor, step_accumulated
+from rldojo.nets.optim import (
+    all_reduce_sums,
+    build_optimizer,
+    load_optimizer_state,
+    lr_factor,
+    set_lr_factor,
+    step_accumulated,
+)
 
 GRPO_METRICS: tuple[str, ...] = (
     *EPISODE_METRICS,
@@ -82,6 +97,11 @@ class GRPOParams(StageParams):
     """Optimizer steps per pass (the batch is split into this many minibatches)."""
     micro_batch_size: int = Field(16, ge=1)
     """Episodes per forward pass (gradients accumulate within a minibatch)."""
+    micro_batch_tokens: int | None = Field(None, ge=1)
+    """Token budget of a forward pass (None: micro_batch_size episodes each): micro-batches are packed
+    so that episodes x the longest of them (padded) stays within it, at most micro_batch_size
+    episodes each; an episode longer than the budget is a micro-batch of its own. Gradients are the
+    same either way; long multi-turn episodes then fit in memory."""
     epsilon: float = Field(0.2, gt=0, lt=1)
     """Lower clip range of the probability ratio."""
     epsilon_high: float | None = Field(None, gt=0)
@@ -237,15 +257,28 @@ class GRPOTrainer(StageTrainer):
         return kept, played
 
     # ---- one update -----------------------------------------------------------------------------
-    def _logprobs_of(self, model: torch.nn.Module, episodes: list) -> list[list[float]]:
-        """Per-token log-probabilities (aligned with each episode's ids) without gradients."""
+    def _logprobs_of(self, model: torch.nn.Module, episodes: list, mine: list[int]) -> list[list[float]]:
+        """Per-token log-probabilities (aligned with each episode's ids) without gradients, of the
+        episodes `mine` this process trains on (the others' are left empty)."""
         from rldojo.llm.batch import logprobs_without_grad
 
         forward = self._forward_of(model)
-        return logprobs_without_grad(forward, episodes, self.pad_id, self.temperature, self.params.micro_batch_size)
+        params = self.params
+        values = logprobs_without_grad(
+            forward,
+            [episodes[i] for i in mine],
+            self.pad_id,
+            self.temperature,
+            params.micro_batch_size,
+            params.micro_batch_tokens,
+        )
+        out: list[list[float]] = [[] for _ in episodes]
+        for i, row in zip(mine, values):
+            out[i] = row
+        return out
 
     def update(self, episodes: list) -> dict[str, float]:
-        from rldojo.llm.batch import make_batch, token_logprobs
+        from rldojo.llm.batch import make_batch, micro_batches, token_logprobs
 
         params, lm = self.params, self.agent.lm
         model = lm.model
@@ -264,16 +297,18 @@ class GRPOTrainer(StageTrainer):
         rewards = torch.tensor([ep.reward for ep in episodes], dtype=torch.float32)
         rewards = rewards.view(-1, params.group_size)
         advantages = group_advantages(rewards, params.scale_rewards).view(-1)
+        mine = my_share(len(episodes), params.group_size)  # whole groups; all of them in a lone process
+        owned = set(mine)
         aligned: dict[str, list[list[float]]] = {}
         fixed_old = params.epochs * params.minibatches > 1
         if fixed_old:
-            aligned["old"] = self._logprobs_of(model, episodes)
+            aligned["old"] = self._logprobs_of(model, episodes, mine)
         if params.beta > 0:
             if self.reference is not None:
-                aligned["ref"] = self._logprobs_of(self.reference, episodes)
+                aligned["ref"] = self._logprobs_of(self.reference, episodes, mine)
             else:
                 with lm.reference_context():
-                    aligned["ref"] = self._logprobs_of(model, episodes)
+                    aligned["ref"] = self._logprobs_of(model, episodes, mine)
 
         rng = np.random.default_rng(self.agent.seed * 1_000_003 + self.iteration)
         sums = {"loss": 0.0, "kl": 0.0, "clipped": 0.0, "entropy": 0.0, "tokens": 0.0, "grad_norm": 0.0}
@@ -285,8 +320,10 @@ class GRPOTrainer(StageTrainer):
                     continue
                 mb_tokens = float(sum(episodes[i].generated_tokens for i in chunk))
                 set_lr_factor(self.optimizer, lr_factor(self.updates, total_updates, params.optim))
-                for j in range(0, len(chunk), params.micro_batch_size):
-                    idx = chunk[j : j + params.micro_batch_size]
+                local = chunk[[i in owned for i in chunk]]  # the whole chunk normalises; this process's share runs
+                in_chunk = [episodes[i] for i in local]
+                for positions in micro_batches(in_chunk, params.micro_batch_size, params.micro_batch_tokens):
+                    idx = local[positions]
                     micro = [episodes[i] for i in idx]
                     batch = make_batch(micro, self.pad_id, {k: [v[i] for i in idx] for k, v in aligned.items()})
                     logp, entropy = token_logprobs(self._forward_of(model), batch, self.temperature, with_entropy=True)
@@ -318,6 +355,9 @@ class GRPOTrainer(StageTrainer):
                 sums["grad_norm"] += step_accumulated(self.optimizer, self.params_list, params.max_grad_norm)
                 self.updates += 1
         self.agent.actor.backend.sync_weights()
+        grad_norm = sums.pop("grad_norm")  # the same in every process (the gradients were summed)
+        sums = all_reduce_sums(sums)
+        sums["grad_norm"] = grad_norm
         steps = params.epochs * params.minibatches
         tokens = max(sums["tokens"], 1.0)
         return {

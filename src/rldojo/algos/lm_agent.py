@@ -23,6 +23,7 @@ from rldojo.config import StrictModel
 from rldojo.llm.config import GenerationConfig, ModelConfig, PromptConfig, TaskSplitConfig
 from rldojo.llm.rollout import Episode
 from rldojo.nets.device import generator_state, restore_generator
+from rldojo.nets.optim import all_gather_objects, process_group
 
 
 class LMAgentConfig(StrictModel):
@@ -109,7 +110,9 @@ class LMAgent:
         self.trainer: StageTrainer | None = None
         self.stage = 0
         self.device = torch.device(device)
-        self.generator = torch.Generator(device=self.device).manual_seed(seed)
+        rank = process_group()[0]
+        # each process of a data-parallel run samples its own episodes (the first one as a lone process would)
+        self.generator = torch.Generator(device=self.device).manual_seed(seed + 1_000_003 * rank)
 
     def stage_params(self) -> list[StageParams]:
         """The stages' parameter models, in order: the agent's own section for a single stage."""
@@ -190,10 +193,25 @@ class LMAgent:
 
     # ---- playing ------------------------------------------------------------------------------
     def play(self, starts: list[Any], stats: Any = None) -> list[Episode]:
-        """One training episode from each of `starts`, batched over the runtime's envs."""
-        from rldojo.llm.rollout import play
+        """One training episode from each of `starts`, batched over the runtime's envs, in the order
+        of `starts`. In a data-parallel run each process plays a contiguous share of whole groups
+        (starts of one `group` stay together) and every process gets all the episodes."""
+        from rldojo.llm.rollout import RolloutStats, play
 
-        return play(self.actor, self.runtime.envs, starts, self.sampling(), self.generator, stats)
+        rank, world = process_group()
+        if world == 1:
+            return play(self.actor, self.runtime.envs, starts, self.sampling(), self.generator, stats)
+        bounds = [i for i in range(len(starts) + 1) if i in (0, len(starts)) or starts[i].group != starts[i - 1].group]
+        groups = len(bounds) - 1
+        first, last = bounds[groups * rank // world], bounds[groups * (rank + 1) // world]
+        local_stats = RolloutStats()
+        mine = play(self.actor, self.runtime.envs, starts[first:last], self.sampling(), self.generator, local_stats)
+        shares = all_gather_objects((mine, local_stats))
+        if stats is not None:  # tokens of every process, over the time of the slowest
+            stats.generated_tokens += sum(s.generated_tokens for _, s in shares)
+            stats.generate_calls += sum(s.generate_calls for _, s in shares)
+            stats.seconds += max(s.seconds for _, s in shares)
+        return [episode for episodes, _ in shares for episode in episodes]
 
     def play_evaluation(self, starts: list[Any], seed: int, envs: list | None = None) -> list[Episode]:
         """Evaluation episodes: the model in eval mode (no dropout), sampling at the evaluation
@@ -217,13 +235,18 @@ class LMAgent:
 
     # ---- checkpoints ----------------------------------------------------------------------------
     def state_dict(self) -> dict:
-        return {
+        """The checkpoint of the agent (in a data-parallel run every process calls it: the sampling
+        streams of all processes are gathered, the first one being `generator`)."""
+        state = {
             "stage": self.stage,
             "in_stage": self.trainer is not None,
             "weights": self.lm.weights(),
             "trainer": self.trainer.state_dict() if self.trainer is not None else None,
             "generator": generator_state(self.generator),
         }
+        if process_group()[1] > 1:
+            state["generators"] = all_gather_objects(state["generator"])
+        return state
 
     def load_state_dict(self, state: dict) -> None:
         """Restore a checkpoint; returns with the stage in progress begun again (or none begun when
@@ -234,4 +257,8 @@ class LMAgent:
         self.lm.load_weights(state["weights"])
         if state["in_stage"]:
             self.trainer.load_state_dict(state["trainer"])
-        restore_generator(self.generator, state["generator"])
+        rank = process_group()[0]
+        streams = state.get("generators") or [state["generator"]]
+        if rank < len(streams):
+            restore_generator(self.generator, streams[rank])
+        # else the checkpoint has fewer processes' streams: this process keeps its own fresh seed

@@ -48,12 +48,28 @@ from pydantic import Field, model_validator
 
 from rldojo.algos.grpo import kl_k3
 from rldojo.algos.lm_agent import LMAgent, LMAgentConfig
-from rldojo.algos.stage import EPISODE_METRICS, ITERATION_METRICS, StageParams, StageTrainer, StepReport, rl_iteration
+from rldojo.algos.stage import (
+    EPISODE_METRICS,
+    ITERATION_METRICS,
+    StageParams,
+    StageTrainer,
+    StepReport,
+    my_share,
+    rl_iteration,
+)
 from rldojo.config import OptimConfig, refuse_set_keys, section_field
 from rldojo.llm.batch import TokenBatch
 from rldojo.llm.fastllama import LlamaRunner, LlamaTrainForward
 from rldojo.nets.mlp import mlp
-from rldojo.nets.optim import build_optimizer, load_optimizer_state, lr_factor, set_lr_factor, step_accumulated
+from rldojo.nets.optim import (
+    all_gather_objects,
+    all_reduce_sums,
+    build_optimizer,
+    load_optimizer_state,
+    lr_factor,
+    set_lr_factor,
+    step_accumulated,
+)
 
 LM_PPO_METRICS: tuple[str, ...] = (
     *EPISODE_METRICS,
@@ -96,6 +112,11 @@ class LMPPOParams(StageParams):
     """Optimizer steps per pass (the batch is split into this many minibatches of episodes)."""
     micro_batch_size: int = Field(16, ge=1)
     """Episodes per forward pass (gradients accumulate within a minibatch)."""
+    micro_batch_tokens: int | None = Field(None, ge=1)
+    """Token budget of a forward pass (None: micro_batch_size episodes each): micro-batches are packed
+    so that episodes x the longest of them (padded) stays within it, at most micro_batch_size
+    episodes each; an episode longer than the budget is a micro-batch of its own. Gradients are the
+    same either way; long multi-turn episodes then fit in memory."""
     gamma: float = Field(1.0, ge=0, le=1)
     """Discount per step of `gae_level` (per token or per turn)."""
     lam: float = Field(0.95, ge=0, le=1)
@@ -163,6 +184,21 @@ class LMPPOParams(StageParams):
 
 class LMPPOConfig(LMPPOParams, LMAgentConfig):
     """`agent:` section for `algo: lm_ppo`."""
+
+
+#: What an update adds up over its micro-batches (summed over the processes of a data-parallel run).
+SUMMED: tuple[str, ...] = (
+    "loss",
+    "policy_loss",
+    "value_loss",
+    "tokens",
+    "value_tokens",
+    "low",
+    "high",
+    "value_clipped",
+    "approx_kl",
+    "entropy",
+)
 
 
 # ---- advantages ---------------------------------------------------------------------------------
@@ -446,17 +482,22 @@ class LMPPOTrainer(StageTrainer):
     def _evaluate(self, episodes: list) -> dict[str, list[list[float]]]:
         """Per-token old log-probabilities, old values and reference log-probabilities (when a KL
         term is on), each aligned with the episodes' token ids."""
-        from rldojo.llm.batch import make_batch
+        from rldojo.llm.batch import make_batch, micro_batches
 
         lm, params = self.agent.lm, self.params
-        out: dict[str, list[list[float]]] = {"old": [], "v_old": [], "ref": []}
-        for i in range(0, len(episodes), params.micro_batch_size):
-            chunk = episodes[i : i + params.micro_batch_size]
+        out: dict[str, list[list[float]]] = {name: [[] for _ in episodes] for name in ("old", "v_old", "ref")}
+
+        def keep(name: str, idx: list[int], values: list[list[float]]) -> None:
+            for i, row in zip(idx, values):
+                out[name][i] = row
+
+        for idx in micro_batches(episodes, params.micro_batch_size, params.micro_batch_tokens):
+            chunk = [episodes[i] for i in idx]
             lengths = [len(ep) for ep in chunk]
             batch = make_batch(chunk, self.pad_id)
             logp, _, values = self._outputs(batch, policy=True, critic=True)
-            out["old"] += batch.unpad(logp.cpu(), lengths)
-            out["v_old"] += batch.unpad(values.cpu(), lengths)
+            keep("old", idx, batch.unpad(logp.cpu(), lengths))
+            keep("v_old", idx, batch.unpad(values.cpu(), lengths))
             if params.kl_coef > 0:
                 if self.reference is not None:
                     ref_logits, _ = self._forward_of(self.reference)(batch)
@@ -464,14 +505,14 @@ class LMPPOTrainer(StageTrainer):
                     with lm.reference_context():
                         ref_logits, _ = self._forward_of(lm.model)(batch)
                 ref, _ = logprobs_and_entropy(ref_logits, batch.targets, self.temperature, False)
-                out["ref"] += batch.unpad(ref.cpu(), lengths)
+                keep("ref", idx, batch.unpad(ref.cpu(), lengths))
         if params.kl_coef == 0:
             del out["ref"]
         return out
 
     # ---- one update -----------------------------------------------------------------------------
     def update(self, episodes: list) -> dict[str, float]:
-        from rldojo.llm.batch import make_batch
+        from rldojo.llm.batch import make_batch, micro_batches
 
         params = self.params
         for module in (self.agent.lm.model, self.critic_trunk, self.value_head):
@@ -484,8 +525,12 @@ class LMPPOTrainer(StageTrainer):
             episodes = [ep for g in kept for ep in episodes[g * params.group_size : (g + 1) * params.group_size]]
             kept_groups = len(kept) / params.groups
 
-        # 1. pi_old, V_old and the reference (one pass without gradients), then GAE per episode
-        aligned = self._evaluate(episodes)
+        # 1. pi_old, V_old and the reference (one pass without gradients), then GAE per episode;
+        # in a data-parallel run each process evaluates its share (whole groups) and all see every value
+        mine = my_share(len(episodes), params.group_size)
+        owned = set(mine)
+        shares = all_gather_objects(self._evaluate([episodes[i] for i in mine]))
+        aligned = {name: [row for share in shares for row in share[name]] for name in shares[0]}
         old_values = [np.asarray(v) for v in aligned["v_old"]]
         masks = [np.asarray(ep.mask, dtype=bool) for ep in episodes]
         kl = None  # per-token k1 estimate logp_old - logp_ref (read on the model's tokens only)
@@ -518,6 +563,8 @@ class LMPPOTrainer(StageTrainer):
         # 2. ppo_epochs passes of minibatch steps (the critic's alone during warm-up)
         warmup = self.iteration < params.critic_warmup
         sums: dict[str, float] = defaultdict(float)
+        for name in (*SUMMED, "grad_norm", "critic_grad_norm"):  # the same keys in every process, share or none
+            sums[name] = 0.0
         total_policy, total_critic = self._total_updates(warm=False), self._total_updates(warm=True)
         rng = np.random.default_rng(self.agent.seed * 1_000_003 + self.iteration)
         for _ in range(params.ppo_epochs):
@@ -528,8 +575,10 @@ class LMPPOTrainer(StageTrainer):
                 mb_value_tokens = float(sum(value_masks[i].sum() for i in chunk))
                 set_lr_factor(self.optimizer, lr_factor(self.updates, total_policy, params.optim))
                 set_lr_factor(self.critic_optimizer, lr_factor(self.critic_updates, total_critic, params.critic_optim))
-                for j in range(0, len(chunk), params.micro_batch_size):
-                    idx = chunk[j : j + params.micro_batch_size]
+                local = chunk[[i in owned for i in chunk]]  # the whole chunk normalises; this process's share runs
+                in_chunk = [episodes[i] for i in local]
+                for positions in micro_batches(in_chunk, params.micro_batch_size, params.micro_batch_tokens):
+                    idx = local[positions]
                     micro = {name: [values[i] for i in idx] for name, values in aligned.items()}
                     batch = make_batch([episodes[i] for i in idx], self.pad_id, micro)
                     logp, entropy, values = self._outputs(batch, policy=not warmup, critic=True, trunk_grad=not warmup)
@@ -579,6 +628,8 @@ class LMPPOTrainer(StageTrainer):
         if not warmup:
             self.agent.actor.backend.sync_weights()
 
+        norms = {name: sums[name] for name in ("grad_norm", "critic_grad_norm")}  # the same in every process
+        sums = {**all_reduce_sums({name: sums[name] for name in SUMMED}), **norms}
         steps = params.ppo_epochs * params.minibatches
         tokens, value_tokens = max(sums["tokens"], 1.0), max(sums["value_tokens"], 1.0)
         metrics = {

@@ -27,10 +27,17 @@ from loguru import logger
 from pydantic import Field
 
 from rldojo.algos.lm_agent import LMAgent, LMAgentConfig
-from rldojo.algos.stage import StageParams, StageTrainer, StepReport
+from rldojo.algos.stage import StageParams, StageTrainer, StepReport, my_share
 from rldojo.config import OptimConfig, section_field
 from rldojo.errors import UserError
-from rldojo.nets.optim import build_optimizer, load_optimizer_state, lr_factor, set_lr_factor, step_accumulated
+from rldojo.nets.optim import (
+    all_reduce_sums,
+    build_optimizer,
+    load_optimizer_state,
+    lr_factor,
+    set_lr_factor,
+    step_accumulated,
+)
 
 SFT_METRICS: tuple[str, ...] = ("sft_loss", "sft_val_loss", "sft_best_val_loss", "sft_epoch", "sft_tokens", "grad_norm")
 #: Episode seeds of demonstrations start here, away from training and evaluation seeds.
@@ -60,6 +67,11 @@ class SFTParams(StageParams):
     """Demonstrations per optimizer step."""
     micro_batch_size: int = Field(8, ge=1)
     """Demonstrations per forward pass (gradients accumulate over batch_size / micro_batch_size)."""
+    micro_batch_tokens: int | None = Field(None, ge=1)
+    """Token budget of a forward pass (None: micro_batch_size episodes each): micro-batches are packed
+    so that episodes x the longest of them (padded) stays within it, at most micro_batch_size
+    episodes each; an episode longer than the budget is a micro-batch of its own. Gradients are the
+    same either way; long multi-turn episodes then fit in memory."""
     optim: OptimConfig = section_field(OptimConfig, name="adamw", lr=1.0e-3, schedule="cosine", warmup=0.05, eps=1.0e-8)
     """Optimizer and schedule (default: warm-up 5%, cosine decay)."""
     max_grad_norm: float | None = Field(1.0, gt=0)
@@ -155,6 +167,16 @@ def transcript_demonstrations(path: str, chat: Any, max_model_len: int) -> list:
 
 
 # ---- the trainer --------------------------------------------------------------------------------
+def micro_batches_of(episodes: list, params: SFTParams) -> list[list]:
+    """The episodes of each forward pass (`rldojo.llm.batch.micro_batches`)."""
+    from rldojo.llm.batch import micro_batches
+
+    return [
+        [episodes[i] for i in idx]
+        for idx in micro_batches(episodes, params.micro_batch_size, params.micro_batch_tokens)
+    ]
+
+
 def masked_nll(model: torch.nn.Module, episodes: list, pad_id: int) -> tuple[torch.Tensor, int]:
     """Sum of negative log-likelihoods of the masked tokens of `episodes`, and their count."""
     from rldojo.llm.batch import make_batch, token_logprobs
@@ -207,11 +229,13 @@ class SFTTrainer(StageTrainer):
     def validation_loss(self) -> float:
         model = self.agent.lm.model
         total, count = 0.0, 0
+        val = [self.val[i] for i in my_share(len(self.val))]  # a data-parallel run splits the validation set
         with torch.no_grad():
-            for i in range(0, len(self.val), self.params.micro_batch_size):
-                nll, tokens = masked_nll(model, self.val[i : i + self.params.micro_batch_size], self.pad_id)
+            for micro in micro_batches_of(val, self.params):
+                nll, tokens = masked_nll(model, micro, self.pad_id)
                 total, count = total + float(nll), count + tokens
-        return total / max(1, count)
+        sums = all_reduce_sums({"total": total, "count": count})
+        return sums["total"] / max(1, sums["count"])
 
     def _trainable_state(self) -> dict[str, torch.Tensor]:
         """A host copy of the trained weights (a full fine-tune's best copy must not double GPU memory)."""
@@ -243,12 +267,14 @@ class SFTTrainer(StageTrainer):
             tokens = sum(ep.generated_tokens for ep in batch)
             set_lr_factor(self.optimizer, lr_factor(self.step, self.total_steps, params.optim))
             total = 0.0
-            for i in range(0, len(batch), params.micro_batch_size):
-                nll, _ = masked_nll(model, batch[i : i + params.micro_batch_size], self.pad_id)
+            mine = [batch[i] for i in my_share(len(batch))]  # this process's share; `tokens` are the batch's
+            for micro in micro_batches_of(mine, params):
+                nll, _ = masked_nll(model, micro, self.pad_id)
                 loss = nll / tokens  # token mean over the whole batch, whatever the micro-batching
                 loss.backward()
                 total += float(loss.detach())
             grad_norm = step_accumulated(self.optimizer, self.params_list, params.max_grad_norm)
+            total = all_reduce_sums({"loss": total})["loss"]
             lr = self.current_lr()
             self.step += 1
             epoch_end = self.step % self.steps_per_epoch == 0

@@ -4,6 +4,13 @@ A stage kind is a parameter model (a `StageParams` subclass: the spec section, i
 and `build_trainer`) plus the `StageTrainer` it builds. The episode loop drives `trainer.steps()`,
 which yields one `StepReport` per optimisation step (SFT) or iteration (GRPO). A new stage kind
 is one file with both classes, listed in `rldojo.algos.stages`.
+
+Data parallel (`accelerate launch --num_processes N -m rldojo train SPEC`): every process runs the
+same stage on the same model. `LMAgent.play` has each process play its share of the starts and
+hands every process all the episodes, so every process sees the whole batch (its rewards,
+advantages and normalisers); each then runs the forward and backward passes of its own share
+(`my_share`) only, normalising by the whole batch's counts, and `step_accumulated` sums the
+gradients. Every process so takes the step one process would take on the whole batch.
 """
 
 from __future__ import annotations
@@ -18,6 +25,7 @@ from typing import Any, ClassVar
 from rldojo.config import StrictModel
 from rldojo.llm.parse import STRATEGIES
 from rldojo.llm.rollout import SHAPING_TERMS, Episode, RolloutStats, episode_metrics
+from rldojo.nets.optim import process_group
 
 #: Columns every RL stage logs about the episodes it played (`rldojo.llm.rollout.episode_metrics`).
 EPISODE_METRICS: tuple[str, ...] = (
@@ -92,6 +100,17 @@ class StageParams(StrictModel):
     def scaled_for_dev(self) -> StageParams:
         """The stage at a small budget for `rldojo dev` (it exercises the stage, it does not train it)."""
         return self
+
+
+def my_share(count: int, unit: int = 1) -> list[int]:
+    """Indices of the items of a batch of `count` this process trains on in a data-parallel run: a
+    contiguous block of whole units (`unit` = group_size keeps a GRPO group in one process, where its
+    episodes share their prompt's forward pass). All of them with one process."""
+    rank, world = process_group()
+    if world == 1:
+        return list(range(count))
+    units = count // unit
+    return list(range(units * rank // world * unit, units * (rank + 1) // world * unit))
 
 
 def rl_iteration(

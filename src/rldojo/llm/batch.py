@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+from loguru import logger
 
 from rldojo.llm.rollout import Episode
 
@@ -85,6 +86,55 @@ def make_batch(episodes: list[Episode], pad_id: int, aligned: dict[str, list[lis
         shifts=shifts,
         aligned={name: values[:, start:] for name, values in extra.items()},
     )
+
+
+def padded_length(episodes: list[Episode]) -> int:
+    """Columns of `make_batch(episodes)`: the latest first trained token plus the longest stretch
+    from a row's first trained token to its end (rows are aligned on that token)."""
+    firsts = [ep.mask.index(1) if 1 in ep.mask else len(ep.mask) for ep in episodes]
+    return max(firsts) + max(len(ep) - first for ep, first in zip(episodes, firsts))
+
+
+_warned_over_budget = False
+
+
+def micro_batches(episodes: list[Episode], max_rows: int, max_tokens: int | None = None) -> list[list[int]]:
+    """Split `episodes` into micro-batches (lists of indices into `episodes`) for forward passes.
+
+    Without `max_tokens`: runs of `max_rows` episodes in order, as before token budgets existed.
+    With it: each micro-batch holds at most `max_rows` episodes and its padded batch (rows x
+    `padded_length`, as `make_batch` pads) at most `max_tokens` token slots. The episodes are packed
+    longest first, greedily: sorting puts episodes of similar length together, so a short episode
+    does not pay for a long one's padding, and callers sum per-micro-batch losses normalised by the
+    whole minibatch, so the order of rows changes no gradient. An episode longer than the budget
+    alone forms a micro-batch of its own (it cannot be split: its tokens attend to each other)."""
+    if max_tokens is None:
+        return [list(range(i, min(i + max_rows, len(episodes)))) for i in range(0, len(episodes), max_rows)]
+    global _warned_over_budget
+    firsts = [ep.mask.index(1) if 1 in ep.mask else len(ep.mask) for ep in episodes]
+    tails = [len(ep) - first for ep, first in zip(episodes, firsts)]
+    order = sorted(range(len(episodes)), key=lambda i: -(firsts[i] + tails[i]))  # stable: ties keep their order
+    out: list[list[int]] = []
+    current: list[int] = []
+    first_max = tail_max = 0
+    for i in order:
+        first, tail = max(first_max, firsts[i]), max(tail_max, tails[i])
+        if current and (len(current) >= max_rows or (len(current) + 1) * (first + tail) > max_tokens):
+            out.append(current)
+            current, first, tail = [], firsts[i], tails[i]
+        current.append(i)
+        first_max, tail_max = first, tail
+        if len(current) == 1 and first + tail > max_tokens and not _warned_over_budget:
+            _warned_over_budget = True
+            logger.warning(
+                "an episode of {} tokens is longer than micro_batch_tokens={}: it forms a micro-batch of its "
+                "own (raise micro_batch_tokens if memory allows; this is said once)",
+                first + tail,
+                max_tokens,
+            )
+    if current:
+        out.append(current)
+    return out
 
 
 def _shared_prefixes(batch: TokenBatch) -> tuple[list[int], list[int]] | None:
@@ -187,15 +237,21 @@ class TrainForwards:
 
 
 def logprobs_without_grad(
-    forward: torch.nn.Module, episodes: list[Episode], pad_id: int, temperature: float, micro_batch_size: int
+    forward: torch.nn.Module,
+    episodes: list[Episode],
+    pad_id: int,
+    temperature: float,
+    micro_batch_size: int,
+    micro_batch_tokens: int | None = None,
 ) -> list[list[float]]:
     """Per-token log-probabilities of `episodes` under `forward` (aligned with each episode's ids),
-    in micro-batches, without gradients (old policy, reference)."""
-    out: list[list[float]] = []
+    in micro-batches (`micro_batches`), without gradients (old policy, reference)."""
+    out: list[list[float]] = [[] for _ in episodes]
     with torch.no_grad():
-        for i in range(0, len(episodes), micro_batch_size):
-            chunk = episodes[i : i + micro_batch_size]
+        for idx in micro_batches(episodes, micro_batch_size, micro_batch_tokens):
+            chunk = [episodes[i] for i in idx]
             batch = make_batch(chunk, pad_id)
             logp, _ = token_logprobs(forward, batch, temperature)
-            out += batch.unpad(logp.cpu(), [len(ep) for ep in chunk])
+            for i, values in zip(idx, batch.unpad(logp.cpu(), [len(ep) for ep in chunk])):
+                out[i] = values
     return out

@@ -105,7 +105,7 @@ class GenerationConfig(StrictModel):
 
     backend: Literal["hf"] = "hf"
     """Generation backend: `hf` (the model's own weights in PyTorch with a preallocated KV cache, CPU or
-    GPU; plain Llama-architecture models such as the tiny one run through a lean forward of the same
+    GPU; plain Llama and Qwen2 models such as the tiny one run through a lean forward of the same
     math (`rldojo.llm.fastllama`), others through transformers' forward)."""
     action_mode: Literal["generate", "choose"] = "generate"
     """`generate`: free text, the action parsed out of it; `choose`: score each available action's

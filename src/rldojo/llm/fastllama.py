@@ -1,22 +1,30 @@
-"""A lean inference forward for plain Llama-architecture causal LMs (rldojo's tiny model is one).
+"""A lean inference forward for plain Llama-family causal LMs: Llama (rldojo's tiny model is one)
+and Qwen2 (Qwen2 and Qwen2.5: Llama with biases on the q, k and v projections).
 
 For a model of about a million parameters, a decode step of transformers' generic forward spends
 most of its time outside the matrix products (module calls, output dataclasses, mask building,
 cache bookkeeping). `LlamaRunner` computes the same function with plain tensor ops on the model's
 own weights:
 
-- q, k and v (and the MLP's gate and up) as one matrix product each, on weights concatenated once
-  per `refresh()` (call it after the weights change: every generate/score call does);
+- q, k and v (and the MLP's gate and up) as one matrix product each, on weights (and q/k/v biases)
+  concatenated once per `refresh()` (call it after the weights change: every generate/score call does);
 - rotary embeddings looked up in a table built by the model's own rotary module;
 - keys and values written into preallocated buffers (`KVCache`), no concatenation per token;
 - an additive attention mask built once per forward from the 0/1 padding mask.
 
+Every tensor is made on the device and in the dtype of the model's weights, so the same code runs
+on a CPU or a CUDA GPU, in float32, bfloat16 or float16. On CUDA, grouped-query keys and values are
+repeated to the query heads before attention, as transformers does: fused attention kernels take a
+mask only without grouped heads (otherwise PyTorch would fall back to its unfused math kernel).
+
 On rldojo's tiny model (8 rows, 16 new tokens, one CPU thread) a generate call takes about 0.6x the
 time of the transformers path. It is used only where `LlamaRunner.supports(model)` holds: an exact
-`LlamaForCausalLM` whose projections are exactly `nn.Linear` without biases (adapters or quantized
-layers swapped in do not qualify), `LlamaRMSNorm` norms, SiLU MLPs, static rotary embeddings and no
-hooks; any other model takes the generic transformers path. Results equal the generic path's up to
-float rounding (the tests check tokens and log-probabilities against it).
+`LlamaForCausalLM` or `Qwen2ForCausalLM` whose projections are exactly `nn.Linear` (biases only on
+the attention projections; adapters or quantized layers swapped in do not qualify), the family's
+RMSNorm, SiLU MLPs, static rotary embeddings, full attention in every layer (a Qwen2 config with
+`use_sliding_window` on does not qualify) and no hooks; any other model takes the generic
+transformers path. Results equal the generic path's up to float rounding (the tests check tokens
+and log-probabilities against it, in float32 and bfloat16).
 """
 
 from __future__ import annotations
@@ -91,18 +99,43 @@ class KVCache:
 @dataclass
 class _Weights:
     embed: torch.Tensor
-    layers: list[tuple[torch.Tensor, ...]]
-    """Per layer: input norm, fused qkv, o, post-attention norm, fused gate-up, down."""
+    layers: list[tuple[torch.Tensor | None, ...]]
+    """Per layer: input norm, fused qkv, fused qkv bias (or None), o, o bias (or None),
+    post-attention norm, fused gate-up, down."""
     norm: torch.Tensor
     lm_head: torch.Tensor
 
 
+def _expand_grouped_heads(device: torch.device) -> bool:
+    """Whether to repeat grouped key/value heads up to the query heads before attention on `device`.
+    PyTorch's CPU attention takes grouped heads with a mask as they are (`enable_gqa`); CUDA's fused
+    kernels take a mask only without grouped heads and would otherwise fall back to the math kernel."""
+    return device.type != "cpu"
+
+
+def _family(model: torch.nn.Module) -> tuple[type, type] | None:
+    """(decoder layer class, RMSNorm class) of a model of exactly a supported class, else None."""
+    try:
+        from transformers import LlamaForCausalLM, Qwen2ForCausalLM
+        from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRMSNorm
+        from transformers.models.qwen2.modeling_qwen2 import Qwen2DecoderLayer, Qwen2RMSNorm
+    except ImportError:  # pragma: no cover - transformers is a dependency of the llm extra
+        return None
+    families = {
+        LlamaForCausalLM: (LlamaDecoderLayer, LlamaRMSNorm),
+        Qwen2ForCausalLM: (Qwen2DecoderLayer, Qwen2RMSNorm),
+    }
+    return families.get(type(model))
+
+
 class LlamaRunner:
-    """Inference forward of a plain `LlamaForCausalLM` (see the module docstring)."""
+    """Inference forward of a plain Llama-family causal LM (see the module docstring)."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         if not self.supports(model):
-            raise ValueError("LlamaRunner needs a plain LlamaForCausalLM (see LlamaRunner.supports)")
+            raise ValueError(
+                "LlamaRunner needs a plain LlamaForCausalLM or Qwen2ForCausalLM (see LlamaRunner.supports)"
+            )
         cfg = model.config
         self.model = model
         self.heads = cfg.num_attention_heads
@@ -117,38 +150,43 @@ class LlamaRunner:
 
     @staticmethod
     def supports(model: torch.nn.Module) -> bool:
-        """Whether `model` is exactly the architecture this runner computes."""
-        try:
-            from transformers import LlamaForCausalLM
-        except ImportError:  # pragma: no cover - transformers is a dependency of the llm extra
+        """Whether `model` is exactly an architecture this runner computes (see the module docstring)."""
+        family = _family(model)
+        if family is None:
             return False
-        if type(model) is not LlamaForCausalLM:
-            return False
+        decoder_layer, rms_norm = family
         cfg = model.config
         rope = getattr(model.model.rotary_emb, "rope_type", "default")
         if (
             cfg.hidden_act != "silu"
-            or getattr(cfg, "attention_bias", False)
-            or getattr(cfg, "mlp_bias", False)
             or getattr(cfg, "pretraining_tp", 1) != 1
             or rope not in _STATIC_ROPE
+            # Sliding-window layers attend to a band, not the whole past (Qwen2's use_sliding_window).
+            or getattr(cfg, "use_sliding_window", False)
+            or any(kind != "full_attention" for kind in getattr(cfg, "layer_types", None) or [])
         ):
             return False
-        from transformers.models.llama.modeling_llama import LlamaDecoderLayer, LlamaRMSNorm
-
         inner = model.model
-        linears = [model.lm_head]
+        attention_linears, unbiased_linears = [], [model.lm_head]
         norms = [inner.norm]
         for layer in inner.layers:
-            if type(layer) is not LlamaDecoderLayer:
+            if type(layer) is not decoder_layer:
                 return False
             attn, mlp = layer.self_attn, layer.mlp
-            linears += [attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj, mlp.gate_proj, mlp.up_proj, mlp.down_proj]
+            attention_linears += [attn.q_proj, attn.k_proj, attn.v_proj, attn.o_proj]  # biases allowed
+            unbiased_linears += [mlp.gate_proj, mlp.up_proj, mlp.down_proj]
             norms += [layer.input_layernorm, layer.post_attention_layernorm]
         # Exactly these module types (adapters or quantized layers swapped in take the generic path).
-        if any(type(m) is not torch.nn.Linear or m.bias is not None for m in linears):
+        if any(type(m) is not torch.nn.Linear for m in attention_linears + unbiased_linears):
             return False
-        if any(type(m) is not LlamaRMSNorm for m in norms) or type(inner.embed_tokens) is not torch.nn.Embedding:
+        if any(m.bias is not None for m in unbiased_linears):
+            return False
+        # q, k and v are fused into one product: they have biases all together or not at all.
+        for layer in inner.layers:
+            attn = layer.self_attn
+            if len({attn.q_proj.bias is None, attn.k_proj.bias is None, attn.v_proj.bias is None}) != 1:
+                return False
+        if any(type(m) is not rms_norm for m in norms) or type(inner.embed_tokens) is not torch.nn.Embedding:
             return False
         return not any(m._forward_hooks or m._forward_pre_hooks for m in model.modules())
 
@@ -159,11 +197,16 @@ class LlamaRunner:
         layers = []
         for layer in inner.layers:
             attn, mlp = layer.self_attn, layer.mlp
+            qkv_bias = None
+            if attn.q_proj.bias is not None:
+                qkv_bias = torch.cat([attn.q_proj.bias, attn.k_proj.bias, attn.v_proj.bias])
             layers.append(
                 (
                     layer.input_layernorm.weight,
                     torch.cat([attn.q_proj.weight, attn.k_proj.weight, attn.v_proj.weight]),
+                    qkv_bias,
                     attn.o_proj.weight,
+                    attn.o_proj.bias,
                     layer.post_attention_layernorm.weight,
                     torch.cat([mlp.gate_proj.weight, mlp.up_proj.weight]),
                     mlp.down_proj.weight,
@@ -246,19 +289,27 @@ class LlamaRunner:
         attn_mask = torch.zeros(attn_mask.shape, dtype=x.dtype, device=device).masked_fill_(~attn_mask, float("-inf"))
         heads, kv_heads, dim, half = self.heads, self.kv_heads, self.head_dim, self.head_dim // 2
         qk_heads = heads + kv_heads
-        for index, (ln1, wqkv, wo, ln2, wgu, wd) in enumerate(w.layers):
+        repeat = heads // kv_heads if kv_heads != heads and _expand_grouped_heads(device) else 1
+        for index, (ln1, wqkv, bqkv, wo, bo, ln2, wgu, wd) in enumerate(w.layers):
             h = self._rms(x, ln1)
-            qkv = F.linear(h, wqkv)
+            qkv = F.linear(h, wqkv, bqkv)
             qk = qkv[..., : qk_heads * dim].view(batch, new, qk_heads, dim).transpose(1, 2)
             swapped = torch.cat([qk[..., half:], qk[..., :half]], dim=-1)
             qk = qk * cos + swapped * sin
             keys, values = attend(
                 index, qk[:, heads:], qkv[..., qk_heads * dim :].view(batch, new, kv_heads, dim).transpose(1, 2)
             )
+            if repeat > 1:
+                keys, values = keys.repeat_interleave(repeat, dim=1), values.repeat_interleave(repeat, dim=1)
             attn = F.scaled_dot_product_attention(
-                qk[:, :heads], keys, values, attn_mask=attn_mask, scale=self.scale, enable_gqa=kv_heads != heads
+                qk[:, :heads],
+                keys,
+                values,
+                attn_mask=attn_mask,
+                scale=self.scale,
+                enable_gqa=kv_heads != heads and repeat == 1,
             )
-            x = x + F.linear(attn.transpose(1, 2).reshape(batch, new, heads * dim), wo)
+            x = x + F.linear(attn.transpose(1, 2).reshape(batch, new, heads * dim), wo, bo)
             gu = F.linear(self._rms(x, ln2), wgu)
             x = x + F.linear(F.silu(gu[..., : self.intermediate]) * gu[..., self.intermediate :], wd)
         if keep:
@@ -301,17 +352,19 @@ class _Output:
 
 
 class LlamaTrainForward(torch.nn.Module):
-    """A stand-in for a plain `LlamaForCausalLM`'s call where gradients are needed (the trainers'
-    log-probabilities): the same arguments (`input_ids`, `attention_mask`, `position_ids`,
-    `past_key_values` holding `layers[i].keys/values`, `use_cache`, `logits_to_keep`), the same
-    logits and gradients, through `LlamaRunner`'s ops: about half the autograd nodes of
+    """A stand-in for a plain Llama-family model's call (`LlamaRunner.supports`) where gradients are
+    needed (the trainers' log-probabilities): the same arguments (`input_ids`, `attention_mask`,
+    `position_ids`, `past_key_values` holding `layers[i].keys/values`, `use_cache`, `logits_to_keep`),
+    the same logits and gradients, through `LlamaRunner`'s ops: about half the autograd nodes of
     transformers' modules (fused q/k/v and gate/up products, one RMSNorm kernel, one rotary pass
     for q and k). Its parameters are the model's."""
 
     def __init__(self, model: torch.nn.Module) -> None:
         super().__init__()
         if not self.supports(model):
-            raise ValueError("LlamaTrainForward needs a plain LlamaForCausalLM without dropout or checkpointing")
+            raise ValueError(
+                "LlamaTrainForward needs a plain LlamaForCausalLM or Qwen2ForCausalLM without dropout or checkpointing"
+            )
         self.model = model
         self.runner = LlamaRunner(model)
 

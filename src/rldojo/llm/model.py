@@ -250,20 +250,32 @@ def load_language_model(
 
 def check_precision(cfg: ModelConfig, device: torch.device | str | None = None) -> None:
     """What model.dtype, attn_implementation and load_in need on `device` (None: a GPU if there is
-    one), checked before any weight is loaded."""
+    one), checked before any weight is loaded. The messages name the actual obstacle: the chosen
+    device is the CPU, or this machine has no usable GPU."""
     import importlib.util
 
     cuda = torch.cuda.is_available() if device is None else torch.device(device).type == "cuda"
+    if cuda:
+        where = ""
+    elif torch.cuda.is_available():
+        chosen = torch.device(device or "cpu")
+        where = f"; meta.device resolves to {chosen} here (set meta.device: cuda or auto to use the GPU)"
+    else:
+        where = "; this machine has no usable CUDA GPU"
     if cfg.dtype == "float16" and not cuda:
         raise UserError(
-            "model.dtype: float16 needs a CUDA GPU (on a CPU it overflows without loss scaling); "
-            "use bfloat16, which halves memory on CPUs too, or float32"
+            "model.dtype: float16 needs a CUDA GPU (on a CPU it overflows without loss scaling)"
+            f"{where}. Use bfloat16, which halves memory on CPUs too, or float32."
         )
-    if cfg.attn_implementation == "flash_attention_2" and (not cuda or importlib.util.find_spec("flash_attn") is None):
-        raise UserError(
-            "model.attn_implementation: flash_attention_2 needs a CUDA GPU and the flash-attn package; "
-            "use sdpa (the default) or eager"
-        )
+    if cfg.attn_implementation == "flash_attention_2":
+        missing = [] if cuda else ["a CUDA GPU"]
+        if importlib.util.find_spec("flash_attn") is None:
+            missing.append("the flash-attn package, which is not installed")
+        if missing:
+            raise UserError(
+                f"model.attn_implementation: flash_attention_2 needs {' and '.join(missing)}"
+                f"{where if not cuda else ''}. Use sdpa (the default) or eager."
+            )
     if cfg.load_in != "full":
         if importlib.util.find_spec("bitsandbytes") is None:
             raise UserError(
@@ -271,7 +283,10 @@ def check_precision(cfg: ModelConfig, device: torch.device | str | None = None) 
                 "installed: pip install 'rldojo[quant]' (CUDA GPUs), or use load_in: full"
             )
         if not cuda:
-            raise UserError(f"model.load_in: {cfg.load_in} needs a CUDA GPU (bitsandbytes); use load_in: full here")
+            raise UserError(
+                f"model.load_in: {cfg.load_in} needs a CUDA GPU (bitsandbytes quantises on it){where}. "
+                "Use load_in: full here."
+            )
 
 
 def quantization_arguments(cfg: ModelConfig) -> dict[str, Any]:

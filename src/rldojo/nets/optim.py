@@ -7,14 +7,20 @@
 - One place where gradients are clipped and applied: `gradient_step(optimizer, params, loss, max_grad_norm)`
   from a loss, or `step_accumulated(optimizer, params, max_grad_norm)` after the caller's own
   `backward()` calls (gradients accumulated over micro-batches).
+- Data parallel (several processes started by `accelerate launch`, each with a share of a batch):
+  `process_group()` says which process this is; `step_accumulated` sums the accumulated gradients
+  over the processes before it clips them, and `all_reduce_sums` / `all_gather_objects` combine
+  what each process measured. With one process each is the identity and costs nothing.
 """
 
 from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+from typing import Any
 
 import torch
+import torch.distributed as dist
 
 from rldojo.config import OptimConfig
 
@@ -176,12 +182,74 @@ def _fused_adam_apply(
     )
 
 
+# ---- data parallel --------------------------------------------------------------------------------
+def process_group() -> tuple[int, int]:
+    """(rank of this process, number of processes) of a data-parallel run: torch.distributed as
+    `accelerate launch` sets it up (`rldojo.run.distributed`); (0, 1) in a run of one process."""
+    if dist.is_available() and dist.is_initialized():
+        return dist.get_rank(), dist.get_world_size()
+    return 0, 1
+
+
+def all_reduce_sums(values: dict[str, float]) -> dict[str, float]:
+    """Each value summed over the processes (the same keys in every process); `values` itself with
+    one process."""
+    if process_group()[1] == 1:
+        return values
+    keys = sorted(values)
+    packed = torch.tensor([float(values[key]) for key in keys], dtype=torch.float64, device=_collective_device())
+    dist.all_reduce(packed)
+    return dict(zip(keys, packed.tolist()))
+
+
+def all_gather_objects(value: Any) -> list[Any]:
+    """Every process's `value` (picklable), in rank order; `[value]` with one process."""
+    world = process_group()[1]
+    if world == 1:
+        return [value]
+    out: list[Any] = [None] * world
+    dist.all_gather_object(out, value)
+    return out
+
+
+def _collective_device() -> torch.device:
+    """Where collectives take their tensors: the GPU of this process under NCCL, else the CPU."""
+    if dist.get_backend() == "nccl":
+        return torch.device("cuda", torch.cuda.current_device())
+    return torch.device("cpu")
+
+
+def all_reduce_gradients_(params: list[torch.nn.Parameter]) -> None:
+    """Sum `.grad` of `params` over the processes, in place (a parameter without a gradient in one
+    process counts as zeros there), in one flat buffer per dtype. Every process's loss is normalised
+    by the counts of the whole batch, so the sum is the gradient of the whole batch."""
+    device = _collective_device()
+    by_dtype: dict[torch.dtype, list[torch.nn.Parameter]] = {}
+    for param in params:
+        by_dtype.setdefault(param.dtype, []).append(param)
+    for group in by_dtype.values():
+        grads = [p.grad if p.grad is not None else torch.zeros_like(p) for p in group]
+        flat = torch.cat([g.reshape(-1).to(device) for g in grads])
+        dist.all_reduce(flat)
+        offset = 0
+        for param in group:
+            size = param.numel()
+            param.grad = flat[offset : offset + size].view_as(param).to(param.device)
+            offset += size
+
+
 def step_accumulated(
     optimizer: torch.optim.Optimizer, params: Iterable[torch.nn.Parameter], max_grad_norm: float | None
 ) -> float:
     """Apply gradients the caller accumulated in `.grad` with its own `backward()` calls (e.g. over
     the micro-batches of one language-model step): clip their global norm to `max_grad_norm` (None:
-    no clipping), `optimizer.step()`, and zero them. Returns the norm before clipping."""
+    no clipping), `optimizer.step()`, and zero them. Returns the norm before clipping.
+
+    In a data-parallel run the gradients are first summed over the processes (each process
+    normalised its loss by the whole batch's counts), so every process takes the same step."""
+    params = list(params)
+    if process_group()[1] > 1:
+        all_reduce_gradients_([p for p in params if p.requires_grad])
     grads = [p.grad for p in params if p.grad is not None]
     norm = global_grad_norm(grads) if max_grad_norm is None else clip_gradients_(grads, max_grad_norm)
     optimizer.step()

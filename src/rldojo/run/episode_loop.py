@@ -24,6 +24,7 @@ from rldojo.algos.stage import StageTrainer
 from rldojo.evaluate.play import play_held_out, summarize
 from rldojo.run import interrupt
 from rldojo.run.agents import EVAL_SEED_OFFSET, build_lm_agent, held_out_starts, make_text_envs, write_eval_set
+from rldojo.run.distributed import any_process, is_main
 from rldojo.run.recorder import Recorder
 from rldojo.run.report import stage_table_markdown
 
@@ -41,7 +42,8 @@ def run_episode_session(session: Any, recorder: Recorder, checkpoint: dict | Non
         recorder.open_tracker(agent.metric_names + ("stage",), resumed=checkpoint is not None)
         eval_seed = session.seed + EVAL_SEED_OFFSET
         starts = held_out_starts(spec, eval_seed, spec.train.eval_episodes)
-        write_eval_set(session.dir, eval_seed, len(starts), starts)
+        if is_main():
+            write_eval_set(session.dir, eval_seed, len(starts), starts)
         logger.info(
             "session {} seed {}: {} with {} envs, {} stages: {}",
             session.index,
@@ -55,7 +57,8 @@ def run_episode_session(session: Any, recorder: Recorder, checkpoint: dict | Non
     finally:
         for env in envs:
             env.close()
-    (session.dir / "stages.md").write_text(stage_table_markdown(state.stage_evals, spec.env.id))
+    if is_main():
+        (session.dir / "stages.md").write_text(stage_table_markdown(state.stage_evals, spec.env.id))
     return status, {"stages": state.stage_evals}
 
 
@@ -137,7 +140,8 @@ class EpisodeLoop:
         summary = self.evaluate(f"after stage {index} ({name})")
         state.stage_evals.append({"stage": name, "wall_s": stage_wall, **summary, **facts})
         self.log_row({}, math.nan, summary)
-        agent.lm.export(self.session.dir / "models" / f"{index}_{name}")
+        if is_main():
+            agent.lm.export(self.session.dir / "models" / f"{index}_{name}")
         state.lm_stage = index + 1
         state.lm_in_stage = False
         if status == "budget" and state.lm_stage < stage_count:
@@ -179,7 +183,7 @@ class EpisodeLoop:
                 cadence.advance("ckpt", clock)
             steps = self.stage_steps(trainer)
             recorder.progress(self.train.max_frames, force=steps is not None and steps[0] >= steps[1], steps=steps)
-            if interrupt.requested():
+            if any_process(interrupt.requested()):
                 return "interrupted"
             if recorder.stop_requested:
                 return "stopped"

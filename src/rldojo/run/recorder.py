@@ -21,6 +21,7 @@ import torch
 from loguru import logger
 
 from rldojo.run.checkpoint import save_checkpoint
+from rldojo.run.distributed import is_main
 from rldojo.run.state import SessionState
 from rldojo.track.files import write_json_atomic
 from rldojo.track.plots import plot_session_curve
@@ -103,9 +104,12 @@ class Recorder:
         """A callback asked to stop: the loops end the session as they do on Ctrl-C (status `stopped`)."""
 
     # ---- episodes and clocks ------------------------------------------------------------------
-    def episode_done(self, episode_return: float, length: float, success: float, env: int | None = None) -> None:
+    def episode_done(
+        self, episode_return: float, length: float, success: float, env: int | None = None, **figures: float
+    ) -> None:
         """One finished training episode (`success` NaN where the env does not report one; `env` the index
-        of the vector env's copy that played it, where there is one)."""
+        of the vector env's copy that played it, where there is one; `figures`: more numbers of the episode
+        for the on_episode callbacks, such as `native_return` where the env reports a native reward)."""
         self.returns.append(float(episode_return))
         self.lengths.append(length)
         self.pending_returns.append(float(episode_return))
@@ -122,6 +126,7 @@ class Recorder:
                     "length": length,
                     "success": success,
                     "env": env,
+                    **figures,
                 },
             )
 
@@ -152,7 +157,11 @@ class Recorder:
         return float(np.mean(self.returns)) if self.returns else math.nan
 
     # ---- rows -----------------------------------------------------------------------------------
-    def open_tracker(self, metric_names: tuple[str, ...], resumed: bool) -> Tracker:
+    def open_tracker(self, metric_names: tuple[str, ...], resumed: bool) -> Tracker | None:
+        """metrics.csv and TensorBoard; None in a data-parallel run's other processes (the main one
+        writes the rows, which every process computes alike)."""
+        if not is_main():
+            return None
         track = self.spec.track
         self.tracker = Tracker(
             self.dir,
@@ -191,7 +200,8 @@ class Recorder:
                 eval_return_std=eval_summary["return_std"],
                 eval_success=eval_summary["success"],
             )
-        self.tracker.log(row)
+        if self.tracker is not None:
+            self.tracker.log(row)
         if self.returns and row["return_ma"] > state.best_return_ma:
             state.best_return_ma = row["return_ma"]
         self.row_frame, self.row_seconds = state.frame, state.train_seconds
@@ -213,23 +223,27 @@ class Recorder:
 
     def checkpoint(self, name: str, agent: Any) -> None:
         """ckpt/<name>.pt: the agent, torch's RNG and the session state, written atomically. Every
-        tensor is written from the host, so a checkpoint of a GPU run opens on any machine."""
+        tensor is written from the host, so a checkpoint of a GPU run opens on any machine. In a
+        data-parallel run every process gathers the agent's state (it holds each process's sampling
+        stream) and the main one writes it."""
         self.sync()
         session = self.session
         path = session.ckpt_dir / f"{name}.pt"
-        save_checkpoint(
-            path,
-            {
-                "spec_name": self.spec.name,
-                "algo": self.spec.agent.algo,
-                "seed": session.seed,
-                "session_index": session.index,
-                "frame": self.state.frame,
-                "agent": on_host(agent.state_dict()),
-                "torch_rng": torch.get_rng_state(),
-                "session": self.state.as_dict(),
-            },
-        )
+        agent_state = on_host(agent.state_dict())
+        if is_main():
+            save_checkpoint(
+                path,
+                {
+                    "spec_name": self.spec.name,
+                    "algo": self.spec.agent.algo,
+                    "seed": session.seed,
+                    "session_index": session.index,
+                    "frame": self.state.frame,
+                    "agent": agent_state,
+                    "torch_rng": torch.get_rng_state(),
+                    "session": self.state.as_dict(),
+                },
+            )
         self._notify("on_checkpoint", name, path, self.state.frame)
 
     def _notify(self, event: str, *args: Any) -> None:
@@ -286,6 +300,8 @@ class Recorder:
         """curve.png and result.json of the session; returns the result."""
         self.sync()
         state, spec = self.state, self.spec
+        if not is_main():  # a data-parallel run's other processes: the main one writes the result
+            return {"session": self.session.index, "seed": self.session.seed, "status": status, **(extra or {})}
         metrics = read_metrics(self.dir / "metrics.csv")
         ma = [v for v in metrics.get("return_ma", []) if not math.isnan(v)]
         if spec.track.plots:

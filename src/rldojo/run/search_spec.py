@@ -45,6 +45,10 @@ DISTRIBUTIONS: dict[str, str] = {
 #: Statistics of a trial that are not columns of its metric rows.
 TRIAL_STATISTICS: dict[str, str] = {
     "last_k_per_env": "the mean over envs of each env's last `last_k` training episode returns",
+    "last_k_per_env_native": (
+        "last_k_per_env on the env's native reward (the sum of info['native_reward'] over each episode), "
+        "for envs whose returned reward is shaped"
+    ),
 }
 
 _CALL = re.compile(r"^\s*([A-Za-z_]\w*)\s*\((.*)\)\s*$", re.DOTALL)
@@ -269,9 +273,11 @@ class SearchSpec(StrictModel):
     metric: str = Field("return_ma", min_length=1)
     """What ranks trials: a column of the metric rows (return_ma, success_ma, eval_return, a loss ...),
     its last value when the trial stops, or `last_k_per_env` (the mean over envs of each env's last
-    `last_k` training returns; needs no evaluation)."""
+    `last_k` training returns; needs no evaluation), or `last_k_per_env_native`, the same on the env's
+    native reward (`info["native_reward"]`, tensor agents): trials whose rewards are shaped differently
+    (NetDefense's workflows) then compare on one scale."""
     last_k: int = Field(10, ge=1)
-    """Episodes per env in `last_k_per_env`."""
+    """Episodes per env in `last_k_per_env` and `last_k_per_env_native`."""
     mode: Literal["max", "min"] = "max"
     """Whether a higher (max) or lower (min) metric is better."""
     scheduler: Annotated[SchedulerSpec, BeforeValidator(_scheduler_by_name)] = Field(default_factory=SchedulerSpec)

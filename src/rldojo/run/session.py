@@ -23,7 +23,9 @@ from loguru import logger
 from rldojo.algos.registry import ALGOS
 from rldojo.errors import CheckpointError
 from rldojo.nets.device import resolve_device
+from rldojo.nets.optim import process_group
 from rldojo.run.checkpoint import load_checkpoint
+from rldojo.run.distributed import data_parallel_device, is_main
 from rldojo.run.episode_loop import run_episode_session
 from rldojo.run.recorder import ProgressFn, Recorder
 from rldojo.run.spec import Spec
@@ -52,6 +54,8 @@ class Session:
                 logger.info("session {} already finished; skipping", self.index)
                 return done
         self.dir.mkdir(parents=True, exist_ok=True)
+        if not is_main():  # a data-parallel run's other processes: the main one writes log.txt
+            return self._run()
         log_id = add_file_log(self.dir / "log.txt")
         try:
             return self._run()
@@ -61,10 +65,14 @@ class Session:
     def _run(self) -> dict[str, Any]:
         spec, train = self.spec, self.spec.train
         torch.set_num_threads(spec.meta.torch_threads)
-        device = resolve_device(spec.meta.device)
+        device = data_parallel_device(resolve_device(spec.meta.device))
         if device.type == "cuda":  # libraries that allocate on "cuda" (the current device) follow meta.device
             torch.cuda.set_device(device)
         logger.info("session {} runs on {}", self.index, device)
+        world = process_group()[1]
+        if world > 1:
+            backend = torch.distributed.get_backend()
+            logger.info("session {} trains data-parallel over {} processes ({})", self.index, world, backend)
         checkpoint = self._resume_checkpoint()
         if checkpoint:
             state = SessionState.from_dict(checkpoint["session"])
@@ -99,7 +107,7 @@ class Session:
         that is about to be redone: keep it under another name, so ckpt/best.pt always comes from
         the session as it continues."""
         best = self.ckpt_dir / "best.pt"
-        if not best.exists():
+        if not best.exists() or not is_main():
             return
         best_frame = int(load_checkpoint(best).get("frame", 0))
         if best_frame > frame:

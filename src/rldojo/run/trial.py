@@ -24,6 +24,7 @@ from rldojo.envs.vector.cpus import usable_cpus
 from rldojo.errors import UserError
 from rldojo.run import interrupt
 from rldojo.run.aggregate import mean_ci
+from rldojo.run.distributed import broadcast, check_data_parallel, is_main, start_data_parallel
 from rldojo.run.progress import TrialProgress
 from rldojo.run.report import render_report
 from rldojo.run.session import Session
@@ -38,14 +39,18 @@ _VERSIONED = ("rldojo", "torch", "numpy", "gymnasium", "pydantic", "scipy")
 
 # ---- run folder ---------------------------------------------------------------------------------
 def new_run_dir(spec: Spec, runs_root: Path) -> Path:
-    """runs/<name>_<YYYYmmdd-HHMMSS>/, never an existing folder."""
+    """runs/<name>_<YYYYmmdd-HHMMSS>/, never an existing folder (a data-parallel run's main process
+    makes it and tells the others)."""
+    start_data_parallel()
+    if not is_main():
+        return Path(broadcast(None))
     stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
     base = Path(runs_root) / f"{spec.name}_{stamp}"
     candidate, n = base, 1
     while candidate.exists():
         candidate, n = Path(f"{base}-{n}"), n + 1
     candidate.mkdir(parents=True)
-    return candidate
+    return Path(broadcast(str(candidate)))
 
 
 def provenance(spec: Spec, command: list[str] | None) -> dict[str, Any]:
@@ -85,6 +90,8 @@ def _git_revision() -> str | None:
 
 
 def write_spec_file(run_dir: Path, spec: Spec, command: list[str] | None) -> None:
+    if not is_main():  # one writer in a data-parallel run
+        return
     text = (
         "# Resolved spec of this run (after --set and ${var}); `provenance` is ignored on resume.\n"
         + spec_to_yaml(spec)
@@ -286,10 +293,13 @@ def run_trial(
     kept as they are; unfinished ones resume from their last checkpoint. `hooks`: training callbacks
     (see `Recorder`); they live in this process, so the sessions then run here, one after another."""
     sessions = spec.meta.sessions
-    workers = 1 if hooks else min(sessions, spec.meta.max_parallel or usable_cpus())
+    world = start_data_parallel()[1]
+    check_data_parallel(spec)
+    # data parallel: every process runs each session with the others, one session after another
+    workers = 1 if hooks or world > 1 else min(sessions, spec.meta.max_parallel or usable_cpus())
     if hooks and sessions > 1 and spec.meta.max_parallel != 1:
         logger.info("callbacks run in this process: the {} sessions run one after another", sessions)
-    progress = TrialProgress(spec, enabled=show_progress)
+    progress = TrialProgress(spec, enabled=show_progress and is_main())
     # Signal handlers can only be set from the main thread; a trial run from another thread
     # (rldojo.train in a worker thread) trains without Ctrl-C handling rather than failing.
     handles_signals = threading.current_thread() is threading.main_thread()
@@ -309,8 +319,8 @@ def run_trial(
     finally:
         if handles_signals:
             interrupt.restore()
-    trial = aggregate_trial(spec, run_dir, results, wall_s=time.perf_counter() - started)
-    return trial
+    trial = aggregate_trial(spec, run_dir, results, wall_s=time.perf_counter() - started) if is_main() else None
+    return broadcast(trial)
 
 
 _progress_queue: Any = None

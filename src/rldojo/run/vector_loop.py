@@ -1,7 +1,8 @@
 """The vector loop: a tensor agent steps a vector env, learns when its buffer is ready.
 
 Per step: `act(obs)`, `env.step`, `observe(...)`, and `update(progress)` when `observe` says the
-buffer is ready. Finished episodes go to the Recorder; rows, greedy evaluations and checkpoints
+buffer is ready. Finished episodes go to the Recorder (with their native return where the env
+reports `info["native_reward"]` apart from a shaped reward); rows, greedy evaluations and checkpoints
 come when the Cadence says so. Resuming rebuilds the env with a fresh seed (env internals are not
 checkpointed, so the episode in progress at the checkpoint is dropped).
 """
@@ -69,6 +70,24 @@ def run_vector_session(session: Any, recorder: Recorder, checkpoint: dict | None
     return status, {}
 
 
+def step_info_values(infos: dict, done: np.ndarray, key: str) -> np.ndarray | None:
+    """Per env, the number `info[key]` of this step (NaN where that env's info has none); None where no env
+    reported `key`. In SAME_STEP mode an env whose episode just ended has its step's info in `final_info`
+    (its own `info` is the reset's), so that is where its value is read."""
+    final_info = infos.get("final_info") if done.any() else None
+    in_final = isinstance(final_info, dict) and key in final_info
+    if key not in infos and not in_final:
+        return None
+    values = np.full(done.shape, np.nan)
+    if key in infos:
+        present = np.asarray(infos.get("_" + key, np.ones(done.shape, dtype=bool)), dtype=bool) & ~done
+        values[present] = np.asarray(infos[key], dtype=float)[present]
+    if in_final:
+        present = np.asarray(final_info.get("_" + key, done), dtype=bool) & done
+        values[present] = np.asarray(final_info[key], dtype=float)[present]
+    return values
+
+
 class VectorLoop:
     def __init__(self, session: Any, agent: TensorAgent, recorder: Recorder) -> None:
         self.session, self.agent, self.recorder = session, agent, recorder
@@ -85,6 +104,8 @@ class VectorLoop:
         num_envs = self.spec.env.num_envs
         ep_return = np.zeros(num_envs)
         ep_length = np.zeros(num_envs, dtype=np.int64)
+        ep_native = np.zeros(num_envs)  # sum of info["native_reward"], for envs that report one
+        ep_native_steps = np.zeros(num_envs, dtype=np.int64)
         obs, _ = env.reset(seed=env_seed)
         status = "done"
         while state.frame < train.max_frames:
@@ -95,13 +116,24 @@ class VectorLoop:
             ready = agent.observe(rewards, terminated, truncated, next_obs, final_obs)
             ep_return += rewards
             ep_length += 1
+            native = step_info_values(infos, done, "native_reward")
+            if native is not None:
+                reported = ~np.isnan(native)
+                ep_native[reported] += native[reported]
+                ep_native_steps += reported
             state.frame += num_envs
             if done.any():
                 success = episode_success(infos, done)
                 for i in np.flatnonzero(done):
-                    recorder.episode_done(float(ep_return[i]), int(ep_length[i]), float(success[i]), env=int(i))
+                    # An episode carries a native return only if every one of its steps reported a native reward.
+                    figures = {"native_return": float(ep_native[i])} if ep_native_steps[i] == ep_length[i] else {}
+                    recorder.episode_done(
+                        float(ep_return[i]), int(ep_length[i]), float(success[i]), env=int(i), **figures
+                    )
                 ep_return[done] = 0.0
                 ep_length[done] = 0
+                ep_native[done] = 0.0
+                ep_native_steps[done] = 0
             obs = next_obs
             if ready:
                 self.metrics = agent.update(progress=state.frame / train.max_frames)

@@ -14,6 +14,11 @@ Each step the shaping term is
 with access 0.5 where red holds a user-level session and 1 where it holds root/SYSTEM (the true
 state, which blue does not observe: shaping is a training signal, never an observation). The env
 returns native reward + shaping and reports both apart in `info` (`native_reward`, `shaping`).
+
+`workflow_features` describes a workflow by the mean weight each kind of host gets (user
+workstations, enterprise hosts, operational hosts, the operational server): numbers that place
+workflows near each other when they protect alike, which is what a search over workflows (GP-UCB's
+kernel) needs to carry what it learnt from one workflow over to the next.
 """
 
 from __future__ import annotations
@@ -35,6 +40,13 @@ PRESETS: dict[str, tuple[str, ...] | None] = {
 }
 #: Red's foothold: weight 0 in every workflow.
 FOOTHOLD = "User0"
+#: Kinds of host a workflow's features describe, each with its hosts (User0 left out: it weighs 0).
+HOST_KINDS: dict[str, tuple[str, ...]] = {
+    "user": ("User1", "User2", "User3", "User4"),
+    "enterprise": ("Enterprise0", "Enterprise1", "Enterprise2", "Defender"),
+    "op_host": ("Op_Host0", "Op_Host1", "Op_Host2"),
+    "op_server": ("Op_Server0",),
+}
 #: Red's access levels -> the share of a host's weight the shaping term charges.
 ACCESS_SHARE = np.array([0.0, 0.5, 1.0])
 
@@ -76,6 +88,13 @@ def workflow_weights(workflow: str | Sequence[str]) -> np.ndarray:
                     break
     weights[HOSTS.index(FOOTHOLD)] = 0.0
     return weights
+
+
+def workflow_features(workflow: str | Sequence[str]) -> dict[str, float]:
+    """The mean weight `workflow` gives each kind of host (`HOST_KINDS`), rounded to 4 places:
+    {"user": ..., "enterprise": ..., "op_host": ..., "op_server": ...}."""
+    weights = dict(zip(HOSTS, workflow_weights(workflow)))
+    return {kind: round(float(np.mean([weights[host] for host in hosts])), 4) for kind, hosts in HOST_KINDS.items()}
 
 
 def shaping_term(weights: np.ndarray, access: np.ndarray, workflow_weight: float) -> float:
