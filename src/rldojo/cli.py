@@ -139,6 +139,7 @@ def _train(
     verbose: bool,
     quiet: bool,
     dev_frames: int | None = None,
+    device: str | None = None,
 ) -> Path:
     """Train (or resume) a run; -> its folder."""
     from rldojo.run.spec import load_spec
@@ -157,6 +158,8 @@ def _train(
         if spec_ref is not None or overrides:
             raise UserError("--resume continues a run with its own saved spec; do not also give a SPEC or --set.")
         spec = read_run_spec(resume)
+        if device is not None:
+            spec = _on_device(spec, device)
         if finished_sessions(spec, resume) == spec.meta.sessions:
             results().print(
                 f"run [bold]{resume}[/] is finished: all {spec.meta.sessions} sessions reached their budget; "
@@ -168,6 +171,8 @@ def _train(
         logger.info("resuming {} in {}", spec.name, run_dir)
     else:
         spec = load_spec(spec_ref or DEFAULT_SPEC, overrides)
+        if device is not None:
+            spec = _on_device(spec, device)
         if dev_frames is not None:
             spec = _dev_spec(spec, dev_frames)
         preflight(spec)
@@ -206,6 +211,18 @@ def _dev_spec(spec, frames: int):
     return spec.model_copy(update={"train": train, "meta": meta, "agent": agent, "name": f"{spec.name}-dev"})
 
 
+def _on_device(spec, device: str):
+    """The spec with meta.device replaced: the one setting a resumed run may change (its checkpoints
+    load on any device)."""
+    from pydantic import ValidationError
+
+    try:
+        meta = type(spec.meta).model_validate({**spec.meta.model_dump(), "device": device})
+    except ValidationError as exc:
+        raise UserError(f"--device {device!r}: {exc.errors()[0]['msg']}") from None
+    return spec.model_copy(update={"meta": meta})
+
+
 @app.command()
 @guarded
 def train(
@@ -221,6 +238,15 @@ def train(
         Path | None, typer.Option("--resume", help="Continue this run folder from its last checkpoints.")
     ] = None,
     runs_dir: Annotated[Path, typer.Option(help="Where new run folders go.")] = Path("runs"),
+    device: Annotated[
+        str | None,
+        typer.Option(
+            "--device",
+            help="Train on this device (auto, cpu, cuda, cuda:N) whatever meta.device says; also with --resume, "
+            "e.g. to continue a GPU run on a CPU machine.",
+            show_default=False,
+        ),
+    ] = None,
     verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
     quiet: Annotated[bool, typer.Option("--quiet", "-q", help="No progress bars.")] = False,
     upload_hf: Annotated[
@@ -238,7 +264,7 @@ def train(
         from rldojo.run.upload import hub_settings
 
         settings = hub_settings(None)
-    run_dir = _train(spec, set_ or [], resume, runs_dir, verbose, quiet)
+    run_dir = _train(spec, set_ or [], resume, runs_dir, verbose, quiet, device=device)
     if settings is not None:
         try:
             _upload_pack(run_dir, settings, include_optimizer=False, yes=True, private=False)

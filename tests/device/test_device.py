@@ -6,6 +6,7 @@ device `meta` (a tensor that does not name its device lands there and cannot mix
 from __future__ import annotations
 
 import copy
+import json
 import math
 
 import gymnasium as gym
@@ -341,8 +342,27 @@ def test_a_gpu_run_loads_for_evaluation_on_the_cpu_but_does_not_resume_there(tmp
     episodes = play_greedy(agent, env_id, 3, seed=5)  # the evaluation path: numpy in, numpy out
     assert len(episodes) == 3 and all(episode["length"] >= 1 for episode in episodes)
     (run_dir / "s0" / "result.json").unlink()
-    with pytest.raises(UserError, match="meta.device is 'cuda:0'"):  # training asks for the GPU itself
+    with pytest.raises(UserError, match="meta.device is 'cuda:0'.*--device cpu"):  # training asks for the GPU
         Session(read_run_spec(run_dir), run_dir, 0).run()
+
+
+@needs_no_cuda
+def test_a_gpu_run_resumes_on_the_cpu_with_the_device_option(tmp_path):
+    from rldojo.cli import app
+
+    agent_raw, env_id = AGENTS["ppo"]
+    spec = spec_for(agent_raw, env_id, "cpu", max_frames=512, checkpoint_every=256)
+    run_dir, _ = _write_run(tmp_path, spec)
+    _as_trained_on(run_dir, "cuda:0")
+    (run_dir / "s0" / "result.json").unlink()
+    refused = CliRunner().invoke(app, ["train", "--resume", str(run_dir), "-q"], env={"COLUMNS": "200"})
+    assert refused.exit_code == 2 and "--device cpu" in refused.output
+    bad = CliRunner().invoke(app, ["train", "--resume", str(run_dir), "--device", "gpu", "-q"])
+    assert bad.exit_code == 2 and "auto, cpu, cuda or cuda:N" in bad.output
+    result = CliRunner().invoke(app, ["train", "--resume", str(run_dir), "--device", "cpu", "-q"])
+    assert result.exit_code == 0, result.output
+    resumed = json.loads((run_dir / "s0" / "result.json").read_text())
+    assert resumed["status"] == "done" and resumed["resumes"] == 1 and resumed["frames"] == 512
 
 
 def test_checkpoint_errors_stay_checkpoint_errors(tmp_path):

@@ -70,7 +70,8 @@ def resolve_device(name: str, fallback: bool = False) -> torch.device:
         return torch.device("cpu")
     raise UserError(
         f"meta.device is '{name}', but {problem}. Available here: {_available()}. "
-        "Set meta.device to one of them (e.g. --set meta.device=auto, which uses a GPU when there is one)."
+        "Set meta.device to one of them (e.g. --set meta.device=auto, which uses a GPU when there is one; "
+        "a run started elsewhere resumes here with `rldojo train --resume RUN --device cpu`)."
     )
 
 
