@@ -14,6 +14,7 @@ A run of one process never starts a process group and behaves as it always did.
 from __future__ import annotations
 
 import atexit
+import datetime
 import os
 from typing import Any
 
@@ -56,8 +57,16 @@ def start_data_parallel() -> tuple[int, int]:
 
 
 def _leave_process_group() -> None:
-    if torch.distributed.is_available() and torch.distributed.is_initialized():
-        torch.distributed.destroy_process_group()
+    if not (torch.distributed.is_available() and torch.distributed.is_initialized()):
+        return
+    if torch.distributed.get_backend() == "gloo":
+        # Leave together: a process that closes its connections while a peer is still working makes
+        # the peer's gloo threads abort (SIGABRT). Bounded, so a peer that crashed cannot hang the exit.
+        try:
+            torch.distributed.monitored_barrier(timeout=datetime.timedelta(seconds=120))
+        except RuntimeError as exc:
+            logger.debug("leaving the process group without every peer: {}", exc)
+    torch.distributed.destroy_process_group()
 
 
 def is_main() -> bool:
