@@ -269,7 +269,7 @@ class LMPolicy:
         if actor.action_mode == "choose":  # the model scores the listed actions and picks one
             draw = torch.randint(2**62, (1,), generator=self.generator, device=self.generator.device)
             rng = np.random.default_rng(int(draw))
-            reply = _choose(actor, [info], [prompt], params.temperature, rng)[0]
+            reply = _choose(actor, [info], [prompt], params.temperature, rng)[0][0]
             self.last_reply = reply.text
             return reply.text
         reply = actor.backend.generate([prompt], params, self.generator)[0]

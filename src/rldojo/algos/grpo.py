@@ -29,10 +29,11 @@ beta = 0. Each batch is used for `epochs` passes of `minibatches` optimizer step
 of one step the old policy is the current one (ratio 1, as in TRL), otherwise pi_old is computed
 before the first step.
 
-In `choose` mode the chosen action's reply tokens are trained like generated ones, with their
-token log-probabilities: the gradient of the softmax's normaliser over the other candidates is
-left out (it would need every candidate scored with gradients at every turn). `generate` mode
-is exact.
+In `choose` mode the policy is the choice among the listed actions (`rldojo.llm.choice`): the
+ratio, the KL estimate and the entropy are those of each turn's choice, log pi(k) = s_k / T -
+logsumexp_i(s_i / T) over the candidates' summed token log-probabilities s_i, and the losses
+above aggregate over turns where they say tokens (dr_grpo's constant is then episodes x
+max_turns). Every candidate is scored with gradients, so lowering a bad choice raises the others.
 """
 
 from __future__ import annotations
@@ -57,6 +58,13 @@ from rldojo.algos.stage import (
 )
 from rldojo.config import OptimConfig, section_field
 from rldojo.llm.batch import TrainForwards
+from rldojo.llm.choice import (
+    choice_entropy,
+    choice_logprobs,
+    choice_logprobs_without_grad,
+    make_choice_batch,
+    turn_values,
+)
 from rldojo.nets.optim import (
     all_reduce_sums,
     build_optimizer,
@@ -208,6 +216,10 @@ class GRPOTrainer(StageTrainer):
         self.epsilon_high = params.epsilon_high if params.epsilon_high is not None else params.epsilon
         self.max_tokens = agent.cfg.generation.max_new_tokens * self.runtime.max_turns()
         self.temperature = agent.cfg.generation.temperature or 1.0
+        # the choice among listed actions is the policy in `choose` mode (see the module docstring)
+        self.choice_mode = agent.cfg.generation.action_mode == "choose"
+        if self.choice_mode:
+            self.max_tokens = self.runtime.max_turns()
         self._forward_of = TrainForwards()  # the lean forward of the tiny model, else the model
         self.reference = None
         if params.beta > 0 and not agent.lm.has_adapters:
@@ -264,21 +276,46 @@ class GRPOTrainer(StageTrainer):
 
         forward = self._forward_of(model)
         params = self.params
-        values = logprobs_without_grad(
-            forward,
-            [episodes[i] for i in mine],
-            self.pad_id,
-            self.temperature,
-            params.micro_batch_size,
-            params.micro_batch_tokens,
-        )
+        if self.choice_mode:
+            values = choice_logprobs_without_grad(
+                forward, [episodes[i] for i in mine], self.pad_id, self.temperature, params.micro_batch_size
+            )
+        else:
+            values = logprobs_without_grad(
+                forward,
+                [episodes[i] for i in mine],
+                self.pad_id,
+                self.temperature,
+                params.micro_batch_size,
+                params.micro_batch_tokens,
+            )
         out: list[list[float]] = [[] for _ in episodes]
         for i, row in zip(mine, values):
             out[i] = row
         return out
 
+    def _trained_units(self, episode) -> int:
+        """What the loss averages over: the model's tokens, or its turns in `choose` mode."""
+        return episode.turns if self.choice_mode else episode.generated_tokens
+
+    def _forward(self, model: torch.nn.Module, micro: list, aligned: dict[str, list[list[float]]]):
+        """(log-probabilities, entropy, mask, aligned values) of a micro-batch, all (rows, span):
+        per token, or per turn (of the choice) in `choose` mode."""
+        from rldojo.llm.batch import make_batch, token_logprobs
+
+        forward = self._forward_of(model)
+        if self.choice_mode:
+            batch = make_choice_batch(micro, self.pad_id)
+            logp, log_policy = choice_logprobs(forward, batch, self.temperature)
+            turns = batch.turn_mask.shape[1]
+            given = {name: turn_values(values, turns) for name, values in aligned.items()}
+            return logp, choice_entropy(log_policy.detach()), batch.turn_mask, given
+        batch = make_batch(micro, self.pad_id, aligned)
+        logp, entropy = token_logprobs(forward, batch, self.temperature, with_entropy=True)
+        return logp, entropy, batch.mask, batch.aligned
+
     def update(self, episodes: list) -> dict[str, float]:
-        from rldojo.llm.batch import make_batch, micro_batches, token_logprobs
+        from rldojo.llm.batch import micro_batches
 
         params, lm = self.params, self.agent.lm
         model = lm.model
@@ -318,19 +355,20 @@ class GRPOTrainer(StageTrainer):
             for chunk in np.array_split(order, params.minibatches):
                 if len(chunk) == 0:
                     continue
-                mb_tokens = float(sum(episodes[i].generated_tokens for i in chunk))
+                mb_tokens = float(sum(self._trained_units(episodes[i]) for i in chunk))
                 set_lr_factor(self.optimizer, lr_factor(self.updates, total_updates, params.optim))
                 local = chunk[[i in owned for i in chunk]]  # the whole chunk normalises; this process's share runs
                 in_chunk = [episodes[i] for i in local]
                 for positions in micro_batches(in_chunk, params.micro_batch_size, params.micro_batch_tokens):
                     idx = local[positions]
                     micro = [episodes[i] for i in idx]
-                    batch = make_batch(micro, self.pad_id, {k: [v[i] for i in idx] for k, v in aligned.items()})
-                    logp, entropy = token_logprobs(self._forward_of(model), batch, self.temperature, with_entropy=True)
+                    logp, entropy, mask, given = self._forward(
+                        model, micro, {k: [v[i] for i in idx] for k, v in aligned.items()}
+                    )
                     device = logp.device
-                    mask = batch.mask.to(device)
-                    old = batch.aligned["old"].to(device) if fixed_old else logp.detach()
-                    ref = batch.aligned["ref"].to(device) if params.beta > 0 else None
+                    mask = mask.to(device)
+                    old = given["old"].to(device) if fixed_old else logp.detach()
+                    ref = given["ref"].to(device) if params.beta > 0 else None
                     loss, terms = grpo_loss(
                         logp,
                         old,

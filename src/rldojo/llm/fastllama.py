@@ -276,10 +276,12 @@ class LlamaRunner:
         # A position never exceeds the number of real tokens before it: `total` bounds them all.
         cos_table, sin_table = self._rope_tables(total, x)
         cos, sin = cos_table[pos][:, None], sin_table[pos][:, None]  # (batch, 1, new, dim)
-        valid = mask[:, None, None, :total].bool()  # (batch, 1, 1, total)
-        if new == 1:
-            attn_mask = valid
+        if mask.dim() == 4:  # a full (batch, 1, new, total) mask: e.g. the tree of choose mode's candidates
+            attn_mask = mask.bool()
+        elif new == 1:
+            attn_mask = mask[:, None, None, :total].bool()  # (batch, 1, 1, total)
         else:
+            valid = mask[:, None, None, :total].bool()
             rows = torch.arange(past, total, device=device)[:, None]
             cols = torch.arange(total, device=device)[None, :]
             # A query always sees itself: padding queries then attend to something (their output

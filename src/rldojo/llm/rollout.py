@@ -65,6 +65,9 @@ class Episode:
     parse_counts: Counter = field(default_factory=Counter)
     strategies: list[str] = field(default_factory=list)
     """How each turn's reply became its action (a parse strategy, `choose` or `expert`)."""
+    choices: list[tuple[list[list[int]], int]] = field(default_factory=list)
+    """In `choose` mode, per turn: every listed action's reply ids and the index of the one chosen
+    (its ids are the turn's reply); empty otherwise."""
 
     @property
     def reward(self) -> float:
@@ -185,14 +188,17 @@ def play(
         live = [i for i, s in enumerate(slots) if s is not None]
         contexts = [slots[i]["builder"].episode.token_ids for i in live]
         keys = [("slot", i) for i in live]  # one conversation per env slot: its prefix is reused
+        choice_sets: list = [None] * len(live)
         if actor.action_mode == "choose":
-            replies = _choose(actor, [slots[i]["info"] for i in live], contexts, params.temperature, rng, keys)
+            picked = _choose(actor, [slots[i]["info"] for i in live], contexts, params.temperature, rng, keys)
+            replies = [reply for reply, _ in picked]
+            choice_sets = [choice for _, choice in picked]
         else:
             replies = actor.backend.generate(contexts, params, generator, cache_keys=keys)
         if stats is not None:
             stats.generate_calls += 1
             stats.generated_tokens += sum(len(r.token_ids) for r in replies)
-        for slot, reply in zip(live, replies):
+        for slot, reply, choice in zip(live, replies, choice_sets):
             state = slots[slot]
             builder: EpisodeBuilder = state["builder"]
             ep = builder.episode
@@ -205,6 +211,8 @@ def play(
             ep.parse_counts[strategy] += 1
             ep.strategies.append(strategy)
             builder.add_reply(reply.token_ids, reply.logprobs)
+            if choice is not None:
+                ep.choices.append(choice)
             obs, reward, terminated, truncated, info = envs[slot].step(action)
             ep.actions.append(action)
             ep.rewards.append(float(reward))
@@ -236,8 +244,9 @@ def _choose(
     temperature: float,
     rng: np.random.Generator,
     keys: list | None = None,
-) -> list[Completion]:
-    """`choose` mode: score every available action's reply, sample one from the softmax."""
+) -> list[tuple[Completion, tuple[list[list[int]], int]]]:
+    """`choose` mode: score every available action's reply, sample one from the softmax. Each
+    reply comes with the candidates' ids and the index of the chosen one."""
     options = [_available(info) for info in infos]
     for opts in options:
         if not opts:
@@ -256,15 +265,14 @@ def _choose(
             logits = totals / temperature
             probs = np.exp(logits - logits.max())
             pick = int(rng.choice(len(opts), p=probs / probs.sum()))
-        replies.append(
-            Completion(
-                token_ids=cands[pick],
-                logprobs=list(per_token[pick]),
-                text=opts[pick],
-                finish_reason="stop",
-                stopped_by_token=actor.chat.closes_reply(cands[pick]),
-            )
+        reply = Completion(
+            token_ids=cands[pick],
+            logprobs=list(per_token[pick]),
+            text=opts[pick],
+            finish_reason="stop",
+            stopped_by_token=actor.chat.closes_reply(cands[pick]),
         )
+        replies.append((reply, (cands, pick)))
     return replies
 
 
