@@ -100,3 +100,28 @@ def test_language_model_agents_refuse_tensor_envs():
     env = gym.make("CartPole-v1")
     with pytest.raises(TypeError, match="needs a text env"):
         build_agent(spec, env.observation_space, env.action_space, 2, 0)
+
+
+def test_noisy_expert_replaces_the_given_share_of_actions_by_listed_ones():
+    from rldojo.algos.sft import noisy_expert
+
+    info = {"expert_action": "get 1 stick", "available_actions": ["get 1 stick", "get 2 wool", "inventory"]}
+    assert all(noisy_expert(0.0, 0)(info) == "get 1 stick" for _ in range(50))
+    always = noisy_expert(1.0, 0)
+    drawn = [always(info) for _ in range(300)]
+    assert set(drawn) == set(info["available_actions"])  # uniform over the listed actions
+    half = noisy_expert(0.5, 0)
+    swapped = sum(half(info) != "get 1 stick" for _ in range(3000)) / 3000
+    assert abs(swapped - 0.5 * 2 / 3) < 0.04  # a draw may land on the expert's own action
+    assert noisy_expert(1.0, 0)({"expert_action": None, "available_actions": ["x"]}) is None  # the end stays
+
+
+def test_noisy_demonstrations_show_detours_and_still_win():
+    def demos(noise):
+        agent = build(lm_spec({"algo": "sft", "demo_episodes": 30, "demo_noise": noise}))
+        return agent.begin_stage(0).train
+
+    clean, noisy = demos(0.0), demos(0.3)
+    assert all(ep.won for ep in clean + noisy)
+    # detours cost turns: the noisy expert's wins take longer on average
+    assert sum(ep.turns for ep in noisy) / len(noisy) > sum(ep.turns for ep in clean) / len(clean)

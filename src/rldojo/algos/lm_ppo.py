@@ -30,7 +30,8 @@ and the critic have their own optimizers (`optim`, `critic_optim`), stepped toge
 `critic_warmup` iterations step only the critic. `filter_top_fraction` (RAGEN) trains only on the
 groups whose rewards vary most (by standard deviation).
 
-In `choose` mode the chosen reply's tokens are trained like generated ones (as in GRPO).
+In `choose` mode the chosen reply's tokens are trained like generated ones: the gradient of the
+choice's normaliser over the other candidates is left out (GRPO trains the exact choice).
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from __future__ import annotations
 import copy
 import json
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any, ClassVar, Literal
 
@@ -59,6 +59,12 @@ class SFTParams(StageParams):
     """Expert episodes to record (demos: expert)."""
     only_won: bool = True
     """Keep only expert episodes that reached the goal."""
+    demo_noise: float = Field(0.0, ge=0, le=1)
+    """Share of expert turns (demos: expert) whose action is replaced by one drawn uniformly from
+    the actions the world lists (noise injection, as DART): the expert then carries on from where
+    the detour led, so the demonstrations show recoveries, and the model keeps some probability on
+    listed actions the expert never takes (RL can only reinforce actions it samples). The drawn
+    actions are trained like the expert's; with only_won, episodes the detours spoil are dropped."""
     val_fraction: float = Field(0.1, gt=0, lt=1)
     """Share of demonstrations held out to measure validation loss."""
     epochs: int = Field(3, ge=1)
@@ -101,10 +107,11 @@ def expert_demonstrations(agent: LMAgent, params: SFTParams) -> list:
     runtime = agent.runtime
     env = runtime.envs[0]
     tasks = TaskStream(env, held_out=False, fraction=agent.cfg.tasks.held_out, seed=runtime.seed + DEMO_SEED_OFFSET)
+    expert = noisy_expert(params.demo_noise, runtime.seed) if params.demo_noise > 0 else None
     demos, tries = [], 0
     while len(demos) < params.demo_episodes and tries < params.demo_episodes * 4:
         tries += 1
-        episode = demonstration(agent.actor, env, tasks.next())
+        episode = demonstration(agent.actor, env, tasks.next(), expert)
         if episode is None:
             raise UserError(
                 f"SFT with demos: expert needs a world with an expert (info['expert_action']); "
@@ -119,6 +126,20 @@ def expert_demonstrations(agent: LMAgent, params: SFTParams) -> list:
             "demonstrations for SFT (set only_won: false, or allow longer episodes)."
         )
     return demos
+
+
+def noisy_expert(share: float, seed: int) -> Callable[[dict], str | None]:
+    """The world's expert, except that a `share` of its turns play a listed action drawn uniformly."""
+    rng = np.random.default_rng(seed + DEMO_SEED_OFFSET)
+
+    def act(info: dict) -> str | None:
+        action = info.get("expert_action")
+        listed = list(info.get("available_actions") or [])
+        if action and listed and rng.random() < share:
+            return str(listed[int(rng.integers(len(listed)))])
+        return action
+
+    return act
 
 
 def transcript_demonstrations(path: str, chat: Any, max_model_len: int) -> list:
