@@ -15,7 +15,8 @@ and takes one optimizer step on (loss: apo)
     loss = mean over episodes of ( beta2 * ln pi(y|x)/pi_ref(y|x) - (r(x, y) - V*(x)) )^2
 
 where ln pi(y|x)/pi_ref(y|x) is summed over the tokens the model produced in the whole episode
-(every turn's reply; prompt and env text are masked out). No critic, no group, no clipping. With
+(every turn's reply; prompt and env text are masked out), or in `choose` mode over the episode's
+choices among the listed actions (`rldojo.llm.choice`, every candidate scored with gradients). No critic, no group, no clipping. With
 beta1 = beta2 = beta the minimiser is the optimum of E[r] - beta * KL(pi || pi_ref), for which
 beta * ln pi*/pi_ref = r - V*(x) holds exactly; the paper sets the two apart in practice. At the
 reference (log-ratio 0) the gradient is -2 * beta2 * (r - V*) * grad ln pi(y|x): a policy gradient
@@ -65,6 +66,7 @@ from rldojo.algos.stage import (
 from rldojo.config import OptimConfig, refuse_set_keys, section_field
 from rldojo.errors import UserError
 from rldojo.llm.batch import TrainForwards
+from rldojo.llm.choice import policy_logprobs, policy_logprobs_without_grad
 from rldojo.llm.tasks import EpisodeStart
 from rldojo.nets.optim import (
     all_gather_objects,
@@ -249,6 +251,7 @@ class APOTrainer(StageTrainer):
         self.iteration = 0
         self.pad_id = agent.actor.backend.pad_id
         self.temperature = agent.cfg.generation.temperature or 1.0
+        self.choice_mode = agent.cfg.generation.action_mode == "choose"  # ln pi is the turns' choices
         self._forward_of = TrainForwards()  # the lean forward of the tiny model, else the model
         self.tasks: list[EpisodeStart] | None = None
         """The stage's task set, drawn at its first step (restored on resume)."""
@@ -434,14 +437,18 @@ class APOTrainer(StageTrainer):
 
     # ---- one update ---------------------------------------------------------------------------
     def _reference_logprobs(self, episodes: list) -> list[list[float]]:
-        """pi_ref's per-token log-probabilities (aligned with each episode's ids) of `episodes`, no gradients."""
-        from rldojo.llm.batch import logprobs_without_grad
+        """pi_ref's log-probabilities of `episodes` (per token, or per turn in `choose` mode), no gradients."""
 
         def run(model: torch.nn.Module) -> list[list[float]]:
-            forward = self._forward_of(model)
             params = self.params
-            return logprobs_without_grad(
-                forward, episodes, self.pad_id, self.temperature, params.micro_batch_size, params.micro_batch_tokens
+            return policy_logprobs_without_grad(
+                self._forward_of(model),
+                episodes,
+                self.pad_id,
+                self.temperature,
+                params.micro_batch_size,
+                params.micro_batch_tokens,
+                self.choice_mode,
             )
 
         if self.reference is not None:
@@ -450,7 +457,7 @@ class APOTrainer(StageTrainer):
             return run(self.agent.lm.model)
 
     def update(self, episodes: list, starts: list[EpisodeStart]) -> dict[str, float]:
-        from rldojo.llm.batch import make_batch, micro_batches, token_logprobs
+        from rldojo.llm.batch import micro_batches
 
         params, model = self.params, self.agent.lm.model
         if not model.training:
@@ -472,14 +479,20 @@ class APOTrainer(StageTrainer):
         for positions in micro_batches([episodes[i] for i in mine], params.micro_batch_size, params.micro_batch_tokens):
             idx = [mine[p] for p in positions]
             micro = [episodes[i] for i in idx]
-            batch = make_batch(micro, self.pad_id, {name: [v[i] for i in idx] for name, v in aligned.items()})
-            logp, _ = token_logprobs(self._forward_of(model), batch, self.temperature)
-            mask = batch.mask.to(logp.device)
+            logp, _, mask, given = policy_logprobs(
+                self._forward_of(model),
+                micro,
+                self.pad_id,
+                self.temperature,
+                {name: [v[i] for i in idx] for name, v in aligned.items()},
+                self.choice_mode,
+            )
+            mask = mask.to(logp.device)
             rows = torch.tensor(idx)
             if params.loss == "apo":
                 loss, log_ratio = apo_loss(
                     logp,
-                    batch.aligned["ref"].to(logp.device),
+                    given["ref"].to(logp.device),
                     mask,
                     rewards[rows].to(logp.device),
                     vstar[rows].to(logp.device),

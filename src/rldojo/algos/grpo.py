@@ -58,13 +58,7 @@ from rldojo.algos.stage import (
 )
 from rldojo.config import OptimConfig, section_field
 from rldojo.llm.batch import TrainForwards
-from rldojo.llm.choice import (
-    choice_entropy,
-    choice_logprobs,
-    choice_logprobs_without_grad,
-    make_choice_batch,
-    turn_values,
-)
+from rldojo.llm.choice import policy_logprobs, policy_logprobs_without_grad
 from rldojo.nets.optim import (
     all_reduce_sums,
     build_optimizer,
@@ -270,25 +264,18 @@ class GRPOTrainer(StageTrainer):
 
     # ---- one update -----------------------------------------------------------------------------
     def _logprobs_of(self, model: torch.nn.Module, episodes: list, mine: list[int]) -> list[list[float]]:
-        """Per-token log-probabilities (aligned with each episode's ids) without gradients, of the
+        """Log-probabilities without gradients (per token, or per turn in `choose` mode) of the
         episodes `mine` this process trains on (the others' are left empty)."""
-        from rldojo.llm.batch import logprobs_without_grad
-
-        forward = self._forward_of(model)
         params = self.params
-        if self.choice_mode:
-            values = choice_logprobs_without_grad(
-                forward, [episodes[i] for i in mine], self.pad_id, self.temperature, params.micro_batch_size
-            )
-        else:
-            values = logprobs_without_grad(
-                forward,
-                [episodes[i] for i in mine],
-                self.pad_id,
-                self.temperature,
-                params.micro_batch_size,
-                params.micro_batch_tokens,
-            )
+        values = policy_logprobs_without_grad(
+            self._forward_of(model),
+            [episodes[i] for i in mine],
+            self.pad_id,
+            self.temperature,
+            params.micro_batch_size,
+            params.micro_batch_tokens,
+            self.choice_mode,
+        )
         out: list[list[float]] = [[] for _ in episodes]
         for i, row in zip(mine, values):
             out[i] = row
@@ -297,22 +284,6 @@ class GRPOTrainer(StageTrainer):
     def _trained_units(self, episode) -> int:
         """What the loss averages over: the model's tokens, or its turns in `choose` mode."""
         return episode.turns if self.choice_mode else episode.generated_tokens
-
-    def _forward(self, model: torch.nn.Module, micro: list, aligned: dict[str, list[list[float]]]):
-        """(log-probabilities, entropy, mask, aligned values) of a micro-batch, all (rows, span):
-        per token, or per turn (of the choice) in `choose` mode."""
-        from rldojo.llm.batch import make_batch, token_logprobs
-
-        forward = self._forward_of(model)
-        if self.choice_mode:
-            batch = make_choice_batch(micro, self.pad_id)
-            logp, log_policy = choice_logprobs(forward, batch, self.temperature)
-            turns = batch.turn_mask.shape[1]
-            given = {name: turn_values(values, turns) for name, values in aligned.items()}
-            return logp, choice_entropy(log_policy.detach()), batch.turn_mask, given
-        batch = make_batch(micro, self.pad_id, aligned)
-        logp, entropy = token_logprobs(forward, batch, self.temperature, with_entropy=True)
-        return logp, entropy, batch.mask, batch.aligned
 
     def update(self, episodes: list) -> dict[str, float]:
         from rldojo.llm.batch import micro_batches
@@ -362,8 +333,13 @@ class GRPOTrainer(StageTrainer):
                 for positions in micro_batches(in_chunk, params.micro_batch_size, params.micro_batch_tokens):
                     idx = local[positions]
                     micro = [episodes[i] for i in idx]
-                    logp, entropy, mask, given = self._forward(
-                        model, micro, {k: [v[i] for i in idx] for k, v in aligned.items()}
+                    logp, entropy, mask, given = policy_logprobs(
+                        self._forward_of(model),
+                        micro,
+                        self.pad_id,
+                        self.temperature,
+                        {k: [v[i] for i in idx] for k, v in aligned.items()},
+                        self.choice_mode,
                     )
                     device = logp.device
                     mask = mask.to(device)

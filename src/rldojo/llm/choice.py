@@ -195,3 +195,46 @@ def turn_values(values: list[list[float]], turns: int) -> torch.Tensor:
     for row, row_values in enumerate(values):
         grid[row, : len(row_values)] = torch.tensor(row_values, dtype=torch.float32)
     return grid
+
+
+def policy_logprobs(
+    forward: torch.nn.Module,
+    episodes: list[Episode],
+    pad_id: int,
+    temperature: float,
+    aligned: dict[str, list[list[float]]] | None = None,
+    choice_mode: bool = False,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, dict[str, torch.Tensor]]:
+    """What a policy-gradient loss needs of a micro-batch, all (rows, span): the log-probabilities
+    of the model's actions, their entropy (no gradient), the mask of what is trained, and the
+    `aligned` values given per episode. Per token (`generate` mode), or per turn, of the choice
+    among the listed actions (`choice_mode`)."""
+    from rldojo.llm.batch import make_batch, token_logprobs
+
+    if choice_mode:
+        batch = make_choice_batch(episodes, pad_id)
+        logp, log_policy = choice_logprobs(forward, batch, temperature)
+        turns = batch.turn_mask.shape[1]
+        given = {name: turn_values(values, turns) for name, values in (aligned or {}).items()}
+        return logp, choice_entropy(log_policy.detach()), batch.turn_mask, given
+    batch = make_batch(episodes, pad_id, aligned)
+    logp, entropy = token_logprobs(forward, batch, temperature, with_entropy=True)
+    return logp, entropy, batch.mask, batch.aligned
+
+
+def policy_logprobs_without_grad(
+    forward: torch.nn.Module,
+    episodes: list[Episode],
+    pad_id: int,
+    temperature: float,
+    micro_batch_size: int,
+    micro_batch_tokens: int | None = None,
+    choice_mode: bool = False,
+) -> list[list[float]]:
+    """The log-probabilities of `policy_logprobs` without gradients (old policy, reference), one list
+    per episode: aligned with its token ids, or one value per turn in `choice_mode`."""
+    from rldojo.llm.batch import logprobs_without_grad
+
+    if choice_mode:
+        return choice_logprobs_without_grad(forward, episodes, pad_id, temperature, micro_batch_size)
+    return logprobs_without_grad(forward, episodes, pad_id, temperature, micro_batch_size, micro_batch_tokens)
