@@ -106,3 +106,43 @@ def test_lowering_a_choice_raises_the_other_candidates(tiny_lm):
     others_before = policy_before[0, 0, :k].exp().sum() - policy_before[0, 0, pick].exp()
     others_after = policy_after[0, 0, :k].exp().sum() - policy_after[0, 0, pick].exp()
     assert others_after > others_before + 1e-3
+
+
+def test_exploration_draws_listed_actions_uniformly_and_is_logged(tiny_lm):
+    from collections import Counter
+
+    from rldojo.llm.rollout import episode_metrics
+
+    actor = Actor(
+        backend=HFBackend(tiny_lm.model, tiny_lm.tokenizer, tiny_lm.chat),
+        chat=tiny_lm.chat,
+        template=make_template("act", None, True, False),
+        max_model_len=1024,
+        action_mode="choose",
+    )
+    env = gym.make("dojo/TextCraft-v0", depths=(1,), max_turns=1)
+    starts = [EpisodeStart(seed=s, task_id=3) for s in range(300)]
+
+    def first_actions(explore):
+        params = SamplingParams(temperature=1.0, max_new_tokens=8, explore=explore)
+        episodes = play(actor, [env], starts, params, torch.Generator().manual_seed(0))
+        return episodes, Counter(ep.actions[0] for ep in episodes)
+
+    _, greedy_like = first_actions(0.0)
+    explored, counts = first_actions(1.0)
+    listed = env.reset(seed=0, options={"task_id": 3})[1]["available_actions"]
+    # the random model nearly always picks one action; exploring spreads turns over every listed one
+    assert max(greedy_like.values()) > 0.9 * len(starts)
+    assert set(counts) == set(listed) and max(counts.values()) < 2 * len(starts) / len(listed)
+    assert episode_metrics(explored)["explored"] == 1.0
+    assert all(has_choices(ep) for ep in explored)  # explored turns are trained like the model's
+
+
+def test_exploration_needs_choose_mode():
+    from pydantic import ValidationError
+
+    from rldojo.llm.config import GenerationConfig
+
+    assert GenerationConfig(action_mode="choose", explore=0.1).explore == 0.1
+    with pytest.raises(ValidationError, match="needs action_mode: choose"):
+        GenerationConfig(explore=0.1)

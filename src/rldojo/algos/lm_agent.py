@@ -168,6 +168,7 @@ class LMAgent:
             max_new_tokens=gen.max_new_tokens,
             stop_ids=frozenset(self.lm.chat.stop_ids),
             stop_strings=tuple(gen.stop) + tuple(self.lm.chat.stop_strings),
+            explore=0.0 if evaluation else gen.explore,
         )
 
     # ---- stages -------------------------------------------------------------------------------

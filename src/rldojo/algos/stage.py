@@ -36,6 +36,7 @@ EPISODE_METRICS: tuple[str, ...] = (
     "invalid_rate",
     "truncated",
     *(f"parse_{name}" for name in STRATEGIES),
+    "explored",
     "native_return",
     "shaping_bonus",
     *(f"shaping_{term}" for term in SHAPING_TERMS),

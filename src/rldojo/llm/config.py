@@ -125,6 +125,22 @@ class GenerationConfig(StrictModel):
     and can learn to write junk that the fallback turns into a decent action (evaluation never uses it)."""
     eval_temperature: float = Field(0.0, ge=0)
     """Sampling temperature of held-out evaluations (0: greedy)."""
+    explore: float = Field(0.0, ge=0, le=1)
+    """`choose` mode, training rollouts: the share of turns whose action is drawn uniformly from the
+    listed ones instead of from the model's choice (epsilon-greedy exploration; evaluation never
+    explores). RL can only reinforce actions it plays, and after SFT an action the demonstrations
+    never show can have a probability far below anything sampling reaches. Those turns are trained
+    as the model's own, at the model's probability (the update does not correct for the draw, as in
+    epsilon-greedy Q-learning); their share is logged as `explored`."""
+
+    @model_validator(mode="after")
+    def _explore_needs_choices(self) -> GenerationConfig:
+        if self.explore > 0 and self.action_mode != "choose":
+            raise ValueError(
+                f"generation.explore={self.explore} draws from the listed actions, so it needs "
+                "action_mode: choose (in generate mode raise temperature to explore instead)"
+            )
+        return self
 
     @field_validator("stop")
     @classmethod

@@ -39,6 +39,8 @@ class SamplingParams:
     """Token ids that end a reply (kept as its last token)."""
     stop_strings: tuple[str, ...] = ()
     """Strings that end a reply (the token that completes one is kept)."""
+    explore: float = 0.0
+    """`choose` mode: share of turns whose action is drawn uniformly from the listed ones."""
 
 
 @dataclass
@@ -51,7 +53,8 @@ class Completion:
     text: str
     """The decoded reply, cut before a stop string if one ended it."""
     finish_reason: str = "length"
-    """`stop` (stop token or string) or `length` (max_new_tokens)."""
+    """`stop` (stop token or string), `length` (max_new_tokens) or, in `choose` mode, `explore` (the
+    action was drawn uniformly from the listed ones, `generation.explore`)."""
     stopped_by_token: bool = False
     """Whether the last token is a stop token (the reply is closed)."""
 

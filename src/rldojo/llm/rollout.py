@@ -190,7 +190,9 @@ def play(
         keys = [("slot", i) for i in live]  # one conversation per env slot: its prefix is reused
         choice_sets: list = [None] * len(live)
         if actor.action_mode == "choose":
-            picked = _choose(actor, [slots[i]["info"] for i in live], contexts, params.temperature, rng, keys)
+            picked = _choose(
+                actor, [slots[i]["info"] for i in live], contexts, params.temperature, rng, keys, params.explore
+            )
             replies = [reply for reply, _ in picked]
             choice_sets = [choice for _, choice in picked]
         else:
@@ -204,7 +206,7 @@ def play(
             ep = builder.episode
             available = _available(state["info"])
             if actor.action_mode == "choose":
-                action, strategy = reply.text, "choose"
+                action, strategy = reply.text, "explore" if reply.finish_reason == "explore" else "choose"
             else:
                 parsed = parse_action(reply.text, available, fallback)
                 action, strategy = parsed.action, parsed.strategy
@@ -244,9 +246,11 @@ def _choose(
     temperature: float,
     rng: np.random.Generator,
     keys: list | None = None,
+    explore: float = 0.0,
 ) -> list[tuple[Completion, tuple[list[list[int]], int]]]:
-    """`choose` mode: score every available action's reply, sample one from the softmax. Each
-    reply comes with the candidates' ids and the index of the chosen one."""
+    """`choose` mode: score every available action's reply, sample one from the softmax (or, on a
+    share `explore` of the turns, uniformly: finish_reason `explore`). Each reply comes with the
+    candidates' ids and the index of the chosen one."""
     options = [_available(info) for info in infos]
     for opts in options:
         if not opts:
@@ -259,7 +263,10 @@ def _choose(
     replies = []
     for opts, cands, per_token in zip(options, candidates, scores):
         totals = np.array([sum(lp) for lp in per_token])
-        if temperature <= 0:
+        explored = explore > 0 and rng.random() < explore  # no draw without exploration: same streams
+        if explored:
+            pick = int(rng.integers(len(opts)))
+        elif temperature <= 0:
             pick = int(np.argmax(totals))
         else:
             logits = totals / temperature
@@ -269,7 +276,7 @@ def _choose(
             token_ids=cands[pick],
             logprobs=list(per_token[pick]),
             text=opts[pick],
-            finish_reason="stop",
+            finish_reason="explore" if explored else "stop",
             stopped_by_token=actor.chat.closes_reply(cands[pick]),
         )
         replies.append((reply, (cands, pick)))
@@ -330,6 +337,7 @@ def episode_metrics(episodes: list[Episode], prefix: str = "") -> dict[str, floa
     }
     for name in STRATEGIES:
         out[f"{prefix}parse_{name}"] = counts.get(name, 0) / turns if turns else math.nan
+    out[f"{prefix}explored"] = counts.get("explore", 0) / turns if turns else math.nan
     # shaping made visible: the world's own return, the bonus added for training and each term's share
     native = np.array([sum(ep.native_rewards) if ep.native_rewards else ep.reward for ep in episodes])
     out[f"{prefix}native_return"] = float(native.mean())
