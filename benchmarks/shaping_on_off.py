@@ -14,7 +14,7 @@ best arm's final moving average, per seed; none when no arm wins), the invalid-a
 the first and the last 10 iterations, and held-out success after GRPO (Jeffreys 80%); the curves
 go to a PNG.
 
-    python benchmarks/shaping_on_off.py                       # 3 seeds, ~30 min on 2 cores
+    python benchmarks/shaping_on_off.py                       # 3 seeds x 3 arms, ~45 min on 2 cores
     python benchmarks/shaping_on_off.py --seeds 0 --iterations 10 --set agent.stages.0.demo_episodes=60
 """
 

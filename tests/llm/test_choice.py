@@ -12,14 +12,18 @@ from rldojo.llm.rollout import Actor, play
 from rldojo.llm.tasks import EpisodeStart
 
 
-def _choose_episodes(lm, count=3, max_turns=3):
-    actor = Actor(
+def _choose_actor(lm):
+    return Actor(
         backend=HFBackend(lm.model, lm.tokenizer, lm.chat),
         chat=lm.chat,
         template=make_template("act", None, True, False),
         max_model_len=1024,
         action_mode="choose",
     )
+
+
+def _choose_episodes(lm, count=3, max_turns=3):
+    actor = _choose_actor(lm)
     envs = [gym.make("dojo/TextCraft-v0", depths=(1,), max_turns=max_turns) for _ in range(2)]
     starts = [EpisodeStart(seed=s, task_id=3 + s) for s in range(count)]
     return play(
@@ -113,13 +117,7 @@ def test_exploration_draws_listed_actions_uniformly_and_is_logged(tiny_lm):
 
     from rldojo.llm.rollout import episode_metrics
 
-    actor = Actor(
-        backend=HFBackend(tiny_lm.model, tiny_lm.tokenizer, tiny_lm.chat),
-        chat=tiny_lm.chat,
-        template=make_template("act", None, True, False),
-        max_model_len=1024,
-        action_mode="choose",
-    )
+    actor = _choose_actor(tiny_lm)
     env = gym.make("dojo/TextCraft-v0", depths=(1,), max_turns=1)
     starts = [EpisodeStart(seed=s, task_id=3) for s in range(300)]
 
