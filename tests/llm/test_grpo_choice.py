@@ -2,6 +2,7 @@
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 from rldojo.envs.text.protocol import TextEnv, WorldStep
 
@@ -56,3 +57,39 @@ def test_choose_mode_grpo_learns_to_pick_the_winning_action_from_scratch():
     # the last iterations play the red door nearly always, and the choice's entropy (nats) fell
     assert np.mean([r.metrics["success"] for r in reports[-3:]]) > 0.9
     assert last["entropy"] < first["entropy"] and first["entropy"] <= np.log(len(DOORS)) + 1e-6
+
+
+def _red_door_trainer(explore, explored_losses, iterations=1):
+    raw = lm_spec(
+        {"algo": "grpo", "groups": 2, "group_size": 8, "explored_losses": explored_losses, "optim": {"lr": 3e-3}},
+        env={"id": RED_DOOR, "num_envs": 8},
+        max_new_tokens=8,
+        iterations=iterations,
+    )
+    raw["agent"]["generation"].update(action_mode="choose", temperature=1.0, explore=explore)
+    raw["agent"]["model"]["max_model_len"] = 256
+    return build(raw).begin_stage(0)
+
+
+def test_explored_turns_of_losing_episodes_are_skipped_unless_asked(monkeypatch):
+    import rldojo.algos.grpo as grpo
+
+    seen = []
+    real_loss = grpo.grpo_loss
+
+    def spy(logp, old, advantages, mask, *args, **kwargs):
+        seen.append((advantages.clone(), mask.clone()))
+        return real_loss(logp, old, advantages, mask, *args, **kwargs)
+
+    monkeypatch.setattr(grpo, "grpo_loss", spy)
+    for explored_losses in ("skip", "train"):
+        seen.clear()
+        report = next(iter(_red_door_trainer(1.0, explored_losses).steps()))
+        assert report.metrics["explored"] == 1.0  # every turn was drawn by the exploration
+        advantages = torch.cat([a for a, _ in seen])
+        trained = torch.cat([m[:, 0] for _, m in seen])
+        assert (advantages < 0).any() and (advantages > 0).any()
+        if explored_losses == "skip":  # only the better-than-group episodes' turns are trained
+            assert torch.equal(trained, (advantages >= 0).float())
+        else:
+            assert (trained == 1).all()

@@ -58,7 +58,7 @@ from rldojo.algos.stage import (
 )
 from rldojo.config import OptimConfig, section_field
 from rldojo.llm.batch import TrainForwards
-from rldojo.llm.choice import policy_logprobs, policy_logprobs_without_grad
+from rldojo.llm.choice import policy_logprobs, policy_logprobs_without_grad, turn_values
 from rldojo.nets.optim import (
     all_reduce_sums,
     build_optimizer,
@@ -116,6 +116,12 @@ class GRPOParams(StageParams):
     """How token losses are averaged (see the module docstring)."""
     dynamic_sampling: bool = False
     """DAPO's dynamic sampling: drop groups without reward variance and play more tasks in their place."""
+    explored_losses: Literal["skip", "train"] = "skip"
+    """`choose` mode with generation.explore: turns whose action the exploration drew, in episodes
+    that did worse than their group (negative advantage), are left out of the loss (`skip`) or
+    pushed down like the model's own (`train`). The model did not choose them, and pushing an
+    action it gives ~0 probability further down moves it hardest of all (its log-probability
+    gradient is unbounded), so with `train` exploring a listed action mostly lowers it."""
     max_sampling_rounds: int = Field(4, ge=1)
     """With dynamic_sampling: rounds of play per iteration at most (each plays the groups still missing)."""
     optim: OptimConfig = section_field(OptimConfig, name="adamw", lr=1.0e-4, eps=1.0e-8)
@@ -281,9 +287,16 @@ class GRPOTrainer(StageTrainer):
             out[i] = row
         return out
 
-    def _trained_units(self, episode) -> int:
-        """What the loss averages over: the model's tokens, or its turns in `choose` mode."""
-        return episode.turns if self.choice_mode else episode.generated_tokens
+    def _trained_turns(self, episode, advantage: float) -> list[float]:
+        """`choose` mode: 1 for each turn the loss trains, 0 for explored turns it skips."""
+        skip = self.params.explored_losses == "skip" and advantage < 0
+        return [0.0 if skip and strategy == "explore" else 1.0 for strategy in episode.strategies]
+
+    def _trained_units(self, episode, advantage: float) -> float:
+        """What the loss averages over: the model's tokens, or its trained turns in `choose` mode."""
+        if self.choice_mode:
+            return sum(self._trained_turns(episode, advantage))
+        return episode.generated_tokens
 
     def update(self, episodes: list) -> dict[str, float]:
         from rldojo.llm.batch import micro_batches
@@ -326,7 +339,7 @@ class GRPOTrainer(StageTrainer):
             for chunk in np.array_split(order, params.minibatches):
                 if len(chunk) == 0:
                     continue
-                mb_tokens = float(sum(self._trained_units(episodes[i]) for i in chunk))
+                mb_tokens = float(sum(self._trained_units(episodes[i], float(advantages[i])) for i in chunk))
                 set_lr_factor(self.optimizer, lr_factor(self.updates, total_updates, params.optim))
                 local = chunk[[i in owned for i in chunk]]  # the whole chunk normalises; this process's share runs
                 in_chunk = [episodes[i] for i in local]
@@ -342,6 +355,10 @@ class GRPOTrainer(StageTrainer):
                         self.choice_mode,
                     )
                     device = logp.device
+                    if self.choice_mode:  # explored turns of worse-than-group episodes (explored_losses)
+                        mask = mask * turn_values(
+                            [self._trained_turns(ep, float(advantages[i])) for ep, i in zip(micro, idx)], mask.shape[1]
+                        )
                     mask = mask.to(device)
                     old = given["old"].to(device) if fixed_old else logp.detach()
                     ref = given["ref"].to(device) if params.beta > 0 else None
