@@ -130,8 +130,8 @@ class GenerationConfig(StrictModel):
     listed ones instead of from the model's choice (epsilon-greedy exploration; evaluation never
     explores). RL can only reinforce actions it plays, and after SFT an action the demonstrations
     never show can have a probability far below anything sampling reaches. Those turns are trained
-    as the model's own, at the model's probability (the update does not correct for the draw, as in
-    epsilon-greedy Q-learning); their share is logged as `explored`."""
+    at the model's probability (the update does not correct for the draw); GRPO skips the ones in
+    worse-than-group episodes unless `explored_losses: train`. Their share is logged as `explored`."""
 
     @model_validator(mode="after")
     def _explore_needs_choices(self) -> GenerationConfig:
